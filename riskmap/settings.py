@@ -1,0 +1,126 @@
+"""Frozen run-time settings: paths, CRSs, limits. Pass a `Settings` in; no mutable globals.
+
+Every field can be overridden from the environment with ``RISKMAP_<FIELD>`` (upper case),
+see `Settings.from_env`, so the CLI, the app and the tests share one way to configure.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """
+    Paths, coordinate systems and limits for one riskmap installation.
+
+    Attributes
+    ----------
+    root
+        Project directory; default: the checkout holding this package.
+    data_dir
+        Reference data (county outline, townships); default ``root / "data"``.
+    layers_dir
+        Risk layers (one GeoJSON per layer) and ``catalog.toml``; default ``root / "layers"``.
+    townships_path
+        Township polygons. ``None`` (default) = the bundled approximate partition
+        ``data/townships_approx.geojson``. Point it at the county's official 乡镇界 file
+        (GeoJSON, GeoPackage or Shapefile, CGCS2000/WGS84 geographic or Gauss-Krüger)
+        to replace it.
+    county_name
+        Chinese name of the county, used in titles; default ``"城口县"``.
+    county_adcode
+        6-digit county code; default ``"500229"``.
+    storage_crs
+        CRS of stored layers and of everything shown: ``"EPSG:4326"`` (RFC 7946).
+    metric_crs
+        Local metric CRS for areas and distances: ``"EPSG:4545"`` (CGCS2000 3-degree
+        Gauss-Krüger, central meridian 108°E, metres), whose central meridian crosses the
+        county, so scale error stays below 1e-4 inside it.
+    tile_url
+        Optional XYZ tile URL template of an intranet tile server; empty = no basemap.
+    tianditu_key
+        天地图 key; empty = 天地图 basemap unavailable (the map says so in Chinese).
+    upload_max_mb
+        Largest survey file accepted, in MiB; default 20.
+    history_keep
+        How many previous versions of each layer to keep in ``layers/.history``; default 20.
+    """
+
+    root: Path = PROJECT_ROOT
+    data_dir: Path = field(default=PROJECT_ROOT / "data")
+    layers_dir: Path = field(default=PROJECT_ROOT / "layers")
+    townships_path: Path | None = None
+    county_name: str = "城口县"
+    county_adcode: str = "500229"
+    storage_crs: str = "EPSG:4326"
+    metric_crs: str = "EPSG:4545"
+    tile_url: str = ""
+    tianditu_key: str = ""
+    upload_max_mb: float = 20.0
+    history_keep: int = 20
+
+    @property
+    def catalog_path(self) -> Path:
+        """Path of the layer catalog, ``layers_dir / "catalog.toml"``."""
+        return self.layers_dir / "catalog.toml"
+
+    @property
+    def county_path(self) -> Path:
+        """Path of the county outline (WGS84 GeoJSON)."""
+        return self.data_dir / "county.geojson"
+
+    @property
+    def township_codes_path(self) -> Path:
+        """Path of the township code table (CSV, codes as text)."""
+        return self.data_dir / "townships.csv"
+
+    @property
+    def township_polygons_path(self) -> Path:
+        """Township polygons in use: `townships_path` or the bundled approximate partition."""
+        if self.townships_path is not None:
+            return self.townships_path
+        return self.data_dir / "townships_approx.geojson"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """
+        Build settings from ``RISKMAP_*`` environment variables, then `overrides`.
+
+        Parameters
+        ----------
+        environ
+            Mapping to read; default `os.environ`.
+        **overrides
+            Field values that win over the environment.
+
+        Returns
+        -------
+        settings
+            A new frozen `Settings`.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"RISKMAP_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            if f.name in {"root", "data_dir", "layers_dir", "townships_path"}:
+                values[f.name] = Path(raw)
+            elif f.name == "upload_max_mb":
+                values[f.name] = float(raw)
+            elif f.name == "history_keep":
+                values[f.name] = int(raw)
+            else:
+                values[f.name] = raw
+        values.update(overrides)
+        base = cls()
+        if "root" in values and "data_dir" not in values:
+            values["data_dir"] = Path(str(values["root"])) / "data"
+        if "root" in values and "layers_dir" not in values:
+            values["layers_dir"] = Path(str(values["root"])) / "layers"
+        return replace(base, **values)  # type: ignore[arg-type]
