@@ -1,10 +1,359 @@
 """The only module that opens files: catalog, layers, reference data, atomic writes.
 
 Everything here reads or writes; everything it returns is handed to the pure modules.
+Layer writes are atomic (temp file in the same directory, fsync, `os.replace`), keep the
+previous version in ``layers/.history/<layer>/`` and hold a file lock (``filelock``) so two
+imports cannot interleave.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import json
+import os
+import tempfile
+import tomllib
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from filelock import FileLock, Timeout
+
+import geopandas as gpd
+
+from riskmap.catalog import Catalog, LayerSpec, catalog_from_dict
+from riskmap.errors import CatalogError, DataFileError, LockError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from riskmap.settings import Settings
+
 # --- layers and catalog -------------------------------------------------------------------
+
+HISTORY_DIR = ".history"
+"""Folder (inside the layers directory) holding previous versions of each layer."""
+
+
+def read_catalog(settings: Settings) -> Catalog:
+    """
+    Read and check ``layers/catalog.toml``.
+
+    Raises
+    ------
+    CatalogError
+        When the file is missing, not TOML, or a declaration is malformed (names the file).
+    """
+    path = settings.catalog_path
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        msg = f"{path}: 图层目录文件不存在 (layer catalog not found)"
+        raise CatalogError(msg) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"{path}: 图层目录不是有效的 TOML: {exc}"
+        raise CatalogError(msg) from None
+    try:
+        return catalog_from_dict(raw)
+    except CatalogError as exc:
+        msg = f"{path}: {exc}"
+        raise CatalogError(msg) from None
+
+
+def empty_layer(spec: LayerSpec) -> gpd.GeoDataFrame:
+    """Return an empty GeoDataFrame with the layer's declared columns, EPSG:4326."""
+    return gpd.GeoDataFrame(
+        {k: pd.Series(dtype=object) for k in spec.fields}, geometry=[], crs="EPSG:4326"
+    )
+
+
+def read_layer_file(path: Path) -> gpd.GeoDataFrame:
+    """
+    Read one GeoJSON layer file as stored (no coercion, no join).
+
+    Parameters
+    ----------
+    path
+        RFC 7946 GeoJSON FeatureCollection, WGS84 lon/lat.
+
+    Returns
+    -------
+    gdf
+        Features with their properties; dates stay ISO text; CRS EPSG:4326.
+
+    Raises
+    ------
+    DataFileError
+        When the file is unreadable or not a GeoJSON FeatureCollection (names the file).
+    """
+    try:
+        head = path.read_bytes()[:4096].lstrip()
+    except OSError as exc:
+        msg = f"{path}: 无法读取图层文件 (cannot read layer file): {exc.strerror or exc}"
+        raise DataFileError(msg) from None
+    if not head.startswith(b"{"):
+        msg = f"{path}: 不是 GeoJSON 文件 (expected a JSON object)"
+        raise DataFileError(msg)
+    try:
+        gdf = gpd.read_file(path, engine="pyogrio", datetime_as_string=True)
+    except Exception as exc:  # noqa: BLE001 - pyogrio/GDAL raise many types for bad files
+        msg = f"{path}: GeoJSON 格式错误，无法读取 (malformed GeoJSON): {exc}"
+        raise DataFileError(msg) from None
+    if gdf.crs is None:
+        gdf = gdf.set_crs("EPSG:4326")  # RFC 7946: GeoJSON is WGS84 by definition
+    return gdf
+
+
+def read_layer(spec: LayerSpec, settings: Settings) -> gpd.GeoDataFrame:
+    """
+    Read a declared layer; a declared layer with no file yet is empty.
+
+    Returns
+    -------
+    gdf
+        As `read_layer_file`, or `empty_layer` when the file does not exist.
+
+    Raises
+    ------
+    DataFileError
+        When the file exists but cannot be read.
+    """
+    path = spec.path(settings.layers_dir)
+    if not path.exists():
+        return empty_layer(spec)
+    return read_layer_file(path)
+
+
+def geojson_text(gdf: gpd.GeoDataFrame, *, drop_columns: tuple[str, ...] = ()) -> str:
+    """
+    Serialise features as RFC 7946 GeoJSON text.
+
+    WGS84 lon/lat (reprojected if needed), no ``crs`` member, Chinese not escaped, ``null``
+    never ``NaN`` (``allow_nan=False`` guarantees a strict parser accepts it), no feature ids.
+
+    Parameters
+    ----------
+    gdf
+        Features with a CRS.
+    drop_columns
+        Columns to leave out.
+
+    Returns
+    -------
+    text
+        A FeatureCollection, one feature per row, same order.
+    """
+    out = gdf.drop(columns=[c for c in drop_columns if c in gdf.columns])
+    if out.crs is not None and not out.crs.equals("EPSG:4326"):
+        out = out.to_crs("EPSG:4326")
+    for col in out.columns:
+        if col == out.geometry.name:
+            continue
+        series = out[col]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            out[col] = series.dt.strftime("%Y-%m-%d").astype(object).where(series.notna(), None)
+        elif not pd.api.types.is_float_dtype(series):
+            out[col] = series.astype(object).where(series.notna(), None)
+    data = json.loads(out.to_json(na="null", drop_id=True))
+    data.pop("crs", None)
+    for feature in data["features"]:
+        feature.pop("bbox", None)
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+@contextlib.contextmanager
+def layer_lock(path: Path, *, timeout_s: float = 10.0) -> Iterator[None]:
+    """
+    Hold the write lock of one layer file (``.<name>.lock`` beside it).
+
+    The lock is an OS lock (``filelock``/flock): it is released when the holder exits or is
+    killed, so a crashed import never leaves the layer locked.
+
+    Raises
+    ------
+    LockError
+        When another process holds the lock for longer than `timeout_s` seconds.
+    """
+    lock = FileLock(str(path.with_name(f".{path.name}.lock")), timeout=timeout_s)
+    try:
+        with lock:
+            yield
+    except Timeout:
+        msg = f"{path}: 另一个导入正在写入该图层，请稍后再试 (layer is locked by another import)"
+        raise LockError(msg) from None
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """
+    Replace `path` with `text` atomically: temp file in the same folder, fsync, `os.replace`.
+
+    A reader sees either the old or the new file, never a partial one, even if the writer is
+    killed mid-write.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically (temp file, fsync, `os.replace`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def history_dir(spec: LayerSpec, settings: Settings) -> Path:
+    """Folder of previous versions of a layer: ``layers/.history/<layer id>/``."""
+    return settings.layers_dir / HISTORY_DIR / spec.id
+
+
+def read_history(spec: LayerSpec, settings: Settings) -> list[dict[str, Any]]:
+    """
+    Return the layer's change log, oldest first.
+
+    Each entry: ``time`` (ISO 8601, UTC), ``user``, ``action``, ``source`` (file name),
+    ``rows_before``, ``rows_after``, ``added``, ``updated``, ``backup`` (file name of the
+    version that was replaced, in `history_dir`, or None when there was none).
+    """
+    log = history_dir(spec, settings) / "log.jsonl"
+    if not log.exists():
+        return []
+    return [
+        json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+
+
+def write_layer(
+    gdf: gpd.GeoDataFrame,
+    spec: LayerSpec,
+    settings: Settings,
+    *,
+    user: str = "",
+    action: str = "write",
+    source: str = "",
+    counts: dict[str, int] | None = None,
+    drop_columns: tuple[str, ...] = ("join_flag",),
+) -> Path:
+    """
+    Write a layer atomically, keeping the previous version and a log entry.
+
+    Parameters
+    ----------
+    gdf
+        Features to store (any CRS; stored as EPSG:4326).
+    spec
+        The layer's declaration.
+    settings
+        Where the layers live; `settings.history_keep` versions are kept.
+    user, action, source, counts
+        Recorded in the history log (who, ``import``/``undo``/``write``, file name, counts).
+    drop_columns
+        Working columns not stored.
+
+    Returns
+    -------
+    path
+        The layer file written.
+
+    Raises
+    ------
+    LockError
+        When another process is writing the same layer.
+    """
+    path = spec.path(settings.layers_dir)
+    text = geojson_text(gdf, drop_columns=drop_columns)
+    hdir = history_dir(spec, settings)
+    with layer_lock(path):
+        rows_before = None
+        backup = None
+        if path.exists():
+            hdir.mkdir(parents=True, exist_ok=True)
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            backup = f"{stamp}__{spec.file}"
+            old = path.read_bytes()
+            rows_before = old.count(b'"type":"Feature"') + old.count(b'"type": "Feature"')
+            write_bytes_atomic(hdir / backup, old)
+        write_text_atomic(path, text)
+        entry = {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "user": user,
+            "action": action,
+            "source": source,
+            "rows_before": rows_before,
+            "rows_after": len(gdf),
+            "backup": backup,
+            **(counts or {}),
+        }
+        hdir.mkdir(parents=True, exist_ok=True)
+        log = hdir / "log.jsonl"
+        previous = log.read_text(encoding="utf-8") if log.exists() else ""
+        write_text_atomic(log, previous + json.dumps(entry, ensure_ascii=False) + "\n")
+        _prune_history(hdir, spec, settings.history_keep)
+    return path
+
+
+def _prune_history(hdir: Path, spec: LayerSpec, keep: int) -> None:
+    backups = sorted(hdir.glob(f"*__{spec.file}"))
+    for old in backups[: max(0, len(backups) - keep)]:
+        old.unlink()
+
+
+def undo_last_write(spec: LayerSpec, settings: Settings, *, user: str = "") -> Path:
+    """
+    Restore the version replaced by the last write (undo the last import).
+
+    The current version is itself kept in the history, so an undo can be undone.
+
+    Raises
+    ------
+    DataFileError
+        When there is nothing to undo.
+    """
+    entries = [e for e in read_history(spec, settings) if e.get("action") != "undo"]
+    undone = {e.get("undoes") for e in read_history(spec, settings) if e.get("action") == "undo"}
+    candidates = [e for e in entries if e.get("backup") and e["backup"] not in undone]
+    if not candidates:
+        msg = f"{spec.name}: 没有可撤销的导入 (nothing to undo)"
+        raise DataFileError(msg)
+    last = candidates[-1]
+    backup = history_dir(spec, settings) / last["backup"]
+    if not backup.exists():
+        msg = f"{backup}: 历史版本已被清理，无法撤销 (backup pruned)"
+        raise DataFileError(msg)
+    previous = read_layer_file(backup)
+    return write_layer(
+        previous,
+        spec,
+        settings,
+        user=user,
+        action="undo",
+        source=last.get("source", ""),
+        counts={"undoes": last["backup"]},  # type: ignore[dict-item]
+    )
+
 
 # --- reference data (county outline, townships) -------------------------------------------

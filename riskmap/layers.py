@@ -1,0 +1,227 @@
+"""Ready-to-use layers: coerced, derived, joined to townships, flagged. Pure functions.
+
+`prepare_layer` is the one pipeline every entry point (CLI, app, import, benchmark) runs on a
+layer read from disk: declared types (`schema.coerce_layer`) → derived classes
+(`derive.apply_derived`) → township join (`join`) → check flags. It returns a `LayerData`:
+the features plus their township membership in long form (`shares`), so points and
+polygons are listed and counted the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+import geopandas as gpd
+
+from riskmap.catalog import STATUS_CLEARED
+from riskmap.derive import add_flag, apply_derived
+from riskmap.join import join_points_township, join_polygons_township, township_mismatch
+from riskmap.schema import coerce_layer, is_blank, require_crs
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from riskmap.catalog import LayerSpec
+
+SHARE_COLUMNS = ["key", "township_code", "township", "area_ha", "share"]
+
+
+@dataclass(frozen=True)
+class LayerData:
+    """
+    One prepared layer.
+
+    Attributes
+    ----------
+    spec
+        The layer's declaration.
+    gdf
+        Features, EPSG:4326, declared columns typed, derived fields filled, ``township`` /
+        ``township_code`` set by the spatial join (for polygons: the township holding the
+        largest share, and ``townships`` listing every share), ``flags`` extended.
+    shares
+        Township membership, one row per (feature, township): ``key`` (the feature's key),
+        ``township_code`` (9-digit text), ``township``, ``area_ha`` (polygons; NaN for
+        points), ``share`` (0–1; 1.0 for points). Features outside every township have no row.
+    """
+
+    spec: LayerSpec
+    gdf: gpd.GeoDataFrame
+    shares: pd.DataFrame
+
+    def in_township(self, township_code: str) -> gpd.GeoDataFrame:
+        """Features with any share in the township `township_code` (9-digit), layer order."""
+        return filter_features(self, township_codes=[township_code])
+
+
+def _point_shares(gdf: gpd.GeoDataFrame, key: str) -> pd.DataFrame:
+    located = gdf[gdf["township_code"].map(lambda v: not is_blank(v))]
+    return pd.DataFrame(
+        {
+            "key": located[key].to_numpy(),
+            "township_code": located["township_code"].to_numpy(),
+            "township": located["township"].to_numpy(),
+            "area_ha": np.nan,
+            "share": 1.0,
+        },
+        columns=SHARE_COLUMNS,
+    )
+
+
+def _flag_join(out: gpd.GeoDataFrame, gdf_townships: gpd.GeoDataFrame, county: str) -> pd.Series:
+    flags = out["flags"]
+    flag = out["join_flag"].fillna("")
+    border_msg = pd.Series(
+        [f"位于乡镇界线上，按代码较小者归入{t}" for t in out["township"].fillna("")],
+        index=out.index,
+    )
+    flags = add_flag(flags, flag == "border", border_msg)
+    flags = add_flag(flags, flag == "outside", f"位于{county}界外，未落入任何乡镇")
+    flags = add_flag(flags, flag == "no_geometry", "无坐标，未落图")
+    if "township_declared" in out.columns:
+        mismatch = township_mismatch(out, gdf_townships)
+        msg = pd.Series(
+            [
+                f"填报乡镇({d})与落图乡镇({t})不符"
+                for d, t in zip(out["township_declared"], out["township"], strict=True)
+            ],
+            index=out.index,
+        )
+        flags = add_flag(flags, mismatch, msg)
+    return flags
+
+
+def prepare_layer(
+    gdf_raw: gpd.GeoDataFrame,
+    spec: LayerSpec,
+    gdf_townships: gpd.GeoDataFrame,
+    *,
+    metric_crs: str,
+    county_name: str = "城口县",
+) -> LayerData:
+    """
+    Coerce, derive, join and flag one layer.
+
+    Parameters
+    ----------
+    gdf_raw
+        Features as read from the layer file or an import, any CRS (reprojected to
+        EPSG:4326). File values of ``township``/``township_code`` are replaced by the join.
+    spec
+        The layer's declaration.
+    gdf_townships
+        Township polygons (the contract of `riskmap.io.read_townships`), EPSG:4326.
+    metric_crs
+        Projected CRS in metres for areas (``settings.metric_crs``).
+    county_name
+        Used in flag messages.
+
+    Returns
+    -------
+    layer
+        `LayerData`; rows in == rows out, same order.
+
+    Raises
+    ------
+    CRSError
+        When `gdf_raw` has no CRS.
+    """
+    require_crs(gdf_raw, "gdf_raw")
+    gdf = gdf_raw if gdf_raw.crs.equals("EPSG:4326") else gdf_raw.to_crs("EPSG:4326")
+    out = apply_derived(coerce_layer(gdf, spec), spec, metric_crs=metric_crs)
+    if spec.geometry == "Point":
+        joined = join_points_township(out, gdf_townships)
+        out = out.assign(
+            township=joined["township"].astype(object),
+            township_code=joined["township_code"].astype(object),
+            join_flag=joined["join_flag"].astype(object),
+        )
+        out["flags"] = _flag_join(out, gdf_townships, county_name)
+        shares = _point_shares(out, spec.key)
+    else:
+        long = join_polygons_township(out, gdf_townships, key=spec.key, metric_crs=metric_crs)
+        shares = long.rename(columns={spec.key: "key"})[SHARE_COLUMNS]
+        shares = shares.sort_values(["key", "share"], ascending=[True, False], kind="stable")
+        top = shares.drop_duplicates("key").set_index("key")
+        keys = out[spec.key]
+        out = out.assign(
+            township=keys.map(top["township"]).astype(object),
+            township_code=keys.map(top["township_code"]).astype(object),
+            townships=keys.map(_share_text(shares)).astype(object),
+            join_flag=np.where(keys.isin(top.index), "", "outside"),
+        )
+        out["flags"] = add_flag(
+            out["flags"], out["join_flag"] == "outside", f"位于{county_name}界外"
+        )
+        shares = shares.reset_index(drop=True)
+    return LayerData(spec=spec, gdf=gpd.GeoDataFrame(out, crs="EPSG:4326"), shares=shares)
+
+
+def _share_text(shares: pd.DataFrame) -> pd.Series:
+    """``"葛城街道 62%、复兴街道 38%"`` per key, largest share first."""
+    return shares.groupby("key", sort=False).apply(
+        lambda g: "、".join(f"{t} {s:.0%}" for t, s in zip(g["township"], g["share"], strict=True)),
+        include_groups=False,
+    )
+
+
+def active(gdf: gpd.GeoDataFrame, *, include_cleared: bool = False) -> gpd.GeoDataFrame:
+    """Features not yet cleared (状态 ≠ 已销号), or all when `include_cleared`."""
+    if include_cleared or "status" not in gdf.columns:
+        return gdf
+    return gdf[gdf["status"].ne(STATUS_CLEARED) | gdf["status"].isna()]
+
+
+def filter_features(
+    layer: LayerData,
+    *,
+    township_codes: Iterable[str] | None = None,
+    classes: Iterable[str] | None = None,
+    statuses: Iterable[str] | None = None,
+    text: str = "",
+) -> gpd.GeoDataFrame:
+    """
+    Select a prepared layer's features by township, class, status and a search text.
+
+    Parameters
+    ----------
+    layer
+        A prepared layer.
+    township_codes
+        9-digit codes; None = all. A polygon is selected when it has any share in one of
+        them (a fire zone across two townships appears in both).
+    classes
+        Values of ``spec.class_field``; None = all. Features with no class are kept only
+        when ``"未分级"`` is listed.
+    statuses
+        Status values; None = all.
+    text
+        Case-insensitive substring of the name or the key; "" = all.
+
+    Returns
+    -------
+    gdf_selected
+        Subset of ``layer.gdf``, same order and index.
+    """
+    gdf, spec = layer.gdf, layer.spec
+    mask = pd.Series(data=True, index=gdf.index)
+    if township_codes is not None:
+        codes = set(township_codes)
+        keys = set(layer.shares.loc[layer.shares["township_code"].isin(codes), "key"])
+        mask &= gdf[spec.key].isin(keys)
+    if classes is not None:
+        wanted = set(classes)
+        cls = gdf[spec.class_field]
+        mask &= cls.isin(wanted) | (cls.isna() & ("未分级" in wanted))
+    if statuses is not None:
+        mask &= gdf["status"].isin(set(statuses))
+    if text.strip():
+        needle = text.strip().lower()
+        name = gdf["name"].fillna("").astype(str).str.lower()
+        key = gdf[spec.key].fillna("").astype(str).str.lower()
+        mask &= name.str.contains(needle, regex=False) | key.str.contains(needle, regex=False)
+    return gdf[mask]

@@ -1,0 +1,346 @@
+"""Column and geometry contracts of layers: coercion to declared types and validation.
+
+`coerce_layer` gives every declared field its pandas dtype; `layer_problems` lists every
+breach of the declaration at once; `validate_layer` raises them all in one `SchemaError`.
+Pure functions: GeoDataFrames in, new GeoDataFrames or lists out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+import geopandas as gpd
+
+from riskmap.errors import CRSError, SchemaError
+
+if TYPE_CHECKING:
+    from riskmap.catalog import FieldSpec, LayerSpec
+
+_TRUE = {"true", "1", "是", "有", "y", "yes", "t", "√", "✓"}
+_FALSE = {"false", "0", "否", "无", "n", "no", "f", "×", "✗"}
+_GEOM_OK = {"Point": {"Point"}, "Polygon": {"Polygon", "MultiPolygon"}}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """
+    One breach of a layer declaration.
+
+    Attributes
+    ----------
+    feature
+        The feature's key value (``uid``) or ``"#<row>"`` when it has none.
+    field
+        Field key (or ``"geometry"``).
+    value
+        The offending value, as text.
+    expected
+        What was expected, in Chinese (with the English term where useful).
+    """
+
+    feature: str
+    field: str
+    value: str
+    expected: str
+
+    def __str__(self) -> str:
+        """Return ``"<feature> <field>=<value>: expected ..."``."""
+        return f"{self.feature} {self.field}={self.value!s}: {self.expected}"
+
+
+def is_blank(value: object) -> bool:
+    """Return True for None, NaN, pandas NA and strings that are empty after stripping."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def parse_bool(value: object) -> bool | None:
+    """
+    Parse a boolean cell: true/false, 1/0, 是/否, 有/无, yes/no, √/×.
+
+    Returns
+    -------
+    value
+        True, False, or None for a blank cell.
+
+    Raises
+    ------
+    ValueError
+        When the text is not a recognised boolean spelling.
+    """
+    if is_blank(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    msg = f"not a boolean: {value!r}"
+    raise ValueError(msg)
+
+
+def parse_date(value: object) -> str | None:
+    """
+    Parse a date cell to ISO 8601 ``yyyy-mm-dd`` text.
+
+    Accepts ISO dates and datetimes, ``yyyy/mm/dd``, ``yyyy.mm.dd``, ``yyyy年m月d日`` and
+    date/datetime objects (as openpyxl returns them).
+
+    Raises
+    ------
+    ValueError
+        When the text is not a date.
+    """
+    if is_blank(value):
+        return None
+    if isinstance(value, (dt.datetime, pd.Timestamp)):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    for old, new in (("年", "-"), ("月", "-"), ("日", ""), ("/", "-"), (".", "-")):
+        text = text.replace(old, new)
+    text = text.split("T")[0].split(" ")[0]
+    try:
+        return dt.date.fromisoformat("-".join(p.zfill(2) for p in text.split("-"))).isoformat()
+    except ValueError:
+        msg = f"not a date (expected yyyy-mm-dd): {value!r}"
+        raise ValueError(msg) from None
+
+
+def _as_text(value: object) -> str | None:
+    if is_blank(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        # A code that came through a float column: 500229001000.0 -> "500229001000".
+        return str(int(value))
+    return str(value).strip()
+
+
+def _coerce_series(series: pd.Series, spec: FieldSpec) -> pd.Series:
+    """Cast one column to the declared type; cells that cannot be cast become missing."""
+    if spec.type in {"int", "float"}:
+        numeric = pd.to_numeric(series, errors="coerce")
+        if spec.type == "int":
+            whole = numeric.where(numeric.isna() | (numeric == np.floor(numeric)))
+            return whole.astype("Int64")
+        return numeric.astype("float64")
+    if spec.type == "bool":
+
+        def safe_bool(v: object) -> bool | None:
+            try:
+                return parse_bool(v)
+            except ValueError:
+                return None
+
+        return pd.Series([safe_bool(v) for v in series], index=series.index, dtype="boolean")
+    if spec.type in {"date", "datetime"}:
+
+        def safe_date(v: object) -> str | None:
+            try:
+                return parse_date(v)
+            except ValueError:
+                return None
+
+        return pd.Series([safe_date(v) for v in series], index=series.index, dtype=object)
+    return pd.Series([_as_text(v) for v in series], index=series.index, dtype=object)
+
+
+def coerce_layer(gdf: gpd.GeoDataFrame, spec: LayerSpec) -> gpd.GeoDataFrame:
+    """
+    Give every declared field its dtype; add declared fields that are missing.
+
+    Types: ``str``/``date`` → object (text or None; dates as ISO text), ``int`` → ``Int64``,
+    ``float`` → float64, ``bool`` → ``boolean``. Codes stay text: a float ``500229001000.0``
+    becomes ``"500229001000"``. Undeclared columns are kept unchanged (extra properties).
+
+    Parameters
+    ----------
+    gdf
+        Features of one layer, any CRS.
+    spec
+        The layer's declaration.
+
+    Returns
+    -------
+    gdf_coerced
+        A new GeoDataFrame, same index, CRS and geometry; declared columns first.
+    """
+    out = gdf.copy()
+    for key, fspec in spec.fields.items():
+        if key in out.columns:
+            out[key] = _coerce_series(out[key], fspec)
+        else:
+            out[key] = _coerce_series(pd.Series([None] * len(out), index=out.index), fspec)
+    declared = list(spec.fields)
+    extra = [c for c in out.columns if c not in spec.fields and c != out.geometry.name]
+    return out[[*declared, *extra, out.geometry.name]]
+
+
+def _check_value(fspec: FieldSpec, value: object) -> str | None:
+    """Return what was expected if `value` breaks `fspec`, else None. Blank is fine here."""
+    if is_blank(value):
+        return None
+    if fspec.type in {"int", "float"}:
+        try:
+            number = (
+                float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
+            )
+        except ValueError:
+            return "应为数字 (number)"
+        if math.isnan(number) or math.isinf(number):
+            return "应为有限数字 (finite number)"
+        if fspec.type == "int" and not number.is_integer():
+            return "应为整数 (integer)"
+        if fspec.min is not None and number < fspec.min:
+            return f"应 ≥ {fspec.min:g}{fspec.unit}"
+        if fspec.max is not None and number > fspec.max:
+            return f"应 ≤ {fspec.max:g}{fspec.unit}"
+        return None
+    if fspec.type == "bool":
+        try:
+            parse_bool(value)
+        except ValueError:
+            return "应为 是/否 (boolean)"
+        return None
+    if fspec.type in {"date", "datetime"}:
+        try:
+            parse_date(value)
+        except ValueError:
+            return "应为日期 yyyy-mm-dd (ISO 8601)"
+        return None
+    if fspec.values and str(value).strip() not in fspec.values:
+        return f"应为以下之一: {'、'.join(fspec.values)}"
+    return None
+
+
+def field_problem(fspec: FieldSpec, value: object) -> str | None:
+    """
+    Check one cell against its field declaration.
+
+    Returns
+    -------
+    expected
+        Chinese description of what was expected (with type/range/allowed values), or None
+        when the cell is fine. A blank required cell returns ``"必填 (required)"``.
+    """
+    if fspec.required and is_blank(value):
+        return "必填 (required)"
+    return _check_value(fspec, value)
+
+
+def layer_problems(gdf: gpd.GeoDataFrame, spec: LayerSpec) -> list[Problem]:
+    """
+    List every breach of the layer declaration.
+
+    Checks: CRS is EPSG:4326; geometry present and of the declared type, coordinates within
+    lon [-180, 180], lat [-90, 90]; required fields present and non-blank; types, ranges and
+    allowed values; the key field unique.
+
+    Parameters
+    ----------
+    gdf
+        Features of one layer as read from its GeoJSON (before or after `coerce_layer`).
+    spec
+        The layer's declaration.
+
+    Returns
+    -------
+    problems
+        Empty when the layer is valid.
+    """
+    problems: list[Problem] = []
+    keys = (
+        gdf[spec.key] if spec.key in gdf.columns else pd.Series([None] * len(gdf), index=gdf.index)
+    )
+    labels = [(str(k) if not is_blank(k) else f"#{i + 1}") for i, k in enumerate(keys.tolist())]
+    if gdf.crs is None or not gdf.crs.equals("EPSG:4326"):
+        problems.append(
+            Problem("(layer)", "crs", str(gdf.crs), "应为 EPSG:4326 (WGS84 经纬度, RFC 7946)")
+        )
+    allowed = _GEOM_OK[spec.geometry]
+    geom = gdf.geometry
+    for label, g in zip(labels, geom, strict=True):
+        if g is None or g.is_empty:
+            problems.append(Problem(label, "geometry", "null", f"应有 {spec.geometry} 几何"))
+        elif g.geom_type not in allowed:
+            problems.append(Problem(label, "geometry", g.geom_type, f"应为 {spec.geometry}"))
+        else:
+            minx, miny, maxx, maxy = g.bounds
+            if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):  # noqa: PLR2004
+                problems.append(
+                    Problem(label, "geometry", f"{g.bounds}", "经纬度超出范围 (lon/lat)")
+                )
+    for key, fspec in spec.fields.items():
+        if key not in gdf.columns:
+            if fspec.required:
+                problems.append(Problem("(layer)", key, "", f"缺少必填字段 {fspec.label}"))
+            continue
+        for label, value in zip(labels, gdf[key].tolist(), strict=True):
+            if (expected := field_problem(fspec, value)) is not None:
+                problems.append(Problem(label, key, _show(value), f"{fspec.label}{expected}"))
+    dup = keys[keys.notna() & keys.duplicated(keep=False)]
+    problems.extend(
+        Problem(str(k), spec.key, str(k), f"{spec.label(spec.key)}重复 (must be unique)")
+        for k in sorted(set(map(str, dup)))
+    )
+    return problems
+
+
+def _show(value: Any) -> str:  # noqa: ANN401 - any cell value
+    return "" if is_blank(value) else str(value)
+
+
+def validate_layer(gdf: gpd.GeoDataFrame, spec: LayerSpec, *, source: str = "") -> gpd.GeoDataFrame:
+    """
+    Raise one `SchemaError` listing every breach, or return `gdf` unchanged.
+
+    Parameters
+    ----------
+    gdf
+        Features of one layer.
+    spec
+        The layer's declaration.
+    source
+        File name used in the message.
+
+    Raises
+    ------
+    SchemaError
+        With every problem: feature id, field, value and what was expected.
+    """
+    if problems := layer_problems(gdf, spec):
+        where = f"{source}: " if source else ""
+        shown = "; ".join(map(str, problems[:50]))
+        more = f" … 共 {len(problems)} 处" if len(problems) > 50 else ""  # noqa: PLR2004
+        msg = f"{where}图层 {spec.id}（{spec.name}）有 {len(problems)} 处问题: {shown}{more}"
+        raise SchemaError(msg)
+    return gdf
+
+
+def require_crs(gdf: gpd.GeoDataFrame, name: str = "gdf") -> gpd.GeoDataFrame:
+    """
+    Return `gdf` if it has a CRS.
+
+    Raises
+    ------
+    CRSError
+        When ``gdf.crs`` is None; only importers may set a CRS, from the source's declaration.
+    """
+    if gdf.crs is None:
+        msg = f"`{name}` has no CRS; declare it in the importer."
+        raise CRSError(msg)
+    return gdf
