@@ -70,7 +70,7 @@ def summarize_townships(
         member = _membership(layer)
         by = member.groupby("township_code")
         out[layer_id] = out["adcode"].map(by["key"].nunique()).fillna(0).astype(int)
-        classes = list(spec.classes) + [UNCLASSED]
+        classes = [*spec.classes, UNCLASSED]
         counts = member.pivot_table(
             index="township_code", columns=spec.class_field, values="key", aggfunc="nunique"
         )
@@ -126,7 +126,7 @@ def county_totals(layers: Mapping[str, LayerData]) -> dict[str, Any]:
 
 def summary_records(df_summary: pd.DataFrame, layers: Mapping[str, LayerData]) -> list[dict]:
     """
-    The summary as JSON-ready records: one object per township.
+    Turn the summary into JSON-ready records, one object per township.
 
     Returns
     -------
