@@ -1,0 +1,261 @@
+"""Command line: ``riskmap map | summary | export | validate | import | undo | serve``.
+
+Thin click commands over the library. Any `RiskmapError` becomes one clear line on stderr
+and exit code 2 (no traceback); other exceptions are bugs and crash loudly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from riskmap import io
+from riskmap.errors import RiskmapError
+from riskmap.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from riskmap.project import Project
+
+EXIT_USAGE = 2
+
+
+class RiskmapClickError(click.ClickException):
+    """A `RiskmapError` shown as one line, exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: Any = None) -> None:  # noqa: ANN401 - click's signature
+        """Print ``错误: <message>`` to stderr."""
+        click.echo(f"错误 (error): {self.format_message()}", err=True, file=file)
+
+
+class RiskmapGroup(click.Group):
+    """Group that turns `RiskmapError` from any command into `RiskmapClickError`."""
+
+    def invoke(self, ctx: click.Context) -> Any:  # noqa: ANN401 - click's signature
+        """Run the command, converting domain errors."""
+        try:
+            return super().invoke(ctx)
+        except RiskmapError as exc:
+            raise RiskmapClickError(str(exc)) from None
+
+
+overwrite_opt = click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+townships_opt = click.option(
+    "--townships",
+    "townships_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Official township boundary file (乡镇界) replacing the approximate partition.",
+)
+
+
+def _settings(townships_path: Path | None) -> Settings:
+    if townships_path is not None:
+        return Settings.from_env(townships_path=townships_path)
+    return Settings.from_env()
+
+
+def _load(townships_path: Path | None) -> Project:
+    from riskmap.project import load_project  # noqa: PLC0415 - keep `--help` fast
+
+    return load_project(_settings(townships_path))
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        msg = f"{out} 已存在；加 --overwrite 覆盖 (file exists; use --overwrite)"
+        raise RiskmapError(msg)
+
+
+@click.group(cls=RiskmapGroup)
+@click.version_option(package_name="riskmap")
+def main() -> None:
+    """Riskmap — 城口县安全风险点位“一张图” (county risk points on one map)."""
+
+
+@main.command("map")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--layer", "layer_ids", multiple=True, help="Layer ids to show (default: all).")
+@click.option("--include-cleared", is_flag=True, help="Also show cleared (已销号) points.")
+@townships_opt
+@overwrite_opt
+def map_cmd(
+    out: Path,
+    layer_ids: tuple[str, ...],
+    include_cleared: bool,
+    townships_path: Path | None,
+    overwrite: bool,
+) -> None:
+    """Write the 一张图 as one self-contained HTML page (works offline, from disk)."""
+    from riskmap.layers import active  # noqa: PLC0415
+    from riskmap.mapview import build_map, map_html  # noqa: PLC0415
+
+    _check_out(out, overwrite)
+    project = _load(townships_path)
+    for layer_id in layer_ids:
+        project.catalog.get(layer_id)
+    layers = {
+        lid: _with_gdf(layer, active(layer.gdf, include_cleared=include_cleared))
+        for lid, layer in project.layers.items()
+    }
+    fmap = build_map(
+        layers,
+        project.gdf_townships,
+        project.gdf_county,
+        settings=project.settings,
+        visible=layer_ids or None,
+        demo=project.demo,
+        inline_assets=True,
+    )
+    io.write_text_atomic(out, map_html(fmap))
+    n = sum(len(layer.gdf) for layer in layers.values())
+    click.echo(f"已写出 {out} ({n} 个要素, {out.stat().st_size / 1e6:.1f} MB)")
+
+
+def _with_gdf(layer: Any, gdf: Any) -> Any:  # noqa: ANN401
+    from riskmap.layers import LayerData  # noqa: PLC0415
+
+    return LayerData(
+        spec=layer.spec, gdf=gdf, shares=layer.shares[layer.shares["key"].isin(gdf[layer.spec.key])]
+    )
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@townships_opt
+def summary(fmt: str, townships_path: Path | None) -> None:
+    """Per-township figures: counts per layer by grade and status, threatened people."""
+    from riskmap.aggregate import county_totals, summarize_townships, summary_records  # noqa: PLC0415
+
+    project = _load(townships_path)
+    df = summarize_townships(project.layers, project.gdf_townships, project.township_codes)
+    if fmt == "json":
+        click.echo(json.dumps(summary_records(df, project.layers), ensure_ascii=False, indent=1))
+        return
+    cols = ["adcode", "name", *project.layers]
+    sums = [f"{lid}|{f}" for lid, layer in project.layers.items() for f in layer.spec.sums]
+    table = df[cols + sums].rename(
+        columns={
+            "adcode": "代码",
+            "name": "乡镇",
+            **{lid: layer.spec.name for lid, layer in project.layers.items()},
+            **{
+                f"{lid}|{f}": layer.spec.header(f)
+                for lid, layer in project.layers.items()
+                for f in layer.spec.sums
+            },
+        }
+    )
+    click.echo(table.to_string(index=False))
+    totals = county_totals(project.layers)
+    line = "，".join(f"{t['name']} {t['count']}" for t in totals.values())
+    note = "（乡镇界线为示意边界）" if project.approximate else ""
+    demo = "（演示数据）" if project.demo else ""
+    click.echo(f"\n全县合计: {line}{note}{demo}")
+
+
+@main.command()
+@click.option("--township", help="Township name or 9/12-digit code.")
+@click.option("--all", "all_townships", is_flag=True, help="Every township (a ZIP of lists).")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "geojson"]), default="xlsx")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--include-cleared", is_flag=True, help="Also list cleared (已销号) points.")
+@townships_opt
+@overwrite_opt
+def export(
+    township: str | None,
+    all_townships: bool,
+    fmt: str,
+    out: Path,
+    include_cleared: bool,
+    townships_path: Path | None,
+    overwrite: bool,
+) -> None:
+    """Write a township's risk list (风险点位清单), or all townships' lists as a ZIP."""
+    from riskmap import exporters  # noqa: PLC0415
+
+    if bool(township) == all_townships:
+        msg = "请指定 --township 名称或代码，或 --all (give --township or --all)"
+        raise RiskmapError(msg)
+    project = _load(townships_path)
+    today = dt.date.today()
+    if all_townships:
+        if out.is_dir():
+            out = out / f"{project.settings.county_name}_风险点位清单_{fmt}.zip"
+        _check_out(out, overwrite)
+        data = exporters.all_townships_zip(
+            project.layers,
+            project.township_codes,
+            fmt=fmt,
+            approximate=project.approximate,
+            county_name=project.settings.county_name,
+            include_cleared=include_cleared,
+            date=today,
+        )
+    else:
+        code, name = project.township(str(township))
+        if out.is_dir():
+            out = out / f"{code}_{name}.{fmt}"
+        _check_out(out, overwrite)
+        writer: Callable[..., bytes] = {
+            "xlsx": exporters.xlsx_township,
+            "csv": exporters.csv_township,
+            "geojson": exporters.geojson_township,
+        }[fmt]
+        data = writer(
+            project.layers,
+            code,
+            name,
+            approximate=project.approximate,
+            county_name=project.settings.county_name,
+            include_cleared=include_cleared,
+            date=today,
+        )
+    io.write_bytes_atomic(out, data)
+    click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
+
+
+@main.command()
+@click.argument("layer_id", required=False)
+def validate(layer_id: str | None) -> None:
+    """Check layer files against the catalog; exit 1 when any is invalid."""
+    from riskmap.schema import layer_problems  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    catalog = io.read_catalog(settings)
+    specs = [catalog.get(layer_id)] if layer_id else list(catalog)
+    bad = 0
+    for spec in specs:
+        gdf = io.read_layer(spec, settings)
+        problems = layer_problems(gdf, spec)
+        state = "通过 (ok)" if not problems else f"{len(problems)} 处问题"
+        click.echo(f"{spec.id} {spec.name}: {len(gdf)} 个要素, {state}")
+        for problem in problems:
+            click.echo(f"  - {problem}")
+        bad += bool(problems)
+    if bad:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--port", default=8501, show_default=True)
+@click.option("--address", default="localhost", show_default=True)
+def serve(port: int, address: str) -> None:
+    """Start the 一张图 web app (Streamlit) on the bundled data."""
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.port", str(port), "--server.address", address,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    click.echo(f"riskmap 一张图: http://{address}:{port}")
+    raise SystemExit(subprocess.call(cmd, env={**os.environ}))  # noqa: S603 - fixed argv
