@@ -49,7 +49,6 @@ GECHENG_NOTE = "含复兴街道（无驻地点位，示意边界无法区分）"
 APPROX_NOTE = (
     "示意边界：按乡镇驻地（GeoNames）泰森多边形（EPSG:4545）裁剪至县界生成，非官方乡镇界"
 )
-SEGMENT_M = 250.0  # densify Voronoi edges before reprojecting so they stay near-straight
 
 
 def _copy_sources(shared: Path) -> None:
@@ -147,16 +146,30 @@ def build_partition(county: shapely.MultiPolygon, rows: list[dict[str, str]]) ->
     county_m = shapely.transform(county, lambda xy: np.column_stack(to_metric.transform(*xy.T)))
     extent = shapely.box(*county_m.bounds).buffer(20_000.0, join_style="mitre")
     cells_m = shapely.voronoi_polygons(seats_m, extend_to=extent, ordered=True)
+    # Cell vertices are transformed back to degrees; edges stay straight in degrees, which
+    # departs from the metric bisector by far less than the partition's own uncertainty.
+    cells = [
+        shapely.transform(c, lambda xy: np.column_stack(to_wgs.transform(*xy.T)))
+        for c in cells_m.geoms
+    ]
+    # Node the cell edges with the county outline once and polygonize, so neighbouring
+    # townships share bit-identical edges: an exact tiling, no slivers.
+    lines = shapely.union_all([county.boundary, *(c.boundary for c in cells)])
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
+    reps = shapely.point_on_surface(faces)
+    faces = faces[shapely.contains(county, reps)]
+    reps = reps[shapely.contains(county, reps)]
     features = []
     for i, r in enumerate(located):
-        cell_m = shapely.segmentize(cells_m.geoms[i], SEGMENT_M)
-        if not cell_m.contains(shapely.Point(east[i], north[i])):
+        seat = shapely.Point(lon[i], lat[i])
+        if not cells[i].contains(seat):
             msg = f"Voronoi cell {i} does not contain the seat of {r['name']}"
             raise RuntimeError(msg)
-        cell = shapely.transform(cell_m, lambda xy: np.column_stack(to_wgs.transform(*xy.T)))
-        part = shapely.intersection(cell, county)
-        polys = [g for g in shapely.get_parts(part) if g.geom_type == "Polygon"]
-        geom = polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+        polys = list(faces[shapely.contains(cells[i], reps)])
+        geom = shapely.union_all(polys) if len(polys) > 1 else polys[0]
+        if geom.geom_type not in {"Polygon", "MultiPolygon"}:
+            msg = f"cell of {r['name']} is not polygonal"
+            raise RuntimeError(msg)
         also = FUXING if r["adcode"] == GECHENG else ""
         note = APPROX_NOTE + ("；" + GECHENG_NOTE if also else "")
         features.append({
