@@ -225,6 +225,7 @@ def _match_features(
     approx: list[bool] = []
     also: list[str] = []
     unmatched: list[str] = []
+    geometries = gdf.geometry.to_numpy()
     for pos, (idx, row) in enumerate(gdf.iterrows()):
         code = None
         label = ""
@@ -237,7 +238,7 @@ def _match_features(
         if code is None:
             unmatched.append(f"row {pos} ({label})")
             continue
-        geom = row[gdf.geometry.name]
+        geom = geometries[pos]
         poly = None if geom is None or geom.is_empty else _polygonal(geom)
         if poly is None:
             msg = f"{source}: row {pos} (index {idx}, {label}) has no polygon geometry; skipped"
