@@ -94,8 +94,15 @@ def _grid_from_wkb(wkbs: tuple[bytes | None, ...]) -> _TownshipGrid:
     k = len(geoms)
     if not valid.any():
         empty = np.zeros((1, k), dtype=bool)
-        return _TownshipGrid(geoms, bounds, (0.0, 0.0), (1.0, 1.0), (1, 1),
-                             np.full(1, _STATE_OUT, dtype="int64"), empty)
+        return _TownshipGrid(
+            geoms,
+            bounds,
+            (0.0, 0.0),
+            (1.0, 1.0),
+            (1, 1),
+            np.full(1, _STATE_OUT, dtype="int64"),
+            empty,
+        )
     left, bottom = np.nanmin(bounds[:, 0]), np.nanmin(bounds[:, 1])
     right, top = np.nanmax(bounds[:, 2]), np.nanmax(bounds[:, 3])
     span = max(right - left, top - bottom) or 1.0
@@ -109,8 +116,10 @@ def _grid_from_wkb(wkbs: tuple[bytes | None, ...]) -> _TownshipGrid:
     # outside the box it is assigned to.
     pad = step * 1e-6
     boxes = shapely.box(
-        left + col * step - pad, bottom + row * step - pad,
-        left + (col + 1) * step + pad, bottom + (row + 1) * step + pad,
+        left + col * step - pad,
+        bottom + row * step - pad,
+        left + (col + 1) * step + pad,
+        bottom + (row + 1) * step + pad,
     )
     owner = np.full(n_cols * n_rows, -1, dtype="int64")
     cand = np.zeros((n_cols * n_rows, k), dtype=bool)
@@ -118,8 +127,10 @@ def _grid_from_wkb(wkbs: tuple[bytes | None, ...]) -> _TownshipGrid:
     for i in np.flatnonzero(valid):
         g_left, g_bottom, g_right, g_top = bounds[i]
         near = np.flatnonzero(
-            (box_bounds[:, 2] >= g_left) & (box_bounds[:, 0] <= g_right)
-            & (box_bounds[:, 3] >= g_bottom) & (box_bounds[:, 1] <= g_top)
+            (box_bounds[:, 2] >= g_left)
+            & (box_bounds[:, 0] <= g_right)
+            & (box_bounds[:, 3] >= g_bottom)
+            & (box_bounds[:, 1] <= g_top)
         )
         touch = near[shapely.intersects(geoms[i], boxes[near])]
         cand[cell_id[touch], i] = True
@@ -128,15 +139,12 @@ def _grid_from_wkb(wkbs: tuple[bytes | None, ...]) -> _TownshipGrid:
     state = np.where(owner >= 0, owner, np.where(cand.any(axis=1), _STATE_TEST, _STATE_OUT))
     for arr in (state, cand):
         arr.flags.writeable = False
-    return _TownshipGrid(geoms, bounds, (left, bottom), (step, step), (n_cols, n_rows),
-                         state, cand)
+    return _TownshipGrid(geoms, bounds, (left, bottom), (step, step), (n_cols, n_rows), state, cand)
 
 
 def _township_grid(gdf_townships: gpd.GeoDataFrame) -> _TownshipGrid:
     geoms = gdf_townships.geometry.to_numpy()
-    wkbs = tuple(
-        None if g is None or g.is_empty else shapely.to_wkb(g) for g in geoms
-    )
+    wkbs = tuple(None if g is None or g.is_empty else shapely.to_wkb(g) for g in geoms)
     return _grid_from_wkb(wkbs)
 
 
@@ -241,9 +249,7 @@ def _xy(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return lon, lat
 
 
-def _declared_codes(
-    declared: pd.Series, names: Mapping[str, str]
-) -> np.ndarray:
+def _declared_codes(declared: pd.Series, names: Mapping[str, str]) -> np.ndarray:
     """Return the 9-digit code each `declared` value names (object array, None if none)."""
     by_key: dict[str, list[str]] = {}
     for code, name in names.items():
@@ -496,13 +502,15 @@ def join_polygons_township(
     whole_m2 = shapely.area(polys_m[poly_pos])
     keep = area_m2 > 0
     codes = gdf_townships["adcode"].astype(str).to_numpy()
-    pieces = pd.DataFrame({
-        key: gdf_polys[key].to_numpy()[poly_pos[keep]],
-        "township": gdf_townships["name"].astype(str).to_numpy()[town_pos[keep]],
-        "township_code": codes[town_pos[keep]],
-        "area_ha": area_m2[keep] * HA_PER_M2,
-        "share": area_m2[keep] / whole_m2[keep],
-        "_order": poly_pos[keep],
-    })
+    pieces = pd.DataFrame(
+        {
+            key: gdf_polys[key].to_numpy()[poly_pos[keep]],
+            "township": gdf_townships["name"].astype(str).to_numpy()[town_pos[keep]],
+            "township_code": codes[town_pos[keep]],
+            "area_ha": area_m2[keep] * HA_PER_M2,
+            "share": area_m2[keep] / whole_m2[keep],
+            "_order": poly_pos[keep],
+        }
+    )
     pieces = pieces.sort_values(["_order", "township_code"], kind="stable")
     return pieces.drop(columns="_order").reset_index(drop=True)

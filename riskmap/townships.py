@@ -36,13 +36,34 @@ TOWNSHIP_COLUMNS = ["adcode", "adcode12", "name", "level", "approximate", "also_
 
 #: Column names (compared case-insensitively) that hold a township code, in order of preference.
 CODE_COLUMNS = (
-    "adcode", "adcode12", "code", "code9", "code12", "xzqdm", "xzdm", "xzqhdm", "qhdm",
-    "乡镇代码", "区划代码", "行政区代码", "行政区划代码", "代码",
+    "adcode",
+    "adcode12",
+    "code",
+    "code9",
+    "code12",
+    "xzqdm",
+    "xzdm",
+    "xzqhdm",
+    "qhdm",
+    "乡镇代码",
+    "区划代码",
+    "行政区代码",
+    "行政区划代码",
+    "代码",
 )
 #: Column names (compared case-insensitively) that hold a township name, in order of preference.
 NAME_COLUMNS = (
-    "name", "xzqmc", "xzmc", "xzqhmc", "qhmc", "乡镇名称", "乡镇", "名称", "行政区名称",
-    "行政区划名称", "township",
+    "name",
+    "xzqmc",
+    "xzmc",
+    "xzqhmc",
+    "qhmc",
+    "乡镇名称",
+    "乡镇",
+    "名称",
+    "行政区名称",
+    "行政区划名称",
+    "township",
 )
 
 #: Suffixes dropped before comparing names: "巴山镇人民政府" == "巴山镇" == "巴山".
@@ -202,9 +223,7 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry | None:
     """Repair `geom` with make_valid and keep only its polygonal parts (None if none)."""
     if not geom.is_valid:
         geom = shapely.make_valid(geom)
-    parts = [
-        p for p in shapely.get_parts(geom) if p.geom_type in {"Polygon", "MultiPolygon"}
-    ]
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in {"Polygon", "MultiPolygon"}]
     polys = [q for p in parts for q in shapely.get_parts(p) if not q.is_empty]
     if not polys:
         return None
@@ -329,19 +348,31 @@ def townships_from_frame(
 
     rows = []
     for code, grp in parts.groupby("adcode", sort=True):
-        geom = grp.geometry.iloc[0] if len(grp) == 1 else _polygonal(
-            shapely.union_all(grp.geometry.to_numpy())
+        geom = (
+            grp.geometry.iloc[0]
+            if len(grp) == 1
+            else _polygonal(shapely.union_all(grp.geometry.to_numpy()))
         )
         covers = sorted({c.strip() for a in grp["also_covers"] for c in a.split(",") if c.strip()})
-        rows.append({
-            "adcode": code,
-            "approximate": bool(grp["approximate"].any()),
-            "also_covers": ",".join(covers),
-            "geometry": geom,
-        })
+        rows.append(
+            {
+                "adcode": code,
+                "approximate": bool(grp["approximate"].any()),
+                "also_covers": ",".join(covers),
+                "geometry": geom,
+            }
+        )
     info = codes.set_index("adcode")[["adcode12", "name", "level"]]
     out = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
     out = out.join(info, on="adcode")
     out = out[TOWNSHIP_COLUMNS].sort_values("adcode").reset_index(drop=True)
-    return out.astype({"adcode": str, "adcode12": str, "name": str, "level": str,
-                       "approximate": bool, "also_covers": str})
+    return out.astype(
+        {
+            "adcode": str,
+            "adcode12": str,
+            "name": str,
+            "level": str,
+            "approximate": bool,
+            "also_covers": str,
+        }
+    )

@@ -46,9 +46,7 @@ METRIC_CRS = "EPSG:4545"  # CGCS2000 3-degree Gauss-Krüger, central meridian 10
 FUXING = "500229002"  # 复兴街道: no seat point
 GECHENG = "500229001"  # 葛城街道: its cell also covers 复兴街道
 GECHENG_NOTE = "含复兴街道（无驻地点位，示意边界无法区分）"
-APPROX_NOTE = (
-    "示意边界：按乡镇驻地（GeoNames）泰森多边形（EPSG:4545）裁剪至县界生成，非官方乡镇界"
-)
+APPROX_NOTE = "示意边界：按乡镇驻地（GeoNames）泰森多边形（EPSG:4545）裁剪至县界生成，非官方乡镇界"
 
 
 def _copy_sources(shared: Path) -> None:
@@ -91,8 +89,10 @@ def build_county() -> shapely.MultiPolygon:
             "(iterative inverse, < 1 m); source generalisation error is larger"
         ),
     }
-    _write_geojson(DATA / "county.geojson", [{"type": "Feature", "properties": props,
-                                               "geometry": mapping(county)}])
+    _write_geojson(
+        DATA / "county.geojson",
+        [{"type": "Feature", "properties": props, "geometry": mapping(county)}],
+    )
     return county
 
 
@@ -118,14 +118,16 @@ def build_townships() -> list[dict[str, str]]:
         if seat["level"] != level or seat["name"] != r["name"]:
             msg = f"seat table disagrees with code table for {code9}"
             raise ValueError(msg)
-        rows.append({
-            "adcode": code9,
-            "adcode12": code9 + "000",
-            "name": r["name"],
-            "level": level,
-            "seat_lon": seat["lon_wgs84"],
-            "seat_lat": seat["lat_wgs84"],
-        })
+        rows.append(
+            {
+                "adcode": code9,
+                "adcode12": code9 + "000",
+                "name": r["name"],
+                "level": level,
+                "seat_lon": seat["lon_wgs84"],
+                "seat_lat": seat["lat_wgs84"],
+            }
+        )
     with (DATA / "townships.csv").open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
@@ -172,27 +174,32 @@ def build_partition(county: shapely.MultiPolygon, rows: list[dict[str, str]]) ->
             raise RuntimeError(msg)
         also = FUXING if r["adcode"] == GECHENG else ""
         note = APPROX_NOTE + ("；" + GECHENG_NOTE if also else "")
-        features.append({
-            "type": "Feature",
-            "properties": {
-                "adcode": r["adcode"],
-                "adcode12": r["adcode12"],
-                "name": r["name"],
-                "level": r["level"],
-                "approximate": True,
-                "also_covers": also,
-                "note": note,
-            },
-            "geometry": mapping(geom),
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "adcode": r["adcode"],
+                    "adcode12": r["adcode12"],
+                    "name": r["name"],
+                    "level": r["level"],
+                    "approximate": True,
+                    "also_covers": also,
+                    "note": note,
+                },
+                "geometry": mapping(geom),
+            }
+        )
     _write_geojson(DATA / "townships_approx.geojson", features)
 
 
 def main() -> None:
     """Parse arguments and build every output."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--refresh", action="store_true",
-                        help=f"re-copy the sources from {SHARED} into data/sources/ first")
+    parser.add_argument(
+        "--refresh",
+        action="store_true",
+        help=f"re-copy the sources from {SHARED} into data/sources/ first",
+    )
     args = parser.parse_args()
     if args.refresh or not (SOURCES / SRC_OUTLINE).exists():
         _copy_sources(SHARED)

@@ -151,9 +151,7 @@ def test_normalize_code(value, expected):
     assert normalize_code(value) == expected
 
 
-@pytest.mark.parametrize(
-    "name", ["巴山镇", "巴山", " 巴山镇人民政府 ", "巴山 镇"]
-)
+@pytest.mark.parametrize("name", ["巴山镇", "巴山", " 巴山镇人民政府 ", "巴山 镇"])
 def test_name_key(name):
     assert name_key(name) == "巴山"
 
@@ -164,13 +162,18 @@ def test_name_key(name):
 def _grid(codes: pd.DataFrame) -> gpd.GeoDataFrame:
     """25 boxes of 0.02° in a 5x5 grid inside Chengkou, one per township, EPSG:4490."""
     geoms = [
-        box(108.5 + 0.02 * (k % 5), 31.8 + 0.02 * (k // 5),
-            108.52 + 0.02 * (k % 5), 31.82 + 0.02 * (k // 5))
+        box(
+            108.5 + 0.02 * (k % 5),
+            31.8 + 0.02 * (k // 5),
+            108.52 + 0.02 * (k % 5),
+            31.82 + 0.02 * (k // 5),
+        )
         for k in range(len(codes))
     ]
     return gpd.GeoDataFrame(
         {"code": codes["adcode"].to_numpy(), "name": codes["name"].to_numpy()},
-        geometry=geoms, crs="EPSG:4490",
+        geometry=geoms,
+        crs="EPSG:4490",
     )
 
 
