@@ -24,10 +24,10 @@ if TYPE_CHECKING:
 
 # --- reference data (county outline, townships) -------------------------------------------
 
-_ENCODING_FALLBACKS = ("utf-8", "gb18030")  # gb18030 is a superset of GBK and GB2312
+_DBF_ENCODINGS = ("utf-8", "gb18030")  # gb18030 is a superset of GBK and GB2312
 
 
-def _read_vector(path: Path) -> gpd.GeoDataFrame:
+def _read_reference_vector(path: Path) -> gpd.GeoDataFrame:
     """
     Read a vector file with pyogrio, detecting the encoding of a Shapefile with no ``.cpg``.
 
@@ -52,7 +52,7 @@ def _read_vector(path: Path) -> gpd.GeoDataFrame:
     encodings: tuple[str | None, ...] = (None,)
     if path.suffix.lower() == ".shp" and not path.with_suffix(".cpg").exists():
         # No .cpg: GDAL would assume ISO-8859-1 and garble Chinese names. Try UTF-8, then GBK.
-        encodings = _ENCODING_FALLBACKS
+        encodings = _DBF_ENCODINGS
     last_error: Exception | None = None
     for encoding in encodings:
         try:
@@ -88,7 +88,7 @@ def read_county(settings: Settings) -> gpd.GeoDataFrame:
         The file declares no CRS.
     """
     path = settings.county_path
-    gdf = _read_vector(path)
+    gdf = _read_reference_vector(path)
     if len(gdf) != 1:
         msg = f"{path}: expected 1 county feature, found {len(gdf)}"
         raise DataFileError(msg)
@@ -175,7 +175,7 @@ def read_townships(settings: Settings) -> gpd.GeoDataFrame:
     """
     path = settings.township_polygons_path
     codes = read_township_codes(settings)
-    gdf_raw = _read_vector(path)
+    gdf_raw = _read_reference_vector(path)
     gdf = townships_from_frame(gdf_raw, codes, source=str(path))
     gdf.attrs["township_names"] = dict(zip(codes["adcode"], codes["name"], strict=True))
     return gdf
