@@ -136,6 +136,11 @@ def _grid_from_wkb(wkbs: tuple[bytes | None, ...]) -> _TownshipGrid:
         cand[cell_id[touch], i] = True
         inner = touch[shapely.contains_properly(geoms[i], boxes[touch])]
         owner[cell_id[inner]] = i
+    # Warm the lazily built GEOS point locators now, inside the cached build, so threads that
+    # share this cached grid (Streamlit sessions) never race to build them.
+    for i in np.flatnonzero(valid):
+        shapely.contains_xy(geoms[i], bounds[i, 0], bounds[i, 1])
+        shapely.intersects_xy(geoms[i], bounds[i, 0], bounds[i, 1])
     state = np.where(owner >= 0, owner, np.where(cand.any(axis=1), _STATE_TEST, _STATE_OUT))
     for arr in (state, cand):
         arr.flags.writeable = False
