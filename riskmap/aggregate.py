@@ -92,7 +92,7 @@ def summarize_townships(
                     .groupby("township_code")["v"]
                     .sum()
                 )
-            out[f"{layer_id}|{field}"] = out["adcode"].map(sums).fillna(0.0).astype(float)
+            out[f"{layer_id}|{field}"] = out["adcode"].map(sums).fillna(0.0).astype(float).round(2)
     return out
 
 

@@ -164,7 +164,10 @@ def prepare_layer(
 def _share_text(shares: pd.DataFrame) -> pd.Series:
     """``"葛城街道 62%、复兴街道 38%"`` per key, largest share first."""
     return shares.groupby("key", sort=False).apply(
-        lambda g: "、".join(f"{t} {s:.0%}" for t, s in zip(g["township"], g["share"], strict=True)),
+        lambda g: "、".join(
+            f"{t} {s:.0%}" if s >= 0.005 else f"{t} <1%"  # noqa: PLR2004 - rounding display
+            for t, s in zip(g["township"], g["share"], strict=True)
+        ),
         include_groups=False,
     )
 

@@ -177,7 +177,18 @@ def make_geohazard(rng, gdf_t, codes, villages) -> gpd.GeoDataFrame:
     df.loc[station, ["has_station", "station_planned_2026"]] = True
     df.loc[station, "monitor_method"] = "普适型监测设备+群测群防"
     df.loc[station, "measures"] = "专业监测"
-    # 2 major treatment projects (the two most threatening)
+    # 2 major treatment projects (the two most threatening): sites under the county town's
+    # slopes threaten several hundred people (大型 险情 by DZ/T 0286)
+    df.loc[order[0], ["threat_people", "threat_households", "threat_property_wan"]] = [
+        680,
+        196,
+        5200.0,
+    ]
+    df.loc[order[1], ["threat_people", "threat_households", "threat_property_wan"]] = [
+        520,
+        151,
+        3900.0,
+    ]
     df.loc[order[:2], "measures"] = "工程治理"
     df.loc[order[:2], "status"] = "治理中"
     # 154 people relocated (避险搬迁) from 7 small sites
