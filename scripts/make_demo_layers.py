@@ -61,11 +61,17 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁�
 
 
 def _village_short(name: str) -> str:
-    return (
-        name.replace("村民委员会", "村")
-        .replace("社区居民委员会", "社区")
-        .replace("居民委员会", "社区")
-    )
+    """``农民村村民委员会`` → ``农民村``; ``土城社区居民委员会`` → ``土城社区``."""
+    for suffix, kind in (("村民委员会", "村"), ("居民委员会", "社区")):
+        if name.endswith(suffix):
+            stem = name.removesuffix(suffix)
+            return stem if stem.endswith(kind) else stem + kind
+    return name
+
+
+def _bridge_name(village: str) -> str:
+    stem = village.removesuffix("村").removesuffix("社区")
+    return f"{stem}新桥" if stem.endswith("桥") else f"{stem}桥"
 
 
 def _person(rng: np.random.Generator) -> str:
@@ -300,7 +306,7 @@ def make_bridge(rng, gdf_t, codes, villages) -> gpd.GeoDataFrame:
         rows.append(
             {
                 "uid": f"QL-500229-{i + 1:03d}",
-                "name": f"{village.removesuffix('村').removesuffix('社区')}桥",
+                "name": _bridge_name(village),
                 "township_declared": t["name"],
                 "village": village,
                 "bridge_code": f"{route}500229L{i + 1:04d}",
