@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from riskmap.cli import main
+from riskmap.settings import Settings
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_summary_json_one_object_per_township(runner):
+    result = runner.invoke(main, ["summary", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.output)
+    assert len(records) == 25
+    gecheng = next(r for r in records if r["name"] == "葛城街道")
+    assert gecheng["code"] == "500229001"
+    assert sum(r["layers"]["geohazard"]["count"] for r in records) == 60
+    assert sum(r["layers"]["waterlogging"]["count"] for r in records) == 6
+
+
+def test_summary_table_says_approximate_and_demo(runner):
+    result = runner.invoke(main, ["summary"])
+    assert result.exit_code == 0, result.output
+    assert "示意边界" in result.output
+    assert "演示数据" in result.output
+    assert "葛城街道" in result.output
+
+
+def test_validate_ok(runner):
+    result = runner.invoke(main, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert "geohazard 地质灾害隐患点: 60 个要素, 通过" in result.output
+
+
+def test_validate_reports_problems_and_exits_nonzero(runner, tmp_path, monkeypatch):
+    layers = tmp_path / "layers"
+    shutil.copytree(Settings().layers_dir, layers, ignore=shutil.ignore_patterns(".*"))
+    text = (layers / "bridge.geojson").read_text(encoding="utf-8")
+    (layers / "bridge.geojson").write_text(text.replace('"condition_class":"5类"', '"condition_class":"6类"', 1), encoding="utf-8")
+    monkeypatch.setenv("RISKMAP_LAYERS_DIR", str(layers))
+    result = runner.invoke(main, ["validate", "bridge"])
+    assert result.exit_code == 1
+    assert "condition_class=6类" in result.output
+    assert "1类、2类、3类、4类、5类" in result.output
+
+
+def test_unknown_layer_is_one_line_exit_2(runner):
+    result = runner.invoke(main, ["validate", "nope"])
+    assert result.exit_code == 2
+    assert "未知图层" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_malformed_layer_file_is_a_clear_error(runner, tmp_path, monkeypatch):
+    layers = tmp_path / "layers"
+    shutil.copytree(Settings().layers_dir, layers, ignore=shutil.ignore_patterns(".*"))
+    (layers / "geohazard.geojson").write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
+    monkeypatch.setenv("RISKMAP_LAYERS_DIR", str(layers))
+    result = runner.invoke(main, ["summary"])
+    assert result.exit_code == 2
+    assert "geohazard.geojson" in result.output
+    assert "Traceback" not in result.output
