@@ -262,17 +262,13 @@ def data_as_of(layers: Mapping[str, LayerData]) -> dt.date | None:
     date
         The latest valid ISO date, or None when no feature has one.
     """
-    latest: dt.date | None = None
+    latest = pd.NaT
     for layer in layers.values():
-        if "updated_at" not in layer.gdf.columns:
-            continue
-        for value in layer.gdf["updated_at"].dropna():
-            try:
-                day = dt.date.fromisoformat(str(value)[:10])
-            except ValueError:
-                continue
-            latest = day if latest is None or day > latest else latest
-    return latest
+        if "updated_at" in layer.gdf.columns and len(layer.gdf):
+            days = pd.to_datetime(layer.gdf["updated_at"], errors="coerce", format="ISO8601")
+            if days.notna().any() and (pd.isna(latest) or days.max() > latest):
+                latest = days.max()
+    return None if pd.isna(latest) else latest.date()
 
 
 def _any_demo(frames: Mapping[str, pd.DataFrame]) -> bool:
@@ -877,7 +873,9 @@ def summary_xlsx(
     for record in df_summary.to_dict("records"):
         for j, c in enumerate(flat, start=1):
             if c.numeric:
-                cell = _put_number(ws, row, j, record[c.key], c.fmt)
+                value = record[c.key]
+                value = round(float(value), 2) if c.fmt == "General" else value
+                cell = _put_number(ws, row, j, value, c.fmt)
             else:
                 cell = _put_text(ws, row, j, record[c.key])
             widths[j - 1] = max(widths[j - 1], _display_width(str(cell.value or "")))

@@ -451,6 +451,16 @@ def test_zip_overview(layers, township_codes):
     zone = rows[2].index("森林火险区")
     assert (a[zone], b[zone], total[zone]) == (1, 1, 1)  # one zone, counted once in the county
     assert total[0] == "全县合计"
+    area = sub.index("面积(ha)")
+    assert a[area] == round(a[area], 2)
+    assert a[area] == pytest.approx(6283 / 2, rel=0.01)
+    assert total[area] == pytest.approx(6283, rel=0.01)  # the whole zone, once
+
+
+def test_as_of_defaults_to_latest_update(layers):
+    assert exporters.data_as_of(layers) == dt.date(2026, 3, 15)
+    fc = _strict(exporters.geojson_township(layers, A, "葛城街道", generated=GENERATED))
+    assert fc["as_of"] == "2026-03-15"
 
 
 def test_zip_rejects_unknown_format(layers, township_codes):
