@@ -59,7 +59,9 @@ class LayerData:
 
 
 def _point_shares(gdf: gpd.GeoDataFrame, key: str) -> pd.DataFrame:
-    located = gdf[gdf["township_code"].map(lambda v: not is_blank(v))]
+    # astype(bool): on an empty layer `map` gives an object Series, which `[]` would read
+    # as a list of column labels (dropping every column) instead of a row mask.
+    located = gdf[gdf["township_code"].map(lambda v: not is_blank(v)).astype(bool)]
     return pd.DataFrame(
         {
             "key": located[key].to_numpy(),

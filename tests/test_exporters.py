@@ -1,0 +1,468 @@
+"""Per-township lists: XLSX / CSV / GeoJSON / ZIP. Expected values are worked out by hand.
+
+Dataset (all in code, plus the c15/c16/c18 case files):
+
+- townships A = 500229001 葛城街道, box lon 108.60-108.70; B = 500229102 巴山镇, 108.70-108.80;
+  both lat 31.90-32.00, approximate partition.
+- geohazard: 001 (c16: =HYPERLINK note as 防治措施, +86 phone, @ reporter; demo;
+  3 户 12 人 50.5 万元, 搬迁 3, in A),
+  002 (5 户 20 人 120.0 万元, village "-桥头组", in A), 003 (c18: all numbers blank, in A),
+  004 (已销号, 9 户 100 人, in A), 005 (150 户 600 人 -3.5 万元, in B).
+- bridge B01 in A with bridge_code 500229001000 (c15) and a blank route code (c15 row 2).
+- firezone F01: box lon 108.65-108.75, lat 31.92-31.98, straddling A and B half and half.
+- waterlogging: declared, empty.
+
+Hand figures, township A without cleared points: 3 geohazard points; 威胁户数 3+5 = 8;
+威胁人数 12+20 = 32; 威胁财产 50.5+120.0 = 170.5; 计划搬迁人数 3. With 004: 4 points, 132 人.
+Township B: 1 point, 150 户, 600 人, -3.5 万元. 险情等级 (DZ/T 0286): 001, 002 小型 (< 100 人,
+< 500 万元); 003 none (未分级); 005 大型 (500 <= 600 < 1000).
+Zone F01: 0.10 deg x 0.06 deg at lat 31.95: 0.10 * 111.32 km * cos(31.95 deg) = 9.445 km wide,
+0.06 * 110.87 km = 6.652 km high, about 6283 ha; each township holds about half.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import tomllib
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import geopandas as gpd
+from shapely.geometry import Point, box
+
+from riskmap import exporters
+from riskmap.catalog import catalog_from_dict
+from riskmap.errors import TownshipNotFoundError
+from riskmap.io import empty_layer
+from riskmap.layers import prepare_layer
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+A, B = "500229001", "500229102"
+AS_OF = dt.date(2026, 3, 15)
+GENERATED = dt.date(2026, 4, 1)
+BOM = b"\xef\xbb\xbf"
+
+
+def _case(name: str) -> list[dict[str, str]]:
+    return pd.read_csv(DATA / name, dtype=str, keep_default_na=False).to_dict("records")
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return catalog_from_dict(tomllib.loads((ROOT / "layers" / "catalog.toml").read_text("utf-8")))
+
+
+@pytest.fixture(scope="module")
+def gdf_townships() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "adcode": [A, B],
+            "adcode12": [A + "000", B + "000"],
+            "name": ["葛城街道", "巴山镇"],
+            "level": ["街道", "镇"],
+            "approximate": [True, True],
+            "also_covers": ["", ""],
+        },
+        geometry=[box(108.60, 31.90, 108.70, 32.00), box(108.70, 31.90, 108.80, 32.00)],
+        crs="EPSG:4326",
+    )
+
+
+@pytest.fixture(scope="module")
+def township_codes(gdf_townships) -> pd.DataFrame:
+    return pd.DataFrame(gdf_townships[["adcode", "name", "level"]])
+
+
+@pytest.fixture(scope="module")
+def layers(catalog, gdf_townships):
+    c15 = _case("c15_codes_leading_zeros.csv")
+    (c16,) = _case("c16_formula_injection.csv")
+    (c18,) = _case("c18_blank_and_nan.csv")
+    geo = gpd.GeoDataFrame(
+        {
+            "uid": [c15[0]["点号"], c15[1]["点号"], "003", "004", "005"],
+            "name": [c16["名称"], "乙村崩塌", c18["名称"], "丙村滑坡", "丁村泥石流"],
+            "village": ["甲村", "-桥头组", None, "丙村", "丁村"],
+            "hazard_type": ["滑坡", "崩塌", "滑坡", "滑坡", "泥石流"],
+            "threat_households": [3, 5, None, 9, 150],
+            "threat_people": [12, 20, c18["威胁人数"], 100, 600],
+            "threat_property_wan": [50.5, 120.0, None, 10.0, -3.5],
+            "danger_grade": [None, None, c18["风险等级"], None, None],
+            "has_station": [True, False, None, None, True],
+            "relocate_people": [3, None, None, None, None],
+            "measures": [c16["备注"], "群测群防", None, "工程治理", "专业监测"],
+            "resp_name": [c16["上报人"], "李四", None, None, "王五"],
+            "resp_phone": [c16["联系电话"], "13800000000", None, None, None],
+            "status": ["在册", "监测中", "治理中", "已销号", "在册"],
+            "updated_at": ["2026-03-01", "2026-03-15", None, "2026-01-10", "2026-02-20"],
+            "demo": [True, False, False, False, False],
+        },
+        geometry=[
+            Point(108.6640, 31.9460),
+            Point(108.68, 31.95),
+            Point(108.62, 31.93),
+            Point(108.63, 31.94),
+            Point(108.76, 31.95),
+        ],
+        crs="EPSG:4326",
+    )
+    bridge = gpd.GeoDataFrame(
+        {
+            "uid": ["B01"],
+            "name": ["甲村大桥"],
+            "bridge_code": [c15[0]["乡镇代码"]],
+            "route_code": [c15[1]["乡镇代码"]],
+            "condition_class": ["4类"],
+            "dr_score": [45.0],
+            "built_year": [1988],
+            "status": ["在册"],
+        },
+        geometry=[Point(108.65, 31.96)],
+        crs="EPSG:4326",
+    )
+    zone = gpd.GeoDataFrame(
+        {
+            "uid": ["F01"],
+            "name": ["城郊火险区"],
+            "zone_grade": ["I级"],
+            "rangers": [4],
+            "status": ["在册"],
+            "updated_at": ["2026-02-01"],
+        },
+        geometry=[box(108.65, 31.92, 108.75, 31.98)],
+        crs="EPSG:4326",
+    )
+    raw = {
+        "geohazard": geo,
+        "waterlogging": empty_layer(catalog.get("waterlogging")),
+        "bridge": bridge,
+        "firezone": zone,
+    }
+    return {
+        lid: prepare_layer(gdf, catalog.get(lid), gdf_townships, metric_crs="EPSG:4545")
+        for lid, gdf in raw.items()
+    }
+
+
+def _kw():
+    return {"as_of": AS_OF, "generated": GENERATED}
+
+
+def _rows(ws) -> list[list]:
+    return [[c.value for c in row] for row in ws.iter_rows()]
+
+
+def _table(ws, header_row: int = 3) -> tuple[list[str], list[list], list]:
+    """Header, data rows and the 合计 row of a list sheet."""
+    rows = _rows(ws)
+    header = rows[header_row - 1]
+    body = rows[header_row:]
+    assert body[-1][0] == "合计"
+    return header, body[:-1], body[-1]
+
+
+def _col(header: list[str], row: list, name: str):
+    return row[header.index(name)]
+
+
+@pytest.fixture(scope="module")
+def book_a(layers):
+    data = exporters.xlsx_township(layers, A, "葛城街道", **_kw())
+    return openpyxl.load_workbook(io.BytesIO(data))
+
+
+# --- neutralise_cell ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+86-000", "'+86-000"),
+        ("-桥头组", "'-桥头组"),
+        ("@调查组", "'@调查组"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("  =cmd", "'  =cmd"),
+        ("＝1+1", "'＝1+1"),
+        ("甲村=1", "甲村=1"),
+        ("001", "001"),
+        ("", ""),
+        (-3.5, -3.5),
+        (-2, -2),
+        (None, None),
+    ],
+)
+def test_neutralise_cell(value, expected):
+    assert exporters.neutralise_cell(value) == expected
+
+
+@given(st.text())
+def test_neutralise_cell_idempotent_and_safe(text):
+    once = exporters.neutralise_cell(text)
+    assert exporters.neutralise_cell(once) == once
+    assert once.endswith(text)
+    assert not once.lstrip(" \u3000").startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+# --- frames -------------------------------------------------------------------------------
+
+
+def test_frames_township_a(layers):
+    frames = exporters.township_list_frames(layers, A, "葛城街道")
+    assert list(frames) == ["geohazard", "waterlogging", "bridge", "firezone"]
+    geo = frames["geohazard"]
+    assert list(geo.columns[:4]) == ["序号", "统一编号", "名称", "村/社区"]
+    assert "威胁人数(人)" in geo.columns
+    assert "威胁财产(万元)" in geo.columns
+    assert geo["序号"].tolist() == [1, 2, 3]
+    assert geo["统一编号"].tolist() == ["001", "002", "003"]  # 004 is cleared
+    assert geo["智能监测站"].tolist() == ["是", "否", None]
+    assert geo["威胁人数(人)"].isna().tolist() == [False, False, True]
+    assert frames["waterlogging"].empty
+    assert frames["bridge"]["桥梁编码"].tolist() == ["500229001000"]
+    assert frames["bridge"]["路线编号"].tolist() == [None]
+
+
+def test_frames_include_cleared(layers):
+    frames = exporters.township_list_frames(layers, A, "葛城街道", include_cleared=True)
+    assert frames["geohazard"]["统一编号"].tolist() == ["001", "002", "003", "004"]
+    assert int(frames["geohazard"]["威胁人数(人)"].sum()) == 132
+
+
+def test_zone_in_both_townships_with_its_share(layers):
+    for code in (A, B):
+        zone = exporters.township_list_frames(layers, code, "")["firezone"]
+        assert zone["统一编号"].tolist() == ["F01"]
+        assert zone["面积(ha)"].iloc[0] == pytest.approx(6283, rel=0.01)
+        assert zone["本乡镇面积(ha)"].iloc[0] == pytest.approx(6283 / 2, rel=0.01)
+        assert zone["本乡镇占比(%)"].iloc[0] == pytest.approx(50.0, abs=0.5)
+
+
+def test_bad_township_code(layers):
+    with pytest.raises(TownshipNotFoundError, match="9"):
+        exporters.township_list_frames(layers, "500229", "x")
+
+
+# --- XLSX ---------------------------------------------------------------------------------
+
+
+def test_xlsx_sheets_title_and_notes(book_a):
+    assert book_a.sheetnames == ["汇总", "地质灾害隐患点", "内涝积水点", "危旧桥梁", "森林火险区"]
+    ws = book_a["地质灾害隐患点"]
+    assert ws["A1"].value == "城口县葛城街道安全风险点位清单"
+    notes = ws["A2"].value
+    assert "截至 2026-03-15（数据更新时间）" in notes
+    assert "乡镇界线为示意边界（非官方），归属仅供参考" in notes
+    assert "演示数据（非真实点位）" in notes
+    assert any(str(r) == "A1:S1" for r in ws.merged_cells.ranges)
+    assert ws.freeze_panes == "D4"
+    assert ws["A3"].font.bold
+
+
+def test_xlsx_list_rows_and_subtotals(book_a):
+    header, body, total = _table(book_a["地质灾害隐患点"])
+    assert header[:3] == ["序号", "统一编号", "名称"]
+    assert [r[0] for r in body] == [1, 2, 3]
+    assert total[1] == "共3处"
+    assert _col(header, total, "威胁户数(户)") == 8
+    assert _col(header, total, "威胁人数(人)") == 32
+    assert _col(header, total, "威胁财产(万元)") == pytest.approx(170.5)
+    assert _col(header, total, "计划搬迁人数(人)") == 3
+    assert _col(header, body[2], "威胁人数(人)") is None  # c18 blank stays blank
+
+
+def test_xlsx_no_formula_cells_and_neutralised(book_a):
+    ws = book_a["地质灾害隐患点"]
+    header, body, _ = _table(ws)
+    for sheet in book_a.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", cell.coordinate
+    assert _col(header, body[0], "名称") == "壬村滑坡"
+    assert _col(header, body[0], "防治措施") == "'" + '=HYPERLINK("http://example.invalid","详情")'
+    assert _col(header, body[0], "联系电话") == "'+86-000-0000-0000"
+    assert _col(header, body[0], "责任人") == "'@调查组"
+    assert _col(header, body[1], "村/社区") == "'-桥头组"
+
+
+def test_xlsx_codes_are_text(book_a):
+    ws = book_a["地质灾害隐患点"]
+    cell = ws["B4"]
+    assert cell.value == "001"
+    assert cell.data_type == "s"
+    assert cell.number_format == "@"
+    header, body, _ = _table(book_a["危旧桥梁"])
+    assert _col(header, body[0], "桥梁编码") == "500229001000"
+    assert _col(header, body[0], "路线编号") is None
+    assert _col(header, body[0], "修建年度") == 1988
+
+
+def test_xlsx_negative_number_stays_number(layers):
+    book = openpyxl.load_workbook(io.BytesIO(exporters.xlsx_township(layers, B, "巴山镇", **_kw())))
+    ws = book["地质灾害隐患点"]
+    header, body, total = _table(ws)
+    col = header.index("威胁财产(万元)")
+    assert body[0][col] == -3.5
+    assert ws.cell(row=4, column=col + 1).data_type == "n"
+    assert _col(header, total, "威胁人数(人)") == 600
+    assert _col(header, total, "威胁财产(万元)") == pytest.approx(-3.5)
+    assert "演示数据" not in ws["A2"].value
+
+
+def test_xlsx_summary_sheet(book_a):
+    rows = _rows(book_a["汇总"])
+    assert rows[0][0] == "城口县葛城街道安全风险点位汇总"
+    assert rows[2] == ["图层", "统计项", "分类", "数值"]
+    table = {(r[0], r[1], r[2]): r[3] for r in rows[3:]}
+    assert table["地质灾害隐患点", "点位数", "合计"] == 3
+    assert table["地质灾害隐患点", "险情等级", "小型"] == 2
+    assert table["地质灾害隐患点", "险情等级", "大型"] == 0
+    assert table["地质灾害隐患点", "险情等级", "未分级"] == 1
+    assert table["地质灾害隐患点", "状态", "在册"] == 1
+    assert table["地质灾害隐患点", "状态", "已销号"] == 0
+    assert table["地质灾害隐患点", "威胁人数(人)", "合计"] == 32
+    assert table["内涝积水点", "点位数", "合计"] == 0
+    assert table["危旧桥梁", "技术状况等级", "4类"] == 1
+    assert table["森林火险区", "本乡镇面积(ha)", "合计"] == pytest.approx(6283 / 2, rel=0.01)
+
+
+def test_xlsx_zone_sheet_and_empty_sheet(book_a):
+    header, body, total = _table(book_a["森林火险区"])
+    assert [r[1] for r in body] == ["F01"]
+    assert _col(header, total, "本乡镇面积(ha)") == pytest.approx(6283 / 2, rel=0.01)
+    _, body, total = _table(book_a["内涝积水点"])
+    assert body == []
+    assert total[1] == "共0处"
+
+
+# --- CSV ----------------------------------------------------------------------------------
+
+
+def test_csv_bom_codes_blanks_and_neutralised(layers):
+    data = exporters.csv_township(layers, A, "葛城街道")
+    assert data.startswith(BOM)
+    assert b"nan" not in data.lower()
+    df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert list(df.columns[:4]) == ["图层", "序号", "统一编号", "名称"]
+    assert df["图层"].tolist() == ["地质灾害隐患点"] * 3 + ["危旧桥梁", "森林火险区"]
+    assert df["统一编号"].tolist() == ["001", "002", "003", "B01", "F01"]
+    assert df["桥梁编码"].tolist() == ["", "", "", "500229001000", ""]
+    geo = df[df["图层"] == "地质灾害隐患点"]
+    assert geo["防治措施"].iloc[0].startswith("'=HYPERLINK(")
+    assert geo["联系电话"].iloc[0] == "'+86-000-0000-0000"
+    assert geo["责任人"].iloc[0] == "'@调查组"
+    assert geo["威胁人数(人)"].tolist() == ["12", "20", ""]
+    assert geo["威胁财产(万元)"].tolist() == ["50.5", "120", ""]
+
+
+def test_csv_negative_number_untouched(layers):
+    data = exporters.csv_township(layers, B, "巴山镇")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[0]["威胁财产(万元)"] == "-3.5"
+
+
+# --- GeoJSON ------------------------------------------------------------------------------
+
+
+def _strict(data: bytes) -> dict:
+    def refuse(name: str):
+        msg = f"non-standard JSON constant {name}"
+        raise ValueError(msg)
+
+    return json.loads(data.decode("utf-8"), parse_constant=refuse)
+
+
+def test_geojson_strict_with_members(layers):
+    fc = _strict(exporters.geojson_township(layers, A, "葛城街道", **_kw()))
+    assert fc["type"] == "FeatureCollection"
+    assert fc["title"] == "城口县葛城街道安全风险点位清单"
+    assert fc["township"] == {"code": A, "name": "葛城街道"}
+    assert fc["approximate_boundaries"] is True
+    assert fc["demo"] is True
+    assert fc["generated"] == "2026-04-01"
+    assert fc["as_of"] == "2026-03-15"
+    assert "crs" not in fc
+    by_uid = {f["properties"]["uid"]: f for f in fc["features"]}
+    assert sorted(by_uid) == ["001", "002", "003", "B01", "F01"]
+    blank = by_uid["003"]["properties"]
+    assert blank["threat_people"] is None
+    assert blank["threat_property_wan"] is None
+    # GeoJSON is data: values are not neutralised
+    assert by_uid["001"]["properties"]["measures"].startswith("=HYPERLINK(")
+    assert by_uid["B01"]["properties"]["bridge_code"] == "500229001000"
+    assert by_uid["F01"]["properties"]["township_share"] == pytest.approx(0.5, abs=0.005)
+    assert by_uid["001"]["geometry"]["coordinates"] == pytest.approx([108.664, 31.946])
+
+
+def test_geojson_township_b_not_demo(layers):
+    fc = _strict(exporters.geojson_township(layers, B, "巴山镇", approximate=False, **_kw()))
+    assert fc["demo"] is False
+    assert fc["approximate_boundaries"] is False
+    assert sorted(f["properties"]["uid"] for f in fc["features"]) == ["005", "F01"]
+
+
+# --- ZIP and county overview ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv", "geojson"])
+def test_zip_members(layers, township_codes, fmt):
+    data = exporters.all_townships_zip(layers, township_codes, fmt=fmt, **_kw())
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        names = zf.namelist()
+        assert names == [f"500229001_葛城街道.{fmt}", f"500229102_巴山镇.{fmt}", "城口县_汇总.xlsx"]
+        assert all(info.flag_bits & 0x800 for info in zf.infolist())  # UTF-8 names
+        for name in names:
+            body = zf.read(name)
+            if name.endswith(".xlsx"):
+                openpyxl.load_workbook(io.BytesIO(body))
+            elif name.endswith(".csv"):
+                assert body.startswith(BOM)
+            else:
+                _strict(body)
+
+
+def test_zip_overview(layers, township_codes):
+    data = exporters.all_townships_zip(layers, township_codes, fmt="xlsx", **_kw())
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        book = openpyxl.load_workbook(io.BytesIO(zf.read("城口县_汇总.xlsx")))
+    ws = book["汇总"]
+    rows = _rows(ws)
+    assert rows[0][0] == "城口县安全风险点位汇总（按乡镇）"
+    sub = rows[3]
+    assert sub[:3] == ["乡镇代码", "乡镇名称", "级别"]
+    a, b, total = rows[4], rows[5], rows[6]
+    assert a[:3] == [A, "葛城街道", "街道"]
+    assert ws["A5"].data_type == "s"
+    geo = rows[2].index("地质灾害隐患点")
+    people = geo + sub[geo:].index("威胁人数(人)")
+    assert (a[geo], b[geo], total[geo]) == (3, 1, 4)
+    assert (a[people], b[people], total[people]) == (32, 600, 632)
+    zone = rows[2].index("森林火险区")
+    assert (a[zone], b[zone], total[zone]) == (1, 1, 1)  # one zone, counted once in the county
+    assert total[0] == "全县合计"
+    area = sub.index("面积(ha)")
+    assert a[area] == round(a[area], 2)
+    assert a[area] == pytest.approx(6283 / 2, rel=0.01)
+    assert total[area] == pytest.approx(6283, rel=0.01)  # the whole zone, once
+
+
+def test_as_of_defaults_to_latest_update(layers):
+    assert exporters.data_as_of(layers) == dt.date(2026, 3, 15)
+    fc = _strict(exporters.geojson_township(layers, A, "葛城街道", generated=GENERATED))
+    assert fc["as_of"] == "2026-03-15"
+
+
+def test_zip_rejects_unknown_format(layers, township_codes):
+    with pytest.raises(ValueError, match="fmt"):
+        exporters.all_townships_zip(layers, township_codes, fmt="pdf")
