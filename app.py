@@ -6,7 +6,6 @@ Leaflet files are served from ``static/vendor`` (copied from the installed XStat
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pandas as pd
@@ -145,38 +144,41 @@ def _lists(layers: dict[str, LayerData]) -> None:
         st.dataframe(table, hide_index=True, use_container_width=True)
 
 
-def _downloads(project: Project, township: str) -> None:
+def _downloads(project: Project, township: str, include_cleared: bool) -> None:
+    rich = {"approximate": project.approximate, "county_name": project.settings.county_name}
     if township == ALL:
         st.info("请选择一个乡镇/街道后下载其风险点位清单；或下载全县各乡镇清单压缩包。")
-        data = exporters.all_townships_zip(
-            project.layers, project.township_codes, fmt="xlsx", approximate=project.approximate,
-            county_name=project.settings.county_name, date=dt.date.today(),
-        )  # fmt: skip
-        st.download_button(
-            "下载全县各乡镇清单（ZIP）", data, "城口县_风险点位清单.zip", "application/zip"
-        )
+        if st.button("生成全县各乡镇清单（ZIP）"):
+            with st.spinner("正在生成 25 个乡镇的清单…"):
+                data = exporters.all_townships_zip(
+                    project.layers, project.township_codes, fmt="xlsx",
+                    include_cleared=include_cleared, **rich,
+                )  # fmt: skip
+            st.download_button(
+                "下载全县各乡镇清单（ZIP）", data, "城口县_风险点位清单.zip", "application/zip"
+            )
         return
     code, name = project.township(township)
-    kw = {
-        "approximate": project.approximate,
-        "county_name": project.settings.county_name,
-        "date": dt.date.today(),
-    }
+    layers = project.layers
     c1, c2, c3 = st.columns(3)
     c1.download_button(
         "下载 Excel 清单",
-        exporters.xlsx_township(project.layers, code, name, **kw),
-        f"{code}_{name}_风险点位清单.xlsx",
+        exporters.xlsx_township(layers, code, name, include_cleared=include_cleared, **rich),
+        exporters.township_file_name(code, name, "xlsx"),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     c2.download_button(
-        "下载 CSV", exporters.csv_township(project.layers, code, name, **kw),
-        f"{code}_{name}_风险点位清单.csv", "text/csv",
-    )  # fmt: skip
+        "下载 CSV",
+        exporters.csv_township(layers, code, name, include_cleared=include_cleared),
+        exporters.township_file_name(code, name, "csv"),
+        "text/csv",
+    )
     c3.download_button(
-        "下载 GeoJSON", exporters.geojson_township(project.layers, code, name, **kw),
-        f"{code}_{name}_风险点位.geojson", "application/geo+json",
-    )  # fmt: skip
+        "下载 GeoJSON",
+        exporters.geojson_township(layers, code, name, include_cleared=include_cleared, **rich),
+        exporters.township_file_name(code, name, "geojson"),
+        "application/geo+json",
+    )
 
 
 HELP = """
@@ -231,7 +233,7 @@ def main() -> None:
     with tab_list:
         _lists({lid: layers[lid] for lid in f["visible"]})
     with tab_dl:
-        _downloads(project, f["township"])
+        _downloads(project, f["township"], "已销号" in f["statuses"])
     with tab_help:
         st.markdown(HELP)
 

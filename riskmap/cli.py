@@ -6,7 +6,6 @@ and exit code 2 (no traceback); other exceptions are bugs and crash loudly.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import subprocess
@@ -21,8 +20,6 @@ from riskmap.errors import RiskmapError
 from riskmap.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from riskmap.project import Project
 
 EXIT_USAGE = 2
@@ -187,39 +184,26 @@ def export(
         msg = "请指定 --township 名称或代码，或 --all (give --township or --all)"
         raise RiskmapError(msg)
     project = _load(townships_path)
-    today = dt.date.today()
+    kw: dict[str, Any] = {"include_cleared": include_cleared}
+    rich = {"approximate": project.approximate, "county_name": project.settings.county_name}
     if all_townships:
         if out.is_dir():
             out = out / f"{project.settings.county_name}_风险点位清单_{fmt}.zip"
         _check_out(out, overwrite)
         data = exporters.all_townships_zip(
-            project.layers,
-            project.township_codes,
-            fmt=fmt,
-            approximate=project.approximate,
-            county_name=project.settings.county_name,
-            include_cleared=include_cleared,
-            date=today,
+            project.layers, project.township_codes, fmt=fmt, **kw, **rich
         )
     else:
         code, name = project.township(str(township))
         if out.is_dir():
-            out = out / f"{code}_{name}.{fmt}"
+            out = out / exporters.township_file_name(code, name, fmt)
         _check_out(out, overwrite)
-        writer: Callable[..., bytes] = {
-            "xlsx": exporters.xlsx_township,
-            "csv": exporters.csv_township,
-            "geojson": exporters.geojson_township,
-        }[fmt]
-        data = writer(
-            project.layers,
-            code,
-            name,
-            approximate=project.approximate,
-            county_name=project.settings.county_name,
-            include_cleared=include_cleared,
-            date=today,
-        )
+        if fmt == "xlsx":
+            data = exporters.xlsx_township(project.layers, code, name, **kw, **rich)
+        elif fmt == "geojson":
+            data = exporters.geojson_township(project.layers, code, name, **kw, **rich)
+        else:
+            data = exporters.csv_township(project.layers, code, name, **kw)
     io.write_bytes_atomic(out, data)
     click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
 

@@ -499,7 +499,7 @@ def _township_summary_frame(
 
 
 def _workbook_bytes(wb: Workbook, generated: dt.date | None) -> bytes:
-    stamp = dt.datetime.combine(generated or dt.date.today(), dt.time())  # noqa: DTZ011
+    stamp = dt.datetime.combine(generated or dt.date.today(), dt.time())
     wb.properties.creator = "riskmap"
     wb.properties.created = stamp
     wb.properties.modified = stamp
@@ -715,7 +715,7 @@ def geojson_township(
         "approximate_boundaries": bool(approximate),
         "demo": _any_demo(listed),
         "as_of": None if as_of is None else as_of.isoformat(),
-        "generated": (generated or dt.date.today()).isoformat(),  # noqa: DTZ011
+        "generated": (generated or dt.date.today()).isoformat(),
         "features": features,
     }
     text = json.dumps(collection, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -976,7 +976,7 @@ def all_townships_zip(
     if missing := sorted({"adcode", "name", "level"} - set(township_codes.columns)):
         msg = f"township_codes lacks columns {missing} (expected adcode, name, level)"
         raise SchemaError(msg)
-    generated = generated or dt.date.today()  # noqa: DTZ011
+    generated = generated or dt.date.today()
     as_of = as_of or data_as_of(layers)
     stamp = (generated.year, generated.month, generated.day, 0, 0, 0)
     common = {"include_cleared": include_cleared}

@@ -186,6 +186,14 @@ def layer_lock(path: Path, *, timeout_s: float = 10.0) -> Iterator[None]:
         raise LockError(msg) from None
 
 
+def _file_mode(path: Path) -> int:
+    """Keep the mode of the file being replaced; new files get rw-r--r-- (mkstemp gives 0600)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return 0o644
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """
     Replace `path` with `text` atomically: temp file in the same folder, fsync, `os.replace`.
@@ -195,6 +203,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, _file_mode(path))
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
@@ -216,6 +225,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data` atomically (temp file, fsync, `os.replace`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, _file_mode(path))
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -44,7 +44,9 @@ def test_validate_reports_problems_and_exits_nonzero(runner, tmp_path, monkeypat
     layers = tmp_path / "layers"
     shutil.copytree(Settings().layers_dir, layers, ignore=shutil.ignore_patterns(".*"))
     text = (layers / "bridge.geojson").read_text(encoding="utf-8")
-    (layers / "bridge.geojson").write_text(text.replace('"condition_class":"5类"', '"condition_class":"6类"', 1), encoding="utf-8")
+    (layers / "bridge.geojson").write_text(
+        text.replace('"condition_class":"5类"', '"condition_class":"6类"', 1), encoding="utf-8"
+    )
     monkeypatch.setenv("RISKMAP_LAYERS_DIR", str(layers))
     result = runner.invoke(main, ["validate", "bridge"])
     assert result.exit_code == 1
@@ -62,7 +64,9 @@ def test_unknown_layer_is_one_line_exit_2(runner):
 def test_malformed_layer_file_is_a_clear_error(runner, tmp_path, monkeypatch):
     layers = tmp_path / "layers"
     shutil.copytree(Settings().layers_dir, layers, ignore=shutil.ignore_patterns(".*"))
-    (layers / "geohazard.geojson").write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
+    (layers / "geohazard.geojson").write_text(
+        '{"type": "FeatureCollection", "features": [', encoding="utf-8"
+    )
     monkeypatch.setenv("RISKMAP_LAYERS_DIR", str(layers))
     result = runner.invoke(main, ["summary"])
     assert result.exit_code == 2

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shapely.geometry import Point, box
 import geopandas as gpd
+from shapely.geometry import Point, box
 
 from riskmap import io
 from riskmap.aggregate import county_totals, summarize_townships, summary_records
@@ -197,13 +197,19 @@ def test_a_new_layer_is_only_a_catalog_entry_and_a_file(tmp_path):
     features = [
         {
             "type": "Feature",
-            "properties": {"uid": f"BN-{i}", "name": f"{r.name}避难场所", "kind": "室外", "capacity": 100 * (i + 1)},
+            "properties": {
+                "uid": f"BN-{i}",
+                "name": f"{r.name}避难场所",
+                "kind": "室外",
+                "capacity": 100 * (i + 1),
+            },
             "geometry": {"type": "Point", "coordinates": [float(r.seat_lon), float(r.seat_lat)]},
         }
         for i, r in enumerate(chosen.itertuples())
     ]
     (layers_dir / "shelter.geojson").write_text(
-        json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False), encoding="utf-8"
+        json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+        encoding="utf-8",
     )
     project = load_project(Settings(layers_dir=layers_dir))
     assert project.catalog.ids[-1] == "shelter"
