@@ -14,6 +14,7 @@ import platform
 import sys
 import tempfile
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,14 @@ from bench import gen
 CASES = ("join", "import", "map", "app", "layer", "memory")
 
 
-def _machine() -> dict[str, Any]:
-    import geopandas  # noqa: PLC0415
-    import pandas  # noqa: PLC0415
-    import shapely  # noqa: PLC0415
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
 
+
+def _machine() -> dict[str, Any]:
     cpu = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -35,14 +39,23 @@ def _machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    packages = (
+        "geopandas",
+        "shapely",
+        "pandas",
+        "pyarrow",
+        "pyogrio",
+        "folium",
+        "streamlit",
+        "duckdb",
+        "playwright",
+    )
     return {
         "date": dt.date.today().isoformat(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "cpu": cpu,
-        "geopandas": geopandas.__version__,
-        "shapely": shapely.__version__,
-        "pandas": pandas.__version__,
+        **{p: _version(p) for p in packages},
     }
 
 

@@ -36,9 +36,7 @@ def expected_codes(gdf_points: gpd.GeoDataFrame, gdf_townships: gpd.GeoDataFrame
     if open_.size:
         touch = gpd.sjoin(gdf_points.iloc[open_], cols, how="inner", predicate="intersects")
         lowest = touch.groupby(level=0)["adcode"].min()
-        codes[open_] = lowest.reindex(gdf_points.index[open_]).to_numpy(
-            dtype=object, na_value=None
-        )
+        codes[open_] = lowest.reindex(gdf_points.index[open_]).to_numpy(dtype=object, na_value=None)
     return codes
 
 
@@ -157,8 +155,9 @@ def run(sizes: list[int], repeat: int, settings: Settings) -> dict[str, Any]:
         "riskmap": bool((riskmap_codes(edge[:, 0], edge[:, 1], gdf_towns) == want).all()),
         "join_points_township": bool(
             (
-                join.join_points_township(gdf_edge, gdf_towns)["township_code"]
-                .to_numpy(dtype=object, na_value=None)
+                join.join_points_township(gdf_edge, gdf_towns)["township_code"].to_numpy(
+                    dtype=object, na_value=None
+                )
                 == want
             ).all()
         ),
@@ -213,8 +212,10 @@ def run(sizes: list[int], repeat: int, settings: Settings) -> dict[str, Any]:
             }
         )
     print_table("1. point -> township join (median s; ratios = alternative / riskmap)", rows)
-    print(f"   border/vertex points ({len(edge)}), answers equal to sjoin + border rule: "
-          f"{agree_border}")
+    print(
+        f"   border/vertex points ({len(edge)}), answers equal to sjoin + border rule: "
+        f"{agree_border}"
+    )
     return {
         "sizes": results,
         "border_points": len(edge),

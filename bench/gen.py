@@ -74,9 +74,7 @@ def points_frame(lon: np.ndarray, lat: np.ndarray) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(geometry=shapely.points(lon, lat), crs="EPSG:4326")
 
 
-def geohazard_layer(
-    n: int, settings: Settings, *, seed: int = SEED
-) -> gpd.GeoDataFrame:
+def geohazard_layer(n: int, settings: Settings, *, seed: int = SEED) -> gpd.GeoDataFrame:
     """
     Build an `n`-point geohazard layer like the bundled demo layer, at random locations.
 
