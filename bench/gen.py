@@ -17,6 +17,7 @@ import geopandas as gpd
 import shapely
 
 from riskmap import io
+from riskmap.join import township_index_xy
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -79,8 +80,9 @@ def geohazard_layer(n: int, settings: Settings, *, seed: int = SEED) -> gpd.GeoD
     Build an `n`-point geohazard layer like the bundled demo layer, at random locations.
 
     Attributes are the bundled demo features' (``layers/geohazard.geojson``) drawn with
-    replacement; ``uid`` is made unique and ``township_declared`` is dropped (a random point
-    would disagree with its template's township and flood the flags).
+    replacement; ``uid`` is made unique. ``township_declared`` is what field staff would
+    write: the township the point lies in for 95 % of rows, another township for 3 %
+    (flagged as a mismatch), blank for 2 %.
 
     Returns
     -------
@@ -92,8 +94,16 @@ def geohazard_layer(n: int, settings: Settings, *, seed: int = SEED) -> gpd.GeoD
     props = pd.DataFrame(template.drop(columns="geometry"))
     rows = props.iloc[rng.integers(0, len(props), n)].reset_index(drop=True)
     rows["uid"] = [f"DZ-500229-{i:07d}" for i in range(n)]
-    rows["township_declared"] = None
     lon, lat = random_lonlat(n, county_polygon(settings), seed=seed)
+    gdf_towns = io.read_townships(settings)
+    index, _ = township_index_xy(lon, lat, gdf_towns)
+    names = gdf_towns["name"].to_numpy(dtype=object)
+    declared = names[np.maximum(index, 0)]
+    draw = rng.uniform(0, 1, n)
+    wrong = draw < 0.03
+    declared[wrong] = names[rng.integers(0, len(names), int(wrong.sum()))]
+    declared[(draw >= 0.03) & (draw < 0.05)] = None
+    rows["township_declared"] = declared
     return gpd.GeoDataFrame(rows, geometry=shapely.points(lon, lat), crs="EPSG:4326")
 
 

@@ -41,14 +41,23 @@ def add_flag(flags: pd.Series, mask: pd.Series, message: str | pd.Series) -> pd.
     flags
         New Series of texts (None where there is no flag), messages joined by `FLAG_SEP`.
     """
-    mask = mask.fillna(value=False).astype(bool)
-    msgs = message if isinstance(message, pd.Series) else pd.Series(message, index=flags.index)
-    out = []
-    for old, hit, msg in zip(flags.tolist(), mask.tolist(), msgs.tolist(), strict=True):
-        old_text = old if isinstance(old, str) and old else ""
-        if hit and msg and msg not in old_text.split(FLAG_SEP):
-            old_text = f"{old_text}{FLAG_SEP}{msg}" if old_text else str(msg)
-        out.append(old_text or None)
+    hits = np.flatnonzero(mask.fillna(value=False).astype(bool).to_numpy())
+    out = flags.to_numpy(dtype=object, na_value=None, copy=True)
+    if pd.api.types.infer_dtype(out, skipna=True) in {"string", "empty"}:
+        is_text = ~pd.isna(out)
+    else:
+        is_text = np.fromiter((isinstance(v, str) for v in out), dtype=bool, count=len(out))
+    out[~is_text | (out == "")] = None  # non-text and "" mean "no flag"
+    if hits.size == 0:
+        return pd.Series(out, index=flags.index, dtype=object)
+    if isinstance(message, pd.Series):
+        msgs = message.to_numpy(dtype=object)[hits]
+    else:
+        msgs = np.full(hits.size, message, dtype=object)
+    for pos, msg in zip(hits.tolist(), msgs.tolist(), strict=True):
+        old_text = out[pos] or ""
+        if msg and msg not in old_text.split(FLAG_SEP):
+            out[pos] = f"{old_text}{FLAG_SEP}{msg}" if old_text else str(msg)
     return pd.Series(out, index=flags.index, dtype=object)
 
 
@@ -125,13 +134,12 @@ def apply_derived(gdf: gpd.GeoDataFrame, spec: LayerSpec, *, metric_crs: str) ->
             stated_text.notna() & derived.notna() & (stated_text.astype(str) != derived.astype(str))
         )
         basis = "/".join(spec.label(c.field) for c in rule.criteria)
-        message = pd.Series(
-            [
-                f"{rule.label}填报为{s}，按{basis}应为{d}"
-                for s, d in zip(stated_text, derived, strict=True)
-            ],
-            index=out.index,
-        )
+        message = pd.Series("", index=out.index, dtype=object)  # built only where needed
+        rows = disagree.fillna(value=False).astype(bool).to_numpy()
+        message[rows] = [
+            f"{rule.label}填报为{s}，按{basis}应为{d}"
+            for s, d in zip(stated_text[rows], derived[rows], strict=True)
+        ]
         out["flags"] = add_flag(out["flags"], disagree, message)
         if rule.authority == "derived":
             out[rule.field] = derived.where(derived.notna(), stated_text)

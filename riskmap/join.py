@@ -269,7 +269,15 @@ def _declared_codes(declared: pd.Series, names: Mapping[str, str]) -> np.ndarray
         hits = by_key.get(name_key(value), [])
         return hits[0] if len(hits) == 1 else None
 
-    return np.array([one(v) for v in declared.to_numpy()], dtype=object)
+    values = declared.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=True) not in {"string", "empty"}:
+        return np.array([one(v) for v in values], dtype=object)
+    # Text (the usual case): a few dozen distinct spellings, each resolved once.
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    resolved = np.empty(len(uniques) + 1, dtype=object)
+    resolved[:-1] = [one(v) for v in uniques]
+    resolved[-1] = None  # missing cell
+    return resolved[codes]
 
 
 def _township_names(
@@ -411,11 +419,14 @@ def township_mismatch(
     if "township_declared" not in gdf_joined.columns:
         return pd.Series(data=False, index=gdf_joined.index, dtype=bool)
     declared = gdf_joined["township_declared"]
-    non_empty = declared.map(lambda v: isinstance(v, str) and bool(v.strip())).to_numpy(bool)
+    cells = declared.to_numpy(dtype=object)
+    is_text = np.fromiter((isinstance(v, str) for v in cells), dtype=bool, count=len(cells))
+    non_empty = is_text.copy()
+    non_empty[is_text] = pd.Series(cells[is_text], dtype=object).str.strip().to_numpy() != ""
     names = _township_names(gdf_townships, township_names)
     decl = _declared_codes(declared, names)
     joined = gdf_joined["township_code"].to_numpy(dtype=object)
-    differs = np.array([d is None or d != j for d, j in zip(decl, joined, strict=True)], dtype=bool)
+    differs = pd.isna(decl) | (decl != joined)
     return pd.Series(non_empty & differs, index=gdf_joined.index, dtype=bool)
 
 

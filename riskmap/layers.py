@@ -20,7 +20,7 @@ import geopandas as gpd
 from riskmap.catalog import STATUS_CLEARED
 from riskmap.derive import add_flag, apply_derived
 from riskmap.join import join_points_township, join_polygons_township, township_mismatch
-from riskmap.schema import coerce_layer, is_blank, require_crs
+from riskmap.schema import coerce_layer, require_crs
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -61,7 +61,9 @@ class LayerData:
 def _point_shares(gdf: gpd.GeoDataFrame, key: str) -> pd.DataFrame:
     # astype(bool): on an empty layer `map` gives an object Series, which `[]` would read
     # as a list of column labels (dropping every column) instead of a row mask.
-    located = gdf[gdf["township_code"].map(lambda v: not is_blank(v)).astype(bool)]
+    codes = gdf["township_code"].astype(object)
+    text = codes.where(codes.notna(), "").astype(str).str.strip()
+    located = gdf[(codes.notna() & text.ne("")).to_numpy(dtype=bool)]
     return pd.DataFrame(
         {
             "key": located[key].to_numpy(),
@@ -77,22 +79,23 @@ def _point_shares(gdf: gpd.GeoDataFrame, key: str) -> pd.DataFrame:
 def _flag_join(out: gpd.GeoDataFrame, gdf_townships: gpd.GeoDataFrame, county: str) -> pd.Series:
     flags = out["flags"]
     flag = out["join_flag"].fillna("")
-    border_msg = pd.Series(
-        [f"位于乡镇界线上，按代码较小者归入{t}" for t in out["township"].fillna("")],
-        index=out.index,
-    )
-    flags = add_flag(flags, flag == "border", border_msg)
+    border = flag == "border"
+    border_msg = pd.Series("", index=out.index, dtype=object)  # built only where needed
+    border_msg[border] = [
+        f"位于乡镇界线上，按代码较小者归入{t}" for t in out["township"][border].fillna("")
+    ]
+    flags = add_flag(flags, border, border_msg)
     flags = add_flag(flags, flag == "outside", f"位于{county}界外，未落入任何乡镇")
     flags = add_flag(flags, flag == "no_geometry", "无坐标，未落图")
     if "township_declared" in out.columns:
         mismatch = township_mismatch(out, gdf_townships)
-        msg = pd.Series(
-            [
-                f"填报乡镇({d})与落图乡镇({t})不符"
-                for d, t in zip(out["township_declared"], out["township"], strict=True)
-            ],
-            index=out.index,
-        )
+        msg = pd.Series("", index=out.index, dtype=object)
+        msg[mismatch] = [
+            f"填报乡镇({d})与落图乡镇({t})不符"
+            for d, t in zip(
+                out["township_declared"][mismatch], out["township"][mismatch], strict=True
+            )
+        ]
         flags = add_flag(flags, mismatch, msg)
     return flags
 

@@ -20,6 +20,8 @@ import geopandas as gpd
 from riskmap.errors import CRSError, SchemaError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from riskmap.catalog import FieldSpec, LayerSpec
 
 _TRUE = {"true", "1", "是", "有", "y", "yes", "t", "√", "✓"}
@@ -130,15 +132,57 @@ def _as_text(value: object) -> str | None:
     return str(value).strip()
 
 
+def _per_unique(series: pd.Series, func: Callable[[object], object]) -> np.ndarray:
+    """
+    Return ``[func(v) for v in series]`` as an object array, calling `func` once per value.
+
+    Only for homogeneous columns (all text, or one numpy dtype), where equal values are the
+    same value: in a mixed object column ``True == 1 == 1.0`` would merge cells whose
+    results differ. Missing cells (None/NaN/NA) give ``func(None)``.
+    """
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    mapped[:-1] = [func(v) for v in uniques]
+    mapped[-1] = func(None)
+    return mapped[codes]  # code -1 picks the last slot: func(None)
+
+
+def _homogeneous(series: pd.Series) -> str | None:
+    """``"text"`` (every non-missing cell a str), ``"typed"`` (a non-object dtype) or None."""
+    if series.dtype != object and not isinstance(series.dtype, pd.StringDtype):
+        return "typed"
+    if pd.api.types.infer_dtype(series, skipna=True) in {"string", "empty"}:
+        return "text"
+    return None
+
+
+def _text_column(series: pd.Series) -> np.ndarray:
+    """`_as_text` of every cell of a text column, vectorised (Python's own `str.strip`)."""
+    cells = series.to_numpy(dtype=object, na_value=None)
+    stripped = pd.Series(cells, dtype=object).str.strip().to_numpy(dtype=object, copy=True)
+    stripped[pd.isna(stripped) | (stripped == "")] = None
+    return stripped
+
+
 def _coerce_series(series: pd.Series, spec: FieldSpec) -> pd.Series:
-    """Cast one column to the declared type; cells that cannot be cast become missing."""
+    """
+    Cast one column to the declared type; cells that cannot be cast become missing.
+
+    Same result as applying `parse_bool` / `parse_date` / `_as_text` cell by cell, but text
+    columns are stripped in one vectorised pass and repeated values (statuses, dates,
+    booleans) are parsed once per distinct value; mixed-type object columns (survey files)
+    still go cell by cell.
+    """
     if spec.type in {"int", "float"}:
         numeric = pd.to_numeric(series, errors="coerce")
         if spec.type == "int":
             whole = numeric.where(numeric.isna() | (numeric == np.floor(numeric)))
             return whole.astype("Int64")
         return numeric.astype("float64")
+    kind = _homogeneous(series)
     if spec.type == "bool":
+        if series.dtype == bool:
+            return series.astype("boolean")
 
         def safe_bool(v: object) -> bool | None:
             try:
@@ -146,7 +190,8 @@ def _coerce_series(series: pd.Series, spec: FieldSpec) -> pd.Series:
             except ValueError:
                 return None
 
-        return pd.Series([safe_bool(v) for v in series], index=series.index, dtype="boolean")
+        values = _per_unique(series, safe_bool) if kind else [safe_bool(v) for v in series]
+        return pd.Series(values, index=series.index, dtype="boolean")
     if spec.type in {"date", "datetime"}:
 
         def safe_date(v: object) -> str | None:
@@ -155,8 +200,15 @@ def _coerce_series(series: pd.Series, spec: FieldSpec) -> pd.Series:
             except ValueError:
                 return None
 
-        return pd.Series([safe_date(v) for v in series], index=series.index, dtype=object)
-    return pd.Series([_as_text(v) for v in series], index=series.index, dtype=object)
+        values = _per_unique(series, safe_date) if kind else [safe_date(v) for v in series]
+        return pd.Series(values, index=series.index, dtype=object)
+    if kind == "text":
+        values = _text_column(series)
+    elif kind == "typed":
+        values = _per_unique(series, _as_text)
+    else:
+        values = [_as_text(v) for v in series]
+    return pd.Series(values, index=series.index, dtype=object)
 
 
 def coerce_layer(gdf: gpd.GeoDataFrame, spec: LayerSpec) -> gpd.GeoDataFrame:
