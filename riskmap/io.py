@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import glob
+import hashlib
 import json
 import os
 import tempfile
 import tomllib
+from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -70,7 +73,67 @@ def empty_layer(spec: LayerSpec) -> gpd.GeoDataFrame:
     )
 
 
-def read_layer_file(path: Path) -> gpd.GeoDataFrame:
+CACHE_DIR = ".cache"
+"""Folder (inside the layers directory) of derived GeoParquet copies of the layer files."""
+
+_CACHE_FORMAT = "1"  # bump when the cached frame's construction changes
+
+
+def _cache_key(data: bytes) -> str:
+    """
+    SHA-256 of a layer file's bytes and of everything that shapes the frame read from them.
+
+    The library versions are part of the key: a newer pyogrio/GDAL/pandas could type a
+    column differently, and the cache must give what a fresh read of the GeoJSON gives.
+    """
+    versions = (pyogrio.__version__, pyogrio.__gdal_version_string__, pd.__version__)
+    tag = f"{_CACHE_FORMAT}|{'|'.join(versions)}|{gpd.__version__}"
+    digest = hashlib.sha256(tag.encode())
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def _cache_path(path: Path, cache_dir: Path, key: str) -> Path:
+    return cache_dir / f"{path.name}.{key}.parquet"
+
+
+def _read_cache(path: Path, cache_dir: Path, key: str) -> gpd.GeoDataFrame | None:
+    """Return the cached frame of this exact content, or None (missing, unreadable)."""
+    cached = _cache_path(path, cache_dir, key)
+    if not cached.exists():
+        return None
+    try:
+        gdf = gpd.read_parquet(cached)
+    except Exception:  # noqa: BLE001 - a broken cache is only a miss: read the GeoJSON
+        return None
+    return gdf.set_crs("EPSG:4326", allow_override=True)
+
+
+def _write_cache(gdf: gpd.GeoDataFrame, path: Path, cache_dir: Path, key: str) -> None:
+    """Write the derived cache atomically and drop older caches of the same file.
+
+    Best effort: a read-only layers directory or a missing pyarrow only costs speed.
+    """
+    target = _cache_path(path, cache_dir, key)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=cache_dir)
+        os.close(fd)
+        try:
+            gdf.to_parquet(tmp, index=None)
+            os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        for old in cache_dir.glob(f"{glob.escape(path.name)}.*.parquet"):
+            if old != target:
+                with contextlib.suppress(FileNotFoundError):
+                    old.unlink()
+    except (OSError, ImportError, ValueError):
+        return
+
+
+def read_layer_file(path: Path, *, cache_dir: Path | None = None) -> gpd.GeoDataFrame:
     """
     Read one GeoJSON layer file as stored (no coercion, no join).
 
@@ -78,11 +141,18 @@ def read_layer_file(path: Path) -> gpd.GeoDataFrame:
     ----------
     path
         RFC 7946 GeoJSON FeatureCollection, WGS84 lon/lat.
+    cache_dir
+        Folder of derived GeoParquet copies (`read_layer` passes ``layers/.cache``); None =
+        no cache. A copy is named after the SHA-256 of the exact bytes read (plus the
+        pyogrio/GDAL/pandas/geopandas versions), so it is used only for that content and can
+        never go stale; it is written atomically after a GeoJSON read. The GeoJSON stays the
+        file of record: deleting the cache changes nothing but speed.
 
     Returns
     -------
     gdf
-        Features with their properties; dates stay ISO text; CRS EPSG:4326.
+        Features with their properties; dates stay ISO text; CRS EPSG:4326. The same frame
+        (columns, dtypes, values) whether it came from the GeoJSON or the cache.
 
     Raises
     ------
@@ -90,26 +160,35 @@ def read_layer_file(path: Path) -> gpd.GeoDataFrame:
         When the file is unreadable or not a GeoJSON FeatureCollection (names the file).
     """
     try:
-        head = path.read_bytes()[:4096].lstrip()
+        data = path.read_bytes()
     except OSError as exc:
         msg = f"{path}: 无法读取图层文件 (cannot read layer file): {exc.strerror or exc}"
         raise DataFileError(msg) from None
-    if not head.startswith(b"{"):
+    if not data[:4096].lstrip().startswith(b"{"):
         msg = f"{path}: 不是 GeoJSON 文件 (expected a JSON object)"
         raise DataFileError(msg)
+    key = _cache_key(data) if cache_dir is not None else ""
+    if cache_dir is not None and (cached := _read_cache(path, cache_dir, key)) is not None:
+        return cached
     try:
-        gdf = gpd.read_file(path, engine="pyogrio", datetime_as_string=True)
+        # Parse the bytes that were hashed, so a concurrent rewrite cannot pair the cache
+        # key of one version with the content of another.
+        gdf = gpd.read_file(BytesIO(data), engine="pyogrio", datetime_as_string=True)
     except Exception as exc:  # noqa: BLE001 - pyogrio/GDAL raise many types for bad files
         msg = f"{path}: GeoJSON 格式错误，无法读取 (malformed GeoJSON): {exc}"
         raise DataFileError(msg) from None
     if gdf.crs is None:
         gdf = gdf.set_crs("EPSG:4326")  # RFC 7946: GeoJSON is WGS84 by definition
+    if cache_dir is not None:
+        _write_cache(gdf, path, cache_dir, key)
     return gdf
 
 
 def read_layer(spec: LayerSpec, settings: Settings) -> gpd.GeoDataFrame:
     """
     Read a declared layer; a declared layer with no file yet is empty.
+
+    Uses the derived cache in ``layers/.cache`` (see `read_layer_file`).
 
     Returns
     -------
@@ -124,7 +203,7 @@ def read_layer(spec: LayerSpec, settings: Settings) -> gpd.GeoDataFrame:
     path = spec.path(settings.layers_dir)
     if not path.exists():
         return empty_layer(spec)
-    return read_layer_file(path)
+    return read_layer_file(path, cache_dir=settings.layers_dir / CACHE_DIR)
 
 
 def geojson_text(gdf: gpd.GeoDataFrame, *, drop_columns: tuple[str, ...] = ()) -> str:
