@@ -86,7 +86,29 @@ def main(argv: list[str] | None = None) -> int:
 
             sizes = [1_000, 10_000, 100_000] if quick else [1_000, 10_000, 100_000, 1_000_000]
             out["join"] = case_join.run(sizes, repeat, settings)
-        del work
+        if "import" in only:
+            from bench import case_import  # noqa: PLC0415
+
+            sizes = [10_000] if quick else [10_000, 100_000]
+            out["import"] = case_import.run(sizes, repeat, settings, work)
+        if "map" in only:
+            from bench import case_map  # noqa: PLC0415
+
+            sizes = [10_000] if quick else [10_000, 100_000, 1_000_000]
+            out["map"] = case_map.run(sizes, repeat, settings, work)
+        if "app" in only:
+            from bench import case_app  # noqa: PLC0415
+
+            out["app"] = case_app.run(10_000 if quick else 100_000, repeat, settings, work)
+        if "layer" in only:
+            from bench import case_layer  # noqa: PLC0415
+
+            sizes = [10_000] if quick else [10_000, 100_000]
+            out["layer"] = case_layer.run(sizes, repeat, settings, work)
+    if "memory" in only:
+        from bench import case_memory  # noqa: PLC0415
+
+        out["memory"] = case_memory.run([100_000] if quick else [1_000_000])
     out["total_s"] = round(time.perf_counter() - t_start, 1)
     print(f"\n(total {out['total_s']} s)")
     if args.json:
