@@ -763,8 +763,9 @@ def plan_import(
         explicit = _resolve_explicit(mapping, columns, spec, report)
         if report.file_error:
             return _finish(report, spec, existing, filename)
-        for col in explicit:
-            ambiguous.pop(col, None)
+        # Guess again without the explicitly mapped columns: setting one of two rival
+        # columns to None (or elsewhere) lets the other be matched.
+        guessed, ambiguous = match_columns([c for c in columns if c not in explicit], spec)
         merged: dict[str, str | None] = {**guessed, **explicit}
         final = {c: t for c, t in merged.items() if t is not None}
         by_target: dict[str, list[str]] = {}
@@ -916,28 +917,51 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages marked by comment
             f"{int(missing_uid.sum())} 行无{spec.label(key)}，已按「图层-文件名-行号」生成"
         )
     values[key] = uids
+    uid_series = pd.Series(uids, dtype=object)
+    existing_keys = set(existing[key].dropna().astype(str)) if key in existing.columns else set()
+    is_update = uid_series.astype(str).isin(existing_keys).to_numpy()
+    old_rows = (
+        existing.assign(_k=existing[key].astype(str)).drop_duplicates("_k").set_index("_k")
+        if is_update.any()
+        else None
+    )
+
+    def kept_from_existing(fkey: str) -> np.ndarray:
+        """Update rows whose existing feature already has a value for `fkey`."""
+        out = np.zeros(n, dtype=bool)
+        if old_rows is None or fkey not in old_rows.columns:
+            return out
+        upd = np.flatnonzero(is_update)
+        old = old_rows[fkey].reindex(uid_series.iloc[upd].astype(str)).to_numpy(dtype=object)
+        out[upd] = [not is_blank(v) for v in old]
+        return out
+
     for fkey, fspec in spec.fields.items():
         if fkey in COMPUTED:
             continue
+        # A blank required cell of an update keeps the stored value: not an error.
+        keep_old = kept_from_existing(fkey) if fspec.required else np.zeros(n, dtype=bool)
         if fkey not in values:
             if fspec.required:
-                report.notes.append(f"文件中没有必填字段「{fspec.header}」的列，各行均不能导入")
                 reason = f"{fspec.label}必填 (required)，文件中没有此列"
-                for pos in range(n):
+                hit = np.flatnonzero(~keep_old)
+                if len(hit):
+                    report.notes.append(f"文件中没有必填字段「{fspec.header}」的列，新增行不能导入")
+                for pos in hit:
                     msgs[pos].append(Message(fspec.header, "", reason, LEVEL_ERROR))
             continue
         col = source_of.get(fkey, fspec.header)
-        for pos, expected in _field_errors(values[fkey], fspec).items():
-            value = values[fkey][pos]
+        cells = values[fkey]
+        for pos, expected in _field_errors(cells, fspec).items():
+            if keep_old[pos] and cells[pos] is None:
+                continue
+            value = cells[pos]
             reason = f"{fspec.label}{expected}"
             msgs[pos].append(Message(col, "" if value is None else str(value), reason, LEVEL_ERROR))
-    uid_series = pd.Series(uids, dtype=object)
     dup = uid_series.duplicated(keep=False).to_numpy()
     for pos in np.flatnonzero(dup):
         reason = f"{spec.label(key)}在文件中重复，无法确定以哪一行为准"
         msgs[pos].append(Message(source_of.get(key, spec.label(key)), str(uids[pos]), reason))
-    existing_keys = set(existing[key].dropna().astype(str)) if key in existing.columns else set()
-    is_update = uid_series.astype(str).isin(existing_keys).to_numpy()
 
     # --- row status -----------------------------------------------------------------------
     has_error = np.array([any(m.level == LEVEL_ERROR for m in ms) for ms in msgs], dtype=bool)
@@ -976,10 +1000,13 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages marked by comment
     base = existing.reset_index(drop=True)
     if acc_update.any():
         gdf_acc, changes = _merge_updates(gdf_acc, acc_update, base, spec)
-    layer = prepare_layer(
-        gdf_acc, spec, gdf_townships, metric_crs=metric_crs, county_name=county_name
-    )
-    gdf_prep = layer.gdf
+    if len(gdf_acc):
+        layer = prepare_layer(
+            gdf_acc, spec, gdf_townships, metric_crs=metric_crs, county_name=county_name
+        )
+        gdf_prep = layer.gdf
+    else:  # prepare_layer's share table cannot be built from zero rows
+        gdf_prep = coerce_layer(gdf_acc, spec).assign(join_flag=pd.Series(dtype=object))
     # Flags added by the join/derivation become warnings of their rows.
     township_col = source_of.get("township_declared", "")
     for j, pos in enumerate(acc_idx):

@@ -35,6 +35,8 @@ MAX_COLUMNS = 200
 """Default cap on columns per file."""
 MAX_XLSX_UNCOMPRESSED = 200 * 1024 * 1024
 """Default cap (bytes) on the uncompressed size of an XLSX archive: zip-bomb guard."""
+UNPRINTABLE_MAX = 0.05
+"""Largest share of control/unassigned characters in decoded text before it counts as binary."""
 HEADER_SCAN_ROWS = 30
 """How many leading rows are searched for the header row (title rows above it are skipped)."""
 
@@ -124,6 +126,8 @@ def decode_text(data: bytes, filename: str) -> tuple[str, str]:
                 raise _fail(filename, msg) from None
             text = text.removeprefix("\ufeff")
             break
+    if text is None and b"\x00" in data[:8192]:
+        raise _fail(filename, "文件含二进制内容（不是 CSV 文本，也不是 Excel 文件）")
     if text is None:
         for name in ("utf-8", "gb18030"):
             try:
@@ -136,9 +140,21 @@ def decode_text(data: bytes, filename: str) -> tuple[str, str]:
         if best is None:
             raise _fail(filename, "无法识别文件编码（不是 UTF-8/GB18030 文本，也不是 Excel 文件）")
         text, encoding = str(best), str(best.encoding)
-    if "\x00" in text:
+    if "\x00" in text or _unprintable_share(text[:8192]) > UNPRINTABLE_MAX:
         raise _fail(filename, "文件含二进制内容（不是 CSV 文本，也不是 Excel 文件）")
     return text, encoding
+
+
+def _unprintable_share(text: str) -> float:
+    """Share of control / unassigned / private-use characters (tab and newlines allowed)."""
+    if not text:
+        return 0.0
+    bad = sum(
+        1
+        for ch in text
+        if ch not in "\t\r\n" and unicodedata.category(ch) in {"Cc", "Cn", "Co", "Cs"}
+    )
+    return bad / len(text)
 
 
 def sniff_delimiter(text: str) -> str:
