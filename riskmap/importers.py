@@ -1009,8 +1009,9 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages marked by comment
         gdf_prep = coerce_layer(gdf_acc, spec).assign(join_flag=pd.Series(dtype=object))
     # Flags added by the join/derivation become warnings of their rows.
     township_col = source_of.get("township_declared", "")
+    prep_flags = gdf_prep["flags"].tolist()
     for j, pos in enumerate(acc_idx):
-        flags = gdf_prep["flags"].iloc[j]
+        flags = prep_flags[j]
         if not isinstance(flags, str) or not flags:
             continue
         own = {m.reason for m in msgs[pos]}
