@@ -1,6 +1,7 @@
 """Benchmark: plan the import of a seeded random CSV (default 100,000 rows) and time each stage.
 
-Usage (from the checkout): ``PYTHONPATH=. python bench/bench_import.py [N_ROWS]``. The CSV (UTF-8, Chinese headers, mixed
+Usage (from the checkout): ``PYTHONPATH=. python bench/bench_import.py [N_ROWS]``.
+The CSV (UTF-8, Chinese headers, mixed
 decimal/DMS coordinates, 1 % bad rows) is written to a temporary directory and deleted.
 Township boxes and the county polygon are built in code (the real boundaries are not needed
 to measure speed).
