@@ -230,6 +230,115 @@ def validate(layer_id: str | None) -> None:
         sys.exit(1)
 
 
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--layer", "layer_id", required=True, help="Target layer id, e.g. geohazard.")
+@click.option(
+    "--crs",
+    type=click.Choice(["wgs84", "cgcs2000", "gk", "gcj02", "bd09"]),
+    default="wgs84",
+    show_default=True,
+    help="Coordinate system of the file (gk = CGCS2000 Gauss-Krüger).",
+)
+@click.option("--sheet", help="Excel sheet name (default: the first).")
+@click.option(
+    "--map",
+    "mapping_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Column mapping file (JSON or TOML; optional [defaults] table).",
+)
+@click.option(
+    "--set",
+    "defaults_kv",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Default for blank cells of a field, e.g. --set hazard_type=滑坡 (each use is warned).",
+)
+@click.option("--dry-run", is_flag=True, help="Check and report only; write nothing.")
+@click.option(
+    "--report-json", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here."
+)
+@click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
+def import_cmd(
+    file: Path,
+    layer_id: str,
+    crs: str,
+    sheet: str | None,
+    mapping_path: Path | None,
+    defaults_kv: tuple[str, ...],
+    dry_run: bool,
+    report_json: Path | None,
+    user: str,
+) -> None:
+    """Import survey points from CSV/Excel into a layer (good rows in, others reported)."""
+    from riskmap.importers import commit_import, plan_import, report_frame  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    catalog = io.read_catalog(settings)
+    spec = catalog.get(layer_id)
+    data = io.read_import_bytes(file, max_mb=settings.upload_max_mb)
+    mapping = io.read_mapping_file(mapping_path) if mapping_path else None
+    defaults = io.read_defaults_file(mapping_path) if mapping_path else {}
+    for item in defaults_kv:
+        field, sep, value = item.partition("=")
+        if not sep or field.strip() not in spec.fields:
+            msg = f"--set {item!r}: 应为 字段=值，字段是 {spec.id} 图层的字段 key"
+            raise RiskmapError(msg)
+        defaults[field.strip()] = value.strip()
+    plan = plan_import(
+        data,
+        file.name,
+        spec,
+        existing=io.read_layer(spec, settings),
+        gdf_townships=io.read_townships(settings),
+        gdf_county=io.read_county(settings),
+        crs=crs,
+        sheet=sheet,
+        mapping=mapping,
+        defaults=defaults or None,
+        metric_crs=settings.metric_crs,
+        county_name=settings.county_name,
+    )
+    report = plan.report
+    if report_json is not None:
+        text = json.dumps(report.to_json_dict(), ensure_ascii=False, allow_nan=False, indent=1)
+        io.write_text_atomic(report_json, text)
+    click.echo(f"文件: {file.name}  编码: {report.encoding or '-'}  图层: {spec.name}")
+    for note in report.notes:
+        click.echo(f"  · {note}")
+    if report.file_error:
+        msg = f"{file.name}: {report.file_error}"
+        raise RiskmapError(msg)
+    rows = report_frame(report)
+    issues = rows[rows["状态"] != "正常"]
+    if len(issues):
+        click.echo(issues.to_string(index=False))
+    c = report.counts
+    click.echo(
+        f"共 {c['rows']} 行: 新增 {c['added']}，更新 {c['updated']}，"
+        f"拒收 {c['rejected']}，警告 {c['warnings']}"
+    )
+    if dry_run:
+        click.echo("试运行 (--dry-run)：未写入任何数据。")
+        return
+    if not plan.can_commit:
+        click.echo("没有可导入的行，未写入。")
+        sys.exit(1)
+    path = commit_import(plan, spec, settings, user=user)
+    click.echo(f"已写入 {path}（上一版本已保存，可用 riskmap undo --layer {spec.id} 撤销）")
+
+
+@main.command()
+@click.option("--layer", "layer_id", required=True, help="Layer whose last import to undo.")
+@click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
+def undo(layer_id: str, user: str) -> None:
+    """Undo the last import (or undo) of a layer: restore the version it replaced."""
+    settings = Settings.from_env()
+    spec = io.read_catalog(settings).get(layer_id)
+    path = io.undo_last_write(spec, settings, user=user)
+    click.echo(f"已恢复 {path} 的上一版本")
+
+
 @main.command()
 @click.option("--port", default=8501, show_default=True)
 @click.option("--address", default="localhost", show_default=True)

@@ -26,7 +26,7 @@ import geopandas as gpd
 import pyogrio.errors
 
 from riskmap.catalog import Catalog, LayerSpec, catalog_from_dict
-from riskmap.errors import CatalogError, CRSError, DataFileError, LockError
+from riskmap.errors import CatalogError, CRSError, DataFileError, ImportFileError, LockError
 from riskmap.townships import townships_from_frame
 
 if TYPE_CHECKING:
@@ -604,3 +604,90 @@ def read_townships(settings: Settings) -> gpd.GeoDataFrame:
     gdf = townships_from_frame(gdf_raw, codes, source=str(path))
     gdf.attrs["township_names"] = dict(zip(codes["adcode"], codes["name"], strict=True))
     return gdf
+
+
+# --- import inputs (survey files, column mappings) ----------------------------------------
+
+
+def read_import_bytes(path: Path, *, max_mb: float = 20.0) -> bytes:
+    """
+    Read a survey file to import as bytes (parsed by `riskmap.importers.plan_import`).
+
+    Parameters
+    ----------
+    path
+        CSV/TXT/XLSX/XLS file.
+    max_mb
+        Largest size accepted, in MiB (``settings.upload_max_mb``).
+
+    Raises
+    ------
+    ImportFileError
+        When the file is missing, unreadable or larger than `max_mb` (names the file).
+    """
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        msg = f"{path}: 无法读取导入文件 (cannot read): {exc.strerror or exc}"
+        raise ImportFileError(msg) from None
+    if size > max_mb * 2**20:
+        msg = f"{path}: 文件 {size / 2**20:.1f} MiB，超过上限 {max_mb:g} MiB"
+        raise ImportFileError(msg)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        msg = f"{path}: 无法读取导入文件 (cannot read): {exc.strerror or exc}"
+        raise ImportFileError(msg) from None
+
+
+def read_mapping_file(path: Path) -> dict[str, str | None]:
+    """
+    Read a column mapping for `plan_import` from JSON or TOML.
+
+    The file holds ``{source column: field key | label | "lon" | "lat" | "x" | "y" | ""}``
+    (``""``/``null`` = keep the column as an extra property); in TOML, under a
+    ``[mapping]`` table or at the top level. An optional ``[defaults]`` table is ignored
+    here (see `read_defaults_file`).
+
+    Raises
+    ------
+    ImportFileError
+        When the file is missing, not JSON/TOML, or not a table of text values.
+    """
+    raw = _read_mapping_doc(path)
+    table = raw.get("mapping", raw)
+    if not isinstance(table, dict) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, str))
+        for k, v in table.items()
+        if k != "defaults"
+    ):
+        msg = f"{path}: 列映射应为「源列名 = 字段」的表 (a table of text values)"
+        raise ImportFileError(msg)
+    return {k: (v or None) for k, v in table.items() if k != "defaults"}
+
+
+def read_defaults_file(path: Path) -> dict[str, str]:
+    """Return the ``defaults`` table of a mapping file (``{field key: value}``), or ``{}``."""
+    raw = _read_mapping_doc(path)
+    defaults = raw.get("defaults", {})
+    if not isinstance(defaults, dict):
+        msg = f"{path}: defaults 应为「字段 = 默认值」的表"
+        raise ImportFileError(msg)
+    return {str(k): str(v) for k, v in defaults.items()}
+
+
+def _read_mapping_doc(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{path}: 无法读取列映射文件: {exc}"
+        raise ImportFileError(msg) from None
+    try:
+        raw = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        msg = f"{path}: 列映射文件不是有效的 JSON/TOML: {exc}"
+        raise ImportFileError(msg) from None
+    if not isinstance(raw, dict):
+        msg = f"{path}: 列映射应为 JSON 对象或 TOML 表"
+        raise ImportFileError(msg)
+    return raw

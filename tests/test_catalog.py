@@ -6,7 +6,10 @@ from riskmap.catalog import catalog_from_dict
 from riskmap.errors import CatalogError, LayerNotFoundError
 
 
-def test_bundled_catalog_declares_the_four_layers(catalog):
+def test_bundled_catalog_declares_the_four_layers(settings):
+    from riskmap import io
+
+    catalog = io.read_catalog(settings)
     assert catalog.ids == ("geohazard", "waterlogging", "bridge", "firezone")
     names = [spec.name for spec in catalog]
     assert names == ["地质灾害隐患点", "内涝积水点", "危旧桥梁", "森林火险区"]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -72,3 +73,53 @@ def test_malformed_layer_file_is_a_clear_error(runner, tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert "geohazard.geojson" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def layers_copy(tmp_path, monkeypatch):
+    layers = tmp_path / "layers"
+    shutil.copytree(Settings().layers_dir, layers, ignore=shutil.ignore_patterns(".*"))
+    monkeypatch.setenv("RISKMAP_LAYERS_DIR", str(layers))
+    return layers
+
+
+def test_import_dry_run_writes_nothing_and_reports_json(runner, layers_copy, tmp_path):
+    before = {p.name: p.read_bytes() for p in layers_copy.iterdir()}
+    report = tmp_path / "report.json"
+    case = Path(__file__).parent / "data" / "cases" / "c13_outside_county.csv"
+    result = runner.invoke(
+        main,
+        ["import", str(case), "--layer", "geohazard", "--set", "hazard_type=滑坡",
+         "--set", "threat_people=0", "--dry-run", "--report-json", str(report)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "新增 1" in result.output
+    assert "拒收 2" in result.output
+    assert {p.name: p.read_bytes() for p in layers_copy.iterdir() if p.is_file()} == before
+    data = json.loads(report.read_text(encoding="utf-8"), parse_constant=float.__call__)
+    statuses = [r["status"] for r in data["rows"]]
+    assert statuses == ["error", "error", "warning"]
+    assert data["rows"][2]["township_code"] == "500229001"
+    assert data["rows"][2]["lon"] == pytest.approx(108.6640, abs=1e-9)
+    assert all("城口县外" in r["messages"][0]["reason"] for r in data["rows"][:2])
+
+
+def test_import_commit_then_undo(runner, layers_copy):
+    case = Path(__file__).parent / "data" / "cases" / "c01_gbk.csv"
+    args = ["import", str(case), "--layer", "geohazard", "--set", "hazard_type=滑坡",
+            "--set", "threat_people=3"]  # fmt: skip
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "gb18030" in result.output
+    text = (layers_copy / "geohazard.geojson").read_text(encoding="utf-8")
+    assert "葛城滑坡点" in text
+    assert runner.invoke(main, ["undo", "--layer", "geohazard"]).exit_code == 0
+    assert "葛城滑坡点" not in (layers_copy / "geohazard.geojson").read_text(encoding="utf-8")
+
+
+@pytest.mark.usefixtures("layers_copy")
+def test_import_bad_set_is_exit_2(runner):
+    case = Path(__file__).parent / "data" / "cases" / "c01_gbk.csv"
+    result = runner.invoke(main, ["import", str(case), "--layer", "geohazard", "--set", "nope"])
+    assert result.exit_code == 2
+    assert "字段=值" in result.output

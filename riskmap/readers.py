@@ -1,0 +1,475 @@
+r"""Uploaded bytes → a table of text cells (CSV/TXT, XLSX, XLS). Pure: no file is opened here.
+
+`read_table` works on the raw bytes of a file (read by `riskmap.io.read_import_bytes` or
+received from an upload) so the CLI and the app share one reader. The format is sniffed
+from the content, never trusted from the extension: ZIP magic ``PK\\x03\\x04`` → XLSX, OLE
+magic → XLS (needs the optional ``xlrd``), anything else → delimited text.
+
+Every cell comes back as text (``dtype=str``; blank = ``""``), so codes keep their leading
+zeros (``001``) and 12-digit township codes never become ``500229001000.0``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import charset_normalizer
+import pandas as pd
+
+from riskmap.errors import ImportFileError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+MAX_ROWS = 1_000_000
+"""Default cap on data rows per file."""
+MAX_COLUMNS = 200
+"""Default cap on columns per file."""
+MAX_XLSX_UNCOMPRESSED = 200 * 1024 * 1024
+"""Default cap (bytes) on the uncompressed size of an XLSX archive: zip-bomb guard."""
+UNPRINTABLE_MAX = 0.05
+"""Largest share of control/unassigned characters in decoded text before it counts as binary."""
+HEADER_SCAN_ROWS = 30
+"""How many leading rows are searched for the header row (title rows above it are skipped)."""
+
+ZIP_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+DELIMITERS = ",;\t|"
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_NUMERIC_RE = re.compile(r"^[\s+\-]*[\d.,]+\s*$")
+_ZERO_FORMAT_RE = re.compile(r"^0+$")
+
+
+@dataclass
+class RawTable:
+    """
+    A table read from a file, all cells as text.
+
+    Attributes
+    ----------
+    frame
+        Data rows below the header, ``dtype=object`` of ``str`` (blank cell = ``""``); columns
+        are the header texts (NFC, stripped; blank headers become ``列<letter>``; repeats get
+        ``_2``, ``_3``). Fully blank rows are dropped (see `rows`).
+    rows
+        Row number of each frame row as the user sees it in Excel (1-based), same length.
+    encoding
+        Detected text encoding (``"utf-8"``, ``"utf-8-sig"``, ``"gb18030"``, …), or ``""`` for
+        spreadsheets.
+    delimiter
+        Sniffed field separator for text files, ``""`` for spreadsheets.
+    sheet
+        Sheet read (spreadsheets), else ``""``.
+    header_row
+        1-based row number of the header row.
+    fmt
+        ``"csv"``, ``"xlsx"`` or ``"xls"``.
+    notes
+        Chinese notes on what the reader did (title rows skipped, blank rows dropped, …).
+    """
+
+    frame: pd.DataFrame
+    rows: list[int]
+    encoding: str = ""
+    delimiter: str = ""
+    sheet: str = ""
+    header_row: int = 1
+    fmt: str = "csv"
+    notes: list[str] = field(default_factory=list)
+
+
+def _fail(filename: str, why: str) -> ImportFileError:
+    return ImportFileError(f"{filename}: {why}")
+
+
+def decode_text(data: bytes, filename: str) -> tuple[str, str]:
+    """
+    Decode a text file: BOM, then strict UTF-8, then GB18030, then charset-normalizer.
+
+    UTF-8 is tried before GB18030 because GB18030 decodes most UTF-8 bytes silently into
+    mojibake; GB18030 (a superset of GBK/GB2312) covers files saved by Excel/WPS on Chinese
+    Windows, including characters GBK lacks (㙟).
+
+    Returns
+    -------
+    text, encoding
+        The decoded text (BOM removed) and the encoding name reported to the user.
+
+    Raises
+    ------
+    ImportFileError
+        When no encoding decodes the bytes or the text holds NUL characters (a binary file).
+    """
+    text: str | None = None
+    encoding = ""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            try:
+                text, encoding = data.decode(name), name
+            except UnicodeDecodeError:
+                msg = f"文件以 {name} BOM 开头，但内容无法按 {name} 解码"
+                raise _fail(filename, msg) from None
+            text = text.removeprefix("\ufeff")
+            break
+    if text is None and b"\x00" in data[:8192]:
+        raise _fail(filename, "文件含二进制内容（不是 CSV 文本，也不是 Excel 文件）")
+    if text is None:
+        for name in ("utf-8", "gb18030"):
+            try:
+                text, encoding = data.decode(name), name
+                break
+            except UnicodeDecodeError:
+                continue
+    if text is None:
+        best = charset_normalizer.from_bytes(data).best()
+        if best is None:
+            raise _fail(filename, "无法识别文件编码（不是 UTF-8/GB18030 文本，也不是 Excel 文件）")
+        text, encoding = str(best), str(best.encoding)
+    if "\x00" in text or _unprintable_share(text[:8192]) > UNPRINTABLE_MAX:
+        raise _fail(filename, "文件含二进制内容（不是 CSV 文本，也不是 Excel 文件）")
+    return text, encoding
+
+
+def _unprintable_share(text: str) -> float:
+    """Share of control / unassigned / private-use characters (tab and newlines allowed)."""
+    if not text:
+        return 0.0
+    bad = sum(
+        1
+        for ch in text
+        if ch not in "\t\r\n" and unicodedata.category(ch) in {"Cc", "Cn", "Co", "Cs"}
+    )
+    return bad / len(text)
+
+
+def sniff_delimiter(text: str) -> str:
+    """
+    Guess the field separator among ``, ; TAB |``.
+
+    `csv.Sniffer` is tried on the first lines; when it fails, the candidate giving the most
+    lines with the same (> 1) field count wins. A ``;`` file with decimal commas
+    (``108,6640;31,9460``) is recognised because ``;`` splits every line consistently.
+
+    Returns
+    -------
+    delimiter
+        One character; ``","`` when nothing better is found.
+    """
+    sample = "\n".join(text.splitlines()[:50])
+    best, best_score = ",", (0, 0)
+    for cand in DELIMITERS:
+        counts = [
+            len(row)
+            for row in csv.reader(io.StringIO(sample), delimiter=cand)
+            if any(c.strip() for c in row)
+        ]
+        if not counts:
+            continue
+        common = max(set(counts), key=counts.count)
+        if common < 2:  # noqa: PLR2004
+            continue
+        score = (counts.count(common), common)
+        # Prefer the separator that splits the most lines consistently; a decimal comma
+        # inside ';'-separated rows gives ',' a larger but inconsistent field count.
+        if score > best_score:
+            best, best_score = cand, score
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return best
+    if sniffed != best and best_score[0] > 0:
+        return best
+    return sniffed
+
+
+def _rows_from_text(text: str, delimiter: str, max_rows: int, filename: str) -> list[list[str]]:
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for row in reader:
+            rows.append(row)
+            if len(rows) > max_rows + HEADER_SCAN_ROWS:
+                msg = f"行数超过上限 {max_rows:,}"
+                raise _fail(filename, msg)
+    except csv.Error as exc:
+        msg = f"CSV 格式错误（第 {reader.line_num} 行附近）: {exc}"
+        raise _fail(filename, msg) from None
+    return rows
+
+
+def _cell_text(value: object, number_format: str = "") -> str:
+    """Text of a spreadsheet cell: integral floats without ``.0``, dates as ISO 8601."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:  # noqa: PLR2004
+        value = int(value)
+    if isinstance(value, int):
+        text = str(value)
+        if _ZERO_FORMAT_RE.match(number_format or ""):
+            text = text.zfill(len(number_format))  # Excel format "000" shows 1 as 001
+        return text
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _rows_from_xlsx(
+    data: bytes, filename: str, sheet: str | None, max_rows: int, max_uncompressed: int
+) -> tuple[list[list[str]], str, list[str]]:
+    import openpyxl  # noqa: PLC0415 - heavy; only for spreadsheets
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            total = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        msg = f"不是有效的 XLSX 文件（ZIP 结构损坏）: {exc}"
+        raise _fail(filename, msg) from None
+    if total > max_uncompressed:
+        msg = f"XLSX 解压后 {total / 2**20:.0f} MiB，超过上限 {max_uncompressed / 2**20:.0f} MiB"
+        raise _fail(filename, msg)
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for bad files
+        msg = f"无法读取 XLSX 文件: {type(exc).__name__}: {exc}"
+        raise _fail(filename, msg) from None
+    notes: list[str] = []
+    try:
+        names = list(wb.sheetnames)
+        if not names:
+            raise _fail(filename, "XLSX 文件没有工作表")
+        if sheet is None:
+            chosen = names[0]
+            if len(names) > 1:
+                notes.append(f"工作簿有 {len(names)} 个工作表，读取第一个「{chosen}」")
+        elif sheet in names:
+            chosen = sheet
+        else:
+            msg = f"没有名为「{sheet}」的工作表；现有: {'、'.join(names)}"
+            raise _fail(filename, msg)
+        ws = wb[chosen]
+        rows: list[list[str]] = []
+        try:
+            for row in ws.iter_rows():
+                rows.append(
+                    [_cell_text(c.value, getattr(c, "number_format", "") or "") for c in row]
+                )
+                if len(rows) > max_rows + HEADER_SCAN_ROWS:
+                    msg = f"行数超过上限 {max_rows:,}"
+                    raise _fail(filename, msg)  # noqa: TRY301 - re-raised as is below
+        except ImportFileError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - malformed sheet XML
+            msg = f"工作表「{chosen}」内容损坏: {type(exc).__name__}: {exc}"
+            raise _fail(filename, msg) from None
+    finally:
+        wb.close()
+    return rows, chosen, notes
+
+
+def _rows_from_xls(
+    data: bytes, filename: str, sheet: str | None, max_rows: int
+) -> tuple[list[list[str]], str, list[str]]:
+    try:
+        import xlrd  # type: ignore[import-not-found]  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        msg = "这是旧版 Excel (.xls) 文件；请在 Excel/WPS 中另存为 .xlsx 或 CSV 后再导入"
+        raise _fail(filename, msg) from None
+    try:
+        book = xlrd.open_workbook(file_contents=data, on_demand=True)
+        names = book.sheet_names()
+        chosen = names[0] if sheet is None else sheet
+        if chosen not in names:
+            msg = f"没有名为「{sheet}」的工作表；现有: {'、'.join(names)}"
+            raise _fail(filename, msg)  # noqa: TRY301 - re-raised as is below
+        ws = book.sheet_by_name(chosen)
+        if ws.nrows > max_rows + HEADER_SCAN_ROWS:
+            msg = f"行数超过上限 {max_rows:,}"
+            raise _fail(filename, msg)  # noqa: TRY301 - re-raised as is below
+        rows = [
+            [_cell_text(_xls_value(c, book.datemode, xlrd)) for c in ws.row(r)]
+            for r in range(ws.nrows)
+        ]
+    except ImportFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - xlrd raises many types for bad files
+        msg = f"无法读取 XLS 文件: {type(exc).__name__}: {exc}"
+        raise _fail(filename, msg) from None
+    return rows, chosen, []
+
+
+def _xls_value(cell: object, datemode: int, xlrd: object) -> object:
+    ctype = getattr(cell, "ctype", 0)
+    value = getattr(cell, "value", None)
+    if ctype == 3:  # noqa: PLR2004 - XL_CELL_DATE
+        return xlrd.xldate.xldate_as_datetime(value, datemode)  # type: ignore[attr-defined]
+    if ctype == 0:
+        return None
+    return value
+
+
+def find_header_row(rows: list[list[str]], is_known: Callable[[str], bool]) -> int:
+    """
+    Find the header row below any title rows.
+
+    Parameters
+    ----------
+    rows
+        Leading rows of the table (text cells).
+    is_known
+        Returns True for a cell that is a known column name (``经度``, ``名称``, …).
+
+    Returns
+    -------
+    index
+        0-based index of the first row with ≥ 2 non-empty cells that are known column names;
+        else of the first row with ≥ 2 non-empty cells, most of them text (not numbers);
+        else 0.
+    """
+    scan = rows[:HEADER_SCAN_ROWS]
+    for i, row in enumerate(scan):
+        if sum(1 for c in row if c.strip() and is_known(c)) >= 2:  # noqa: PLR2004
+            return i
+    for i, row in enumerate(scan):
+        filled = [c for c in row if c.strip()]
+        text = [c for c in filled if not _NUMERIC_RE.match(unicodedata.normalize("NFKC", c))]
+        if len(filled) >= 2 and len(text) * 2 > len(filled):  # noqa: PLR2004
+            return i
+    return 0
+
+
+def _column_letter(i: int) -> str:
+    letters = ""
+    i += 1
+    while i:
+        i, rem = divmod(i - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _unique_headers(cells: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for i, cell in enumerate(cells):
+        name = unicodedata.normalize("NFC", cell).strip().removeprefix("\ufeff").strip()
+        name = name or f"列{_column_letter(i)}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 1
+        out.append(name)
+    return out
+
+
+def read_table(
+    data: bytes,
+    filename: str,
+    *,
+    sheet: str | None = None,
+    is_known: Callable[[str], bool] | None = None,
+    max_rows: int = MAX_ROWS,
+    max_columns: int = MAX_COLUMNS,
+    max_uncompressed: int = MAX_XLSX_UNCOMPRESSED,
+) -> RawTable:
+    """
+    Read uploaded bytes into a table of text cells.
+
+    Parameters
+    ----------
+    data
+        The whole file content.
+    filename
+        Name shown in messages (the extension is not trusted: the content is sniffed).
+    sheet
+        Worksheet name for spreadsheets; None = the first sheet (noted when there are more).
+    is_known
+        Header recogniser for `find_header_row`; default: any non-numeric text.
+    max_rows, max_columns
+        Caps on data rows and columns (default 1,000,000 and 200).
+    max_uncompressed
+        Cap in bytes on an XLSX archive's uncompressed size (zip-bomb guard; default 200 MiB).
+
+    Returns
+    -------
+    table
+        `RawTable` with every cell as text.
+
+    Raises
+    ------
+    ImportFileError
+        When the file cannot be read: empty, binary, undecodable, malformed CSV/XLSX, missing
+        sheet, over a cap. The message names the file and says why, in Chinese.
+    """
+    notes: list[str] = []
+    encoding = delimiter = chosen = ""
+    if not data.strip():
+        raise _fail(filename, "文件为空")
+    if data.startswith(ZIP_MAGIC):
+        fmt = "xlsx"
+        rows, chosen, notes = _rows_from_xlsx(data, filename, sheet, max_rows, max_uncompressed)
+    elif data.startswith(OLE_MAGIC):
+        fmt = "xls"
+        rows, chosen, notes = _rows_from_xls(data, filename, sheet, max_rows)
+    else:
+        fmt = "csv"
+        text, encoding = decode_text(data, filename)
+        delimiter = sniff_delimiter(text)
+        rows = _rows_from_text(text, delimiter, max_rows, filename)
+    width = max((len(r) for r in rows), default=0)
+    while width and not any(len(r) >= width and r[width - 1].strip() for r in rows):
+        width -= 1  # trailing empty columns (Excel pads rows)
+    if width == 0:
+        raise _fail(filename, "文件没有任何数据")
+    if width > max_columns:
+        msg = f"列数 {width} 超过上限 {max_columns}"
+        raise _fail(filename, msg)
+    rows = [(r + [""] * (width - len(r)))[:width] for r in rows]
+    known = is_known or (lambda c: not _NUMERIC_RE.match(c))
+    header_idx = find_header_row(rows, known)
+    if header_idx:
+        notes.append(f"跳过表头上方 {header_idx} 行（标题行），第 {header_idx + 1} 行为列名")
+    headers = _unique_headers(rows[header_idx])
+    body = rows[header_idx + 1 :]
+    numbers = list(range(header_idx + 2, header_idx + 2 + len(body)))
+    keep = [i for i, r in enumerate(body) if any(c.strip() for c in r)]
+    if len(keep) < len(body):
+        notes.append(f"跳过 {len(body) - len(keep)} 个空行")
+    if len(keep) > max_rows:
+        msg = f"数据行数 {len(keep):,} 超过上限 {max_rows:,}"
+        raise _fail(filename, msg)
+    frame = pd.DataFrame([body[i] for i in keep], columns=headers, dtype=object)
+    if frame.empty:
+        frame = pd.DataFrame({h: pd.Series(dtype=object) for h in headers})
+    return RawTable(
+        frame=frame,
+        rows=[numbers[i] for i in keep],
+        encoding=encoding,
+        delimiter=delimiter,
+        sheet=chosen,
+        header_row=header_idx + 1,
+        fmt=fmt,
+        notes=notes,
+    )
