@@ -623,6 +623,11 @@ def _finish(
 def _cells(series: pd.Series) -> np.ndarray:
     """Text cells with surrounding spaces stripped; blank → None (object array)."""
     text = series.astype(object).to_numpy(dtype=object)
+    is_str = np.fromiter((isinstance(v, str) for v in text), dtype=bool, count=len(text))
+    if (is_str | np.equal(text, None)).all():  # the usual case: vectorised, same result
+        out = pd.Series(text, dtype=object).str.strip().to_numpy(dtype=object, copy=True)
+        out[pd.isna(out) | (out == "")] = None
+        return out
     out = np.empty(len(text), dtype=object)
     for i, v in enumerate(text):
         s = v.strip() if isinstance(v, str) else ("" if v is None else str(v))
@@ -651,11 +656,15 @@ def _field_errors(values: np.ndarray, fspec: Any) -> dict[int, str]:  # noqa: AN
         suspects |= bad
     elif fspec.type in {"bool", "date", "datetime"} or fspec.values:
         suspects |= ~blank
-    out = {}
-    for i in np.flatnonzero(suspects):
-        if (problem := field_problem(fspec, values[i])) is not None:
-            out[int(i)] = problem
-    return out
+    pos = np.flatnonzero(suspects)
+    if pos.size == 0:
+        return {}
+    # Cells are text or None: check each distinct value once (statuses, dates, booleans).
+    codes, uniques = pd.factorize(pd.Series(values[pos], dtype=object), use_na_sentinel=True)
+    checked = [field_problem(fspec, v) for v in uniques]
+    checked.append(field_problem(fspec, None))  # code -1: a blank cell
+    problems = np.asarray(checked, dtype=object)[codes]
+    return {int(i): p for i, p in zip(pos, problems, strict=True) if p is not None}
 
 
 def plan_import(
