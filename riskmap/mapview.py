@@ -80,8 +80,12 @@ _JS_ESCAPES = {
     ")": "\\u0029",
     "\u2028": "\\u2028",
     "\u2029": "\\u2029",
+    "{": "\\u007b",
 }
-_JS_ESCAPE_RE = re.compile("[<>&'_()\u2028\u2029]")
+_JS_ESCAPE_RE = re.compile("[<>&'_()\u2028\u2029]|\\{(?=[{%#])")
+# `{` before `{`, `%` or `#` can only be string content in compact JSON (a structural `{` is
+# followed by `"` or `}`): escaping it stops branca, which re-parses every rendered script as
+# a Jinja template, from evaluating `{{ ... }}` / `{% ... %}` found in user data.
 
 
 def js_json(obj: object) -> str:
@@ -99,20 +103,28 @@ def js_json(obj: object) -> str:
 
 
 def escape_html(value: object) -> str:
-    """HTML-escape ``str(value)`` (quotes too) for server-side rendered text."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """
+    HTML-escape ``str(value)`` for server-side rendered text.
+
+    Quotes are escaped too, and ``{`` becomes ``&#123;`` so the text can never form a Jinja
+    tag when branca re-parses rendered scripts.
+    """
+    text = html.escape("" if value is None else str(value), quote=True)
+    return text.replace("{", "&#123;")
 
 
 # ----------------------------------------------------------------------------- JS runtime
 
-_RUNTIME_JS = r"""
+RUNTIME_JS = r"""
 (function () {
   if (window.riskmap) { return; }
-  var R = window.riskmap = {};
-  var ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "`": "&#96;"};
+  var R = window.riskmap = {maps: []};
+  // `\r` as a character reference survives HTML newline normalisation (CRLF stays CRLF).
+  var ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+             "`": "&#96;", "\r": "&#13;"};
   R.esc = function (v) {
     if (v === null || v === undefined) { return ""; }
-    return String(v).replace(/[&<>"'`]/g, function (c) { return ESC[c]; });
+    return String(v).replace(/[&<>"'`\r]/g, function (c) { return ESC[c]; });
   };
   R.value = function (d, field, i) {
     var col = d.p[field];
@@ -196,6 +208,7 @@ _RUNTIME_JS = r"""
         pane.style.pointerEvents = "none";
       }
     }
+    R.maps.push(map);
     map.riskmap = {layers: {},
       pointRenderer: L.canvas({pane: "riskPoints", padding: 0.3, tolerance: 3}),
       polyRenderer: L.canvas({pane: "riskPolys", padding: 0.3})};
@@ -204,7 +217,8 @@ _RUNTIME_JS = r"""
   R.openPopup = function (map, layer) {
     var d = layer.riskLayer, i = layer.riskIdx;
     var at = layer.getLatLng ? layer.getLatLng() : layer.getBounds().getCenter();
-    L.popup({maxWidth: 360, maxHeight: 320}).setLatLng(at).setContent(R.popup(d, i)).openOn(map);
+    L.popup({minWidth: 220, maxWidth: 380, maxHeight: 320})
+      .setLatLng(at).setContent(R.popup(d, i)).openOn(map);
   };
   R.addLayer = function (map, group, d) {
     var st = R.panes(map);
@@ -277,10 +291,13 @@ _RUNTIME_JS = r"""
       };
       if (item.getLatLng) {
         if (entry.target.zoomToShowLayer) {
-          map.setView(item.getLatLng(), Math.max(map.getZoom(), 15));
+          map.setView(item.getLatLng(), Math.max(map.getZoom(), 15), {animate: false});
           entry.target.zoomToShowLayer(item, done);
-        } else { map.setView(item.getLatLng(), Math.max(map.getZoom(), 15)); done(); }
-      } else { map.fitBounds(item.getBounds(), {maxZoom: 15}); done(); }
+        } else {
+          map.setView(item.getLatLng(), Math.max(map.getZoom(), 15), {animate: false});
+          done();
+        }
+      } else { map.fitBounds(item.getBounds(), {maxZoom: 15, animate: false}); done(); }
       return true;
     }
     return false;
@@ -300,7 +317,7 @@ _RUNTIME_JS = r"""
 })();
 """
 
-_CSS = """
+RUNTIME_CSS = """
 <style>
 .riskmap-label { background: none; border: none; color: #333; font-size: 12px; line-height: 1;
   white-space: nowrap; text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff;
@@ -324,7 +341,7 @@ _CSS = """
 .riskmap-popup table { border-collapse: collapse; }
 .riskmap-popup th { text-align: left; color: #555; font-weight: normal; padding: 1px 8px 1px 0;
   white-space: nowrap; vertical-align: top; }
-.riskmap-popup td { padding: 1px 0; white-space: pre-wrap; word-break: break-all; }
+.riskmap-popup td { padding: 1px 0; white-space: pre-wrap; overflow-wrap: anywhere; }
 .leaflet-container { background: #f4f3ef; }
 </style>
 """
@@ -342,8 +359,8 @@ class _Runtime(MacroElement):
     def __init__(self) -> None:
         super().__init__()
         self._name = "RiskmapRuntime"
-        self.js = _RUNTIME_JS
-        self.css = _CSS
+        self.js = RUNTIME_JS
+        self.css = RUNTIME_CSS
 
 
 class _RiskLayer(MacroElement):
@@ -383,7 +400,7 @@ class _Finish(MacroElement):
         "{% macro script(this, kwargs) %}(function (map) {\n"
         "{% for box in this.boxes %}riskmap.box(map, {{ box }});{% endfor %}"
         "L.control.scale({imperial: false}).addTo(map);"
-        "map.fitBounds({{ this.bounds }});"
+        "map.fitBounds({{ this.bounds }}, {animate: false});"
         "{% if this.highlight %}"
         "if (!riskmap.highlight(map, {{ this.highlight }})) {\n"
         "riskmap.box(map, {{ this.missing }}); }"
