@@ -199,7 +199,7 @@ RUNTIME_JS = r"""
   });
   R.panes = function (map) {
     if (map.riskmap) { return map.riskmap; }
-    var z = {riskChoro: 380, riskBounds: 390, riskPolys: 410, riskPoints: 420,
+    var z = {riskChoro: 380, riskBounds: 390, riskFeatures: 420,
              riskHighlight: 630, riskLabels: 640};
     for (var name in z) {
       var pane = map.createPane(name);
@@ -210,8 +210,9 @@ RUNTIME_JS = r"""
     }
     R.maps.push(map);
     map.riskmap = {layers: {},
-      pointRenderer: L.canvas({pane: "riskPoints", padding: 0.3, tolerance: 3}),
-      polyRenderer: L.canvas({pane: "riskPolys", padding: 0.3})};
+      // ONE canvas for points and polygons: a second canvas pane on top would swallow the
+      // clicks meant for the one below. Polygons are kept at the back of its draw order.
+      renderer: L.canvas({pane: "riskFeatures", padding: 0.3, tolerance: 3})};
     return map.riskmap;
   };
   R.openPopup = function (map, layer) {
@@ -233,7 +234,7 @@ RUNTIME_JS = r"""
       var markers = [];
       for (var i = 0; i < d.n; i++) {
         var m = new R.Marker([d.c[2 * i], d.c[2 * i + 1]], {
-          renderer: st.pointRenderer, pane: "riskPoints", shape: d.shape, radius: d.radius,
+          renderer: st.renderer, pane: "riskFeatures", shape: d.shape, radius: d.radius,
           color: "#ffffff", weight: 1, opacity: 0.9, fillColor: R.color(d, i), fillOpacity: 0.95});
         m.riskLayer = d; m.riskIdx = i; items[i] = m; markers.push(m);
       }
@@ -241,16 +242,20 @@ RUNTIME_JS = r"""
       else { for (var k = 0; k < markers.length; k++) { target.addLayer(markers[k]); } }
     } else {
       for (var j = 0; j < d.n; j++) {
-        var g = L.geoJSON({type: "Feature", geometry: d.g[j],
-          properties: {layer: d.id, key: R.value(d, d.key, j)}}, {
-          renderer: st.polyRenderer, pane: "riskPolys",
-          style: {color: R.color(d, j), weight: 1.5, opacity: 0.9, fillColor: R.color(d, j),
-                  fillOpacity: 0.35}
-        });
+        // geometryToLayer gives a Polygon/MultiPolygon path, not a group: Leaflet 1.9.3's
+        // tooltip focus listeners call getElement() on every child of the tooltip's group.
+        var g = L.GeoJSON.geometryToLayer(
+          {type: "Feature", geometry: d.g[j], properties: {layer: d.id, key: R.value(d, d.key, j)}},
+          {renderer: st.renderer, pane: "riskFeatures"});
+        g.feature = {type: "Feature", properties: {layer: d.id, key: R.value(d, d.key, j)}};
+        g.setStyle({color: R.color(d, j), weight: 1.5, opacity: 0.9, fillColor: R.color(d, j),
+                    fillOpacity: 0.35});
         g.riskLayer = d; g.riskIdx = j;
-        g.eachLayer(function (l) { l.riskLayer = d; l.riskIdx = j; });
         items[j] = g; target.addLayer(g);
       }
+      var toBack = function () { target.eachLayer(function (l) { l.bringToBack(); }); };
+      group.on("add", toBack);
+      if (group._map) { toBack(); }
     }
     target.bindTooltip(R.tooltip, {sticky: true, direction: "top", opacity: 0.95});
     target.on("click", function (e) {
@@ -271,36 +276,56 @@ RUNTIME_JS = r"""
       }
     }
   };
-  R.highlight = function (map, layerId, key) {
-    var st = R.panes(map), entry = st.layers[layerId];
-    if (!entry) { return false; }
-    var d = entry.data;
-    for (var i = 0; i < d.n; i++) {
-      if (String(R.value(d, d.key, i)) !== key) { continue; }
-      var item = entry.items[i];
-      if (!map.hasLayer(entry.group)) { map.addLayer(entry.group); }
-      var done = function () {
-        if (item.getLatLng) {
-          L.circleMarker(item.getLatLng(), {pane: "riskHighlight", radius: 15, color: "#00b7ff",
-            weight: 4, fill: false, interactive: false}).addTo(map);
-        } else {
-          L.geoJSON(d.g[i], {pane: "riskHighlight", interactive: false,
-            style: {color: "#00b7ff", weight: 4, fill: false}}).addTo(map);
-        }
-        R.openPopup(map, item);
-      };
-      if (item.getLatLng) {
-        if (entry.target.zoomToShowLayer) {
-          map.setView(item.getLatLng(), Math.max(map.getZoom(), 15), {animate: false});
-          entry.target.zoomToShowLayer(item, done);
-        } else {
-          map.setView(item.getLatLng(), Math.max(map.getZoom(), 15), {animate: false});
-          done();
-        }
-      } else { map.fitBounds(item.getBounds(), {maxZoom: 15, animate: false}); done(); }
-      return true;
+  R.find = function (map, layerId, key) {
+    var entry = R.panes(map).layers[layerId];
+    if (!entry) { return null; }
+    for (var i = 0; i < entry.data.n; i++) {
+      if (String(R.value(entry.data, entry.data.key, i)) === key) {
+        return {entry: entry, i: i, item: entry.items[i]};
+      }
     }
-    return false;
+    return null;
+  };
+  R.focus = function (map, found) {
+    var item = found.item;
+    if (item.getLatLng) {
+      map.setView(item.getLatLng(), Math.max(map.getZoom(), 15), {animate: false});
+    } else {
+      map.fitBounds(item.getBounds(), {maxZoom: 15, animate: false});
+    }
+  };
+  R.mark = function (map, found) {
+    var entry = found.entry, item = found.item;
+    if (!map.hasLayer(entry.group)) { map.addLayer(entry.group); }
+    var done = function () {
+      if (item.getLatLng) {
+        L.circleMarker(item.getLatLng(), {pane: "riskHighlight", radius: 15, color: "#00b7ff",
+          weight: 4, fill: false, interactive: false}).addTo(map);
+      } else {
+        L.geoJSON(entry.data.g[found.i], {pane: "riskHighlight", interactive: false,
+          style: {color: "#00b7ff", weight: 4, fill: false}}).addTo(map);
+      }
+      R.openPopup(map, item);
+    };
+    if (entry.target.zoomToShowLayer && item.getLatLng) {
+      entry.target.zoomToShowLayer(item, done);
+    } else { done(); }
+  };
+  // Initial view: the township/county bounds, or the highlighted feature. Re-applied when the
+  // container is resized before the user touches the map (st_folium sizes its iframe late).
+  R.initView = function (map, bounds, hl, missing) {
+    var found = hl ? R.find(map, hl[0], hl[1]) : null;
+    if (hl && !found && missing) { R.box(map, missing[0], missing[1], missing[2]); }
+    var apply = function () {
+      if (found) { R.focus(map, found); } else { map.fitBounds(bounds, {animate: false}); }
+    };
+    apply();
+    if (found) { R.mark(map, found); }
+    var touched = false;
+    L.DomEvent.on(map.getContainer(), "mousedown touchstart wheel keydown",
+                  function () { touched = true; });
+    map.on("resize", function () { if (!touched) { apply(); } });
+    return found !== null;
   };
   R.box = function (map, htmlText, position, cls) {
     var c = L.control({position: position});
@@ -394,29 +419,21 @@ class _Areas(MacroElement):
 
 
 class _Finish(MacroElement):
-    """Legend and warning boxes, initial view and highlight; last child of the map."""
+    """Legend and warning boxes, scale, initial view and highlight; last child of the map."""
 
     _template = Template(
         "{% macro script(this, kwargs) %}(function (map) {\n"
         "{% for box in this.boxes %}riskmap.box(map, {{ box }});{% endfor %}"
         "L.control.scale({imperial: false}).addTo(map);"
-        "map.fitBounds({{ this.bounds }}, {animate: false});"
-        "{% if this.highlight %}"
-        "if (!riskmap.highlight(map, {{ this.highlight }})) {\n"
-        "riskmap.box(map, {{ this.missing }}); }"
-        "{% endif %}"
+        "riskmap.initView(map, {{ this.view }});"
         "})({{ this._parent.get_name() }});{% endmacro %}"
     )
 
-    def __init__(
-        self, boxes: list[str], bounds: str, highlight: str = "", missing: str = ""
-    ) -> None:
+    def __init__(self, boxes: list[str], view: str) -> None:
         super().__init__()
         self._name = "RiskFinish"
         self.boxes = boxes
-        self.bounds = bounds
-        self.highlight = highlight
-        self.missing = missing
+        self.view = view
 
 
 class _InlineAsset(Element):
@@ -859,16 +876,14 @@ def build_map(
     if warning:
         boxes.append(f'{js_json(escape_html(warning))}, "topleft", "riskmap-warning"')
     view = gdf_selected.total_bounds if gdf_selected is not None else bounds
-    hl = missing = ""
+    hl = missing = None
     if highlight is not None:
-        hl = f"{js_json(highlight[0])}, {js_json(str(highlight[1]))}"
+        hl = [highlight[0], str(highlight[1])]
         name = layers[highlight[0]].spec.name
         note = f"未找到要定位的点位：{name} {highlight[1]}（可能已被筛选）"
-        missing = f'{js_json(escape_html(note))}, "topleft", "riskmap-warning"'
-    m.add_child(
-        _Finish(boxes, js_json(_leaflet_bounds(view)), highlight=hl, missing=missing),
-        name="riskmap_finish",
-    )
+        missing = [escape_html(note), "topleft", "riskmap-warning"]
+    view_args = ", ".join(js_json(v) for v in (_leaflet_bounds(view), hl, missing))
+    m.add_child(_Finish(boxes, view_args), name="riskmap_finish")
     return m
 
 

@@ -259,7 +259,7 @@ def test_selected_township_and_highlight(layers, gdf_townships, gdf_county, sett
         highlight=("geohazard", "GH-000003"),
     )
     assert "[[31.9,108.7],[32.0,108.8]]" in page.replace(" ", "")
-    assert 'riskmap.highlight(map, "geohazard", "GH-000003")' in page
+    assert '["geohazard","GH-000003"]' in page
     assert '"labelClass":"selected"' in page
 
 
@@ -334,9 +334,18 @@ def test_popups_render_strings_literally(catalog, gdf_townships, gdf_county, set
     layer = prepare_layer(
         frame, catalog.get("geohazard"), gdf_townships, metric_crs=settings.metric_crs
     )
-    page_html = _render(
-        {"geohazard": layer}, gdf_townships, gdf_county, settings, inline_assets=True
+    fire = gpd.GeoDataFrame(
+        {"uid": ["F1"], "name": [names[3]], "zone_grade": ["I级"]},
+        geometry=[box(108.66, 31.96, 108.74, 31.99)],
+        crs="EPSG:4326",
     )
+    layers = {
+        "geohazard": layer,
+        "firezone": prepare_layer(
+            fire, catalog.get("firezone"), gdf_townships, metric_crs=settings.metric_crs
+        ),
+    }
+    page_html = _render(layers, gdf_townships, gdf_county, settings, inline_assets=True)
     path = tmp_path / "map.html"
     path.write_text(page_html, encoding="utf-8")
 
@@ -381,8 +390,41 @@ def test_popups_render_strings_literally(catalog, gdf_townships, gdf_county, set
             assert got == [text, text]
             page.evaluate("() => window.riskmap.maps[0].closePopup()")
             page.wait_for_function("!document.querySelector('.riskmap-popup')")
+        # the fire zone polygon: click inside it, away from the points
+        x, y = page.evaluate(
+            """() => {
+                const map = window.riskmap.maps[0];
+                map.setView([31.985, 108.70], 14, {animate: false});
+                const p = map.latLngToContainerPoint([31.985, 108.70]);
+                const r = map.getContainer().getBoundingClientRect();
+                return [r.left + p.x, r.top + p.y];
+            }"""
+        )
+        page.mouse.click(x, y)
+        page.wait_for_selector(".riskmap-popup-title")
+        assert (
+            page.evaluate("document.querySelector('.riskmap-popup-title').textContent") == names[3]
+        )
         page.wait_for_timeout(200)
         assert page.evaluate("document.title") == title
+        # highlight opens the feature's popup by itself; an unknown key shows a notice
+        for key, expected in (("GH-000002", names[2]), ("GH-nope", None)):
+            hl_html = _render(
+                layers,
+                gdf_townships,
+                gdf_county,
+                settings,
+                inline_assets=True,
+                highlight=("geohazard", key),
+            )
+            path.write_text(hl_html, encoding="utf-8")
+            page.goto(path.as_uri())
+            page.wait_for_function("window.riskmap && window.riskmap.maps.length === 1")
+            if expected is None:
+                assert "未找到要定位的点位" in page.inner_text(".riskmap-warning")
+            else:
+                page.wait_for_selector(".riskmap-popup-title")
+                assert page.inner_text(".riskmap-popup-title") == expected
         assert page.evaluate("document.querySelectorAll('.riskmap-popup img').length") == 0
         browser.close()
     assert dialogs == []
