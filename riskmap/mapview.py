@@ -209,6 +209,8 @@ RUNTIME_JS = r"""
       }
     }
     R.maps.push(map);
+    // No tile layer means no maxZoom, which markercluster requires.
+    if (map.options.maxZoom === undefined) { map.options.maxZoom = 19; }
     map.riskmap = {layers: {},
       // ONE canvas for points and polygons: a second canvas pane on top would swallow the
       // clicks meant for the one below. Polygons are kept at the back of its draw order.
@@ -372,6 +374,35 @@ RUNTIME_CSS = """
 """
 
 
+class _RawText(Element):
+    """Already-rendered text, emitted verbatim (never compiled as a Jinja template)."""
+
+    _template = Template("{{ this.text }}")
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class _DataElement(MacroElement):
+    """
+    A script-only element whose rendered script is NOT re-parsed as a Jinja template.
+
+    `branca.element.MacroElement.render` wraps each rendered macro in ``Element(text)``,
+    which compiles the text as a template again: slow for megabytes of data, and a way for
+    ``{{ ... }}`` in user data to be evaluated. Here the script goes in as `_RawText`.
+    (`js_json` escaping keeps the data safe for streamlit-folium's own single render too.)
+    """
+
+    def render(self, **kwargs: object) -> None:
+        """Add this element's script to the figure verbatim, then render children."""
+        figure = self.get_root()
+        script = self._template.module.__dict__["script"]
+        figure.script.add_child(_RawText(script(self, kwargs)), name=self.get_name())
+        for child in self._children.values():
+            child.render(**kwargs)
+
+
 class _Runtime(MacroElement):
     """The shared JS runtime (``window.riskmap``) and CSS; first child of the map."""
 
@@ -388,7 +419,7 @@ class _Runtime(MacroElement):
         self.css = RUNTIME_CSS
 
 
-class _RiskLayer(MacroElement):
+class _RiskLayer(_DataElement):
     """One risk layer's data (embedded once) added to its parent `folium.FeatureGroup`."""
 
     _template = Template(
@@ -403,7 +434,7 @@ class _RiskLayer(MacroElement):
         self.data = data
 
 
-class _Areas(MacroElement):
+class _Areas(_DataElement):
     """Non-interactive polygons with optional labels (county, townships, choropleth)."""
 
     _template = Template(
@@ -418,7 +449,7 @@ class _Areas(MacroElement):
         self.data = data
 
 
-class _Finish(MacroElement):
+class _Finish(_DataElement):
     """Legend and warning boxes, scale, initial view and highlight; last child of the map."""
 
     _template = Template(
@@ -638,6 +669,7 @@ def _legend_html(
     *,
     approximate: bool,
     demo: bool,
+    clustered: bool = False,
 ) -> str:
     """Server-side escaped legend HTML. Rows: (spec, count, has unclassified, cleared count)."""
     parts = ['<div class="title">图例</div>']
@@ -666,6 +698,8 @@ def _legend_html(
         '</div><div class="row"><svg width="14" height="14" aria-hidden="true"><line x1="0" '
         'y1="7" x2="14" y2="7" stroke="#222" stroke-width="2.5"/></svg>县界</div>'
     )
+    if clustered:
+        parts.append('<div class="row">带数字的圆圈：点位聚合数（放大后显示单个点位）</div>')
     if approximate:
         parts.append(f'<div class="note">{escape_html(NOTE_APPROXIMATE)}</div>')
     if demo:
@@ -871,7 +905,9 @@ def build_map(
     approximate = "approximate" in gdf_townships and bool(
         gdf_townships["approximate"].fillna(value=False).astype(bool).any()
     )
-    legend = _legend_html(legend_rows, choro_legend, approximate=approximate, demo=demo)
+    legend = _legend_html(
+        legend_rows, choro_legend, approximate=approximate, demo=demo, clustered=any_cluster
+    )
     boxes = [f'{js_json(legend)}, "bottomright", "riskmap-legend"']
     if warning:
         boxes.append(f'{js_json(escape_html(warning))}, "topleft", "riskmap-warning"')
