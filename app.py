@@ -14,15 +14,25 @@ from riskmap.assets import install_static_assets
 from riskmap.mapview import build_map
 from streamlit_folium import st_folium
 
-from riskmap import aggregate, exporters
-from riskmap.catalog import STATUS_ORDER
+from riskmap import aggregate, exporters, io
+from riskmap.catalog import STATUS_ORDER, LayerSpec
 from riskmap.errors import RiskmapError
-from riskmap.layers import LayerData, filter_features
+from riskmap.importers import (
+    ImportPlan,
+    commit_import,
+    guess_mapping,
+    plan_import,
+    report_frame,
+    report_xlsx,
+)
+from riskmap.layers import SHARE_COLUMNS, LayerData, filter_features
 from riskmap.project import Project, load_project
+from riskmap.readers import read_table
 from riskmap.settings import Settings
 
 APP_DIR = Path(__file__).resolve().parent
 ALL = "全县"
+SHARES_EMPTY = pd.DataFrame(columns=SHARE_COLUMNS)
 DEFAULT_STATUSES = [s for s in STATUS_ORDER if s != "已销号"]
 
 st.set_page_config(page_title="城口县安全风险一张图", page_icon="🗺️", layout="wide")
@@ -181,6 +191,155 @@ def _downloads(project: Project, township: str, include_cleared: bool) -> None:
     )
 
 
+CRS_LABELS = {
+    "wgs84": "WGS84 经纬度（GPS、天地图）",
+    "cgcs2000": "CGCS2000 经纬度",
+    "gk": "CGCS2000 高斯-克吕格投影（米）",
+    "gcj02": "GCJ-02（高德、腾讯地图拾取）",
+    "bd09": "BD-09（百度地图拾取）",
+}
+KEEP = "（保留为附加属性）"
+
+
+def _mapping_editor(columns: list[str], spec: LayerSpec, guessed: dict[str, str]) -> dict:
+    """Let the user see and correct the column mapping; returns {source column: target}."""
+    targets = [KEEP, "lon", "lat", "x", "y", *spec.fields]
+    labels = {KEEP: KEEP, "lon": "经度 lon", "lat": "纬度 lat", "x": "X 坐标", "y": "Y 坐标"}
+    labels |= {k: f"{spec.header(k)} ({k})" for k in spec.fields}
+    chosen = {}
+    cols = st.columns(3)
+    for i, col in enumerate(columns):
+        default = guessed.get(col, KEEP)
+        chosen[col] = cols[i % 3].selectbox(
+            f"「{col}」→",
+            targets,
+            index=targets.index(default) if default in targets else 0,
+            format_func=labels.get,
+            key=f"map_{col}",
+        )
+    return {c: ("" if t == KEEP else t) for c, t in chosen.items()}
+
+
+def _import_tab(project: Project, settings: Settings, editor: str) -> None:
+    st.markdown(
+        "上传外业调查表（CSV / Excel），核对列对应与坐标系，预览无误后导入；可撤销最近一次导入。"
+    )
+    point_layers = [lid for lid, layer in project.layers.items() if layer.spec.geometry == "Point"]
+    c1, c2, c3 = st.columns(3)
+    layer_id = c1.selectbox(
+        "导入到图层", point_layers, format_func=lambda lid: project.layers[lid].spec.name
+    )
+    crs = c2.selectbox("坐标系", list(CRS_LABELS), format_func=CRS_LABELS.get)
+    sheet = c3.text_input("Excel 工作表（留空 = 第一个）") or None
+    spec = project.catalog.get(layer_id)
+    if flash := st.session_state.pop("import_flash", None):
+        st.success(flash)
+    round_ = st.session_state.get("upload_round", 0)
+    upload = st.file_uploader(
+        "调查表文件", type=["csv", "txt", "xlsx", "xls"], key=f"upload_{round_}"
+    )
+    if upload is not None:
+        data = upload.getvalue()
+        if len(data) > settings.upload_max_mb * 2**20:
+            st.error(f"文件 {len(data) / 2**20:.1f} MB，超过上限 {settings.upload_max_mb:g} MB。")
+            return
+        try:
+            raw = read_table(data, upload.name, sheet=sheet)
+        except RiskmapError as exc:
+            st.error(f"无法读取文件：{exc}")
+            return
+        st.caption(
+            f"编码: {raw.encoding or '-'}　分隔符: {raw.delimiter or '-'}　"
+            f"表头行: 第 {raw.header_row} 行　数据行: {len(raw.frame)}"
+        )
+        columns = [str(c) for c in raw.frame.columns]
+        with st.expander("列对应（自动识别，可修改）", expanded=True):
+            mapping = _mapping_editor(columns, spec, guess_mapping(columns, spec))
+        missing = [k for k in spec.required if k != spec.key and k not in mapping.values()]
+        defaults = {}
+        if missing:
+            st.warning(
+                "文件缺少必填字段："
+                + "、".join(spec.label(k) for k in missing)
+                + "。可填写默认值（每行会标注警告）。"
+            )
+            for k in missing:
+                if value := st.text_input(f"{spec.header(k)} 默认值", key=f"default_{k}"):
+                    defaults[k] = value
+        with st.spinner("正在检查…"):
+            plan = plan_import(
+                data, upload.name, spec,
+                existing=io.read_layer(spec, settings),
+                gdf_townships=project.gdf_townships, gdf_county=project.gdf_county,
+                crs=crs, sheet=sheet, mapping=mapping, defaults=defaults or None,
+                metric_crs=settings.metric_crs, county_name=settings.county_name,
+            )  # fmt: skip
+        _show_plan(plan, project, settings, editor)
+    _history(spec, settings, editor)
+
+
+def _show_plan(plan: ImportPlan, project: Project, settings: Settings, editor: str) -> None:
+    """Preview of a planned import: counts, row report, updates, map; commit button."""
+    spec = project.catalog.get(plan.layer_id)
+    report = plan.report
+    for note in report.notes:
+        st.caption(f"· {note}")
+    if report.file_error:
+        st.error(f"整份文件未导入：{report.file_error}")
+        return
+    c = report.counts
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("新增", c["added"])
+    m2.metric("更新", c["updated"])
+    m3.metric("未导入", c["rejected"])
+    m4.metric("警告", c["warnings"])
+    st.dataframe(report_frame(report), hide_index=True, use_container_width=True)
+    if plan.changes:
+        st.markdown("**将更新的点位**")
+        st.dataframe(plan.gdf_updated[[spec.key, "name", "changes"]], hide_index=True)
+    st.download_button(
+        "下载导入报告（Excel）", report_xlsx(report), f"导入报告_{plan.filename}.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )  # fmt: skip
+    if len(plan.gdf_new):
+        preview = LayerData(spec=spec, gdf=plan.gdf_new, shares=SHARES_EMPTY)
+        st_folium(
+            build_map({spec.id: preview}, project.gdf_townships, project.gdf_county,
+                      settings=settings, demo=False),
+            height=360, use_container_width=True, returned_objects=[], key="preview_map",
+        )  # fmt: skip
+    if st.button("确认导入", type="primary", disabled=not plan.can_commit):
+        try:
+            commit_import(plan, spec, settings, user=editor)
+        except RiskmapError as exc:
+            st.error(f"导入失败：{exc}")
+        else:
+            st.success(f"已导入 {spec.name}：新增 {c['added']}，更新 {c['updated']}。")
+
+
+def _done(message: str) -> None:
+    """After a write: show `message` on the next run, clear the uploader, reload the data."""
+    st.session_state["import_flash"] = message
+    st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
+    st.rerun()
+
+
+def _history(spec: LayerSpec, settings: Settings, editor: str) -> None:
+    history = io.read_history(spec, settings)
+    st.markdown(f"**{spec.name} 修改记录**")
+    if not history:
+        st.caption("暂无导入记录。")
+        return
+    st.dataframe(pd.DataFrame(history[::-1]), hide_index=True, use_container_width=True)
+    if st.button("撤销最近一次导入", key=f"undo_{spec.id}"):
+        try:
+            io.undo_last_write(spec, settings, user=editor)
+        except RiskmapError as exc:
+            st.error(f"撤销失败：{exc}")
+        else:
+            _done(f"已撤销：{spec.name} 已恢复到上一版本。")
+
+
 HELP = """
 **使用说明**
 1. 左侧选择乡镇/街道、图层、状态和等级；地图与统计随之更新，网址可直接分享当前视图。
@@ -227,13 +386,17 @@ def main() -> None:
         returned_objects=["last_object_clicked"],
         key="map",
     )
-    tab_stats, tab_list, tab_dl, tab_help = st.tabs(["统计", "清单", "下载清单", "使用说明"])
+    tab_stats, tab_list, tab_dl, tab_import, tab_help = st.tabs(
+        ["统计", "清单", "下载清单", "导入调查表", "使用说明"]
+    )
     with tab_stats:
         _dashboard(project, layers, f["township"])
     with tab_list:
         _lists({lid: layers[lid] for lid in f["visible"]})
     with tab_dl:
         _downloads(project, f["township"], "已销号" in f["statuses"])
+    with tab_import:
+        _import_tab(project, settings, editor="")
     with tab_help:
         st.markdown(HELP)
 

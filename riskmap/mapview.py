@@ -1,0 +1,1057 @@
+r"""The one map (一张图): prepared layers → a `folium.Map`. Never imports streamlit; never renders.
+
+Performance design. A layer's features are NOT turned into one folium object each (that is
+~50× slower to build and bloats the page). Each layer becomes ONE `_RiskLayer` element holding
+its data once, column-wise (coordinates as one flat array; each property as one array, text
+columns with few distinct values dictionary-encoded), plus a few lines of JS that create
+canvas-drawn markers (`riskmap.Marker`, a `L.CircleMarker` drawing circle / square / triangle /
+diamond on a shared canvas renderer). Popups are built at click time from the columns, and
+every string goes through the JS `riskmap.esc` (``& < > " ' ` ``) first. Everything rendered
+server-side (labels, legend, layer names) is escaped with `html.escape`. Embedded JSON has
+``< > & ' _ ( )`` and U+2028/2029 escaped as ``\\uXXXX`` so no data can close the script, be
+mistaken for a folium variable by streamlit-folium, or break the JS.
+
+Offline. `folium.Map` lists CDN jQuery, Bootstrap, awesome-markers, Font Awesome…; the map
+only needs Leaflet (and markercluster for big layers). With ``inline_assets=True`` they are put
+inline in the page; otherwise their ``default_js``/``default_css`` point at
+``/app/static/vendor/...`` (see `riskmap.assets.install_static_assets`), which is also what
+`streamlit_folium.st_folium` loads in its iframe.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+from branca.element import Element, MacroElement
+from jinja2 import Template
+
+import folium
+import geopandas as gpd
+import shapely
+
+from riskmap import assets
+from riskmap.catalog import STATUS_CLEARED
+from riskmap.errors import LayerNotFoundError, TownshipNotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+
+    from riskmap.catalog import LayerSpec
+    from riskmap.layers import LayerData
+    from riskmap.settings import Settings
+
+CLUSTER_THRESHOLD = 20_000
+"""A point layer with more features than this is clustered (Leaflet.markercluster)."""
+UNCLASSIFIED = "未分级"
+UNCLASSIFIED_COLOR = "#969696"
+CHOROPLETH_ALL = "all"
+# ColorBrewer "Purples" (sequential; unused by any layer palette, so points stay readable).
+PURPLES = {
+    3: ("#efedf5", "#bcbddc", "#756bb1"),
+    4: ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#6a51a3"),
+    5: ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"),
+}
+NOTE_APPROXIMATE = "乡镇界线为示意边界（非官方）"
+NOTE_DEMO = "演示数据"
+TIANDITU_URL = (
+    "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+    "&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}"
+)
+BASEMAPS = frozenset({"auto", "none", "tile", "tianditu"})
+_HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_COORD_DECIMALS = 6  # ~0.1 m; enough for risk points, keeps the page small
+_BOUNDARY_SIMPLIFY_DEG = 1e-4  # ~10 m: township lines are drawn, not measured, here
+_JS_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "'": "\\u0027",
+    "_": "\\u005f",
+    "(": "\\u0028",
+    ")": "\\u0029",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+    "{": "\\u007b",
+}
+_JS_ESCAPE_RE = re.compile("[<>&'_()\u2028\u2029]|\\{(?=[{%#])")
+# `{` before `{`, `%` or `#` can only be string content in compact JSON (a structural `{` is
+# followed by `"` or `}`): escaping it stops branca, which re-parses every rendered script as
+# a Jinja template, from evaluating `{{ ... }}` / `{% ... %}` found in user data.
+
+
+def js_json(obj: object) -> str:
+    r"""
+    Encode `obj` as a JS/JSON literal that is safe inside ``<script>`` and streamlit-folium.
+
+    ``< > &`` cannot close the script or open a comment; ``'`` cannot form a Jinja
+    ``{{'name'}}`` reference that streamlit-folium rewrites; ``_`` cannot form a folium
+    variable suffix it renames; ``( )`` cannot form the ``alert(coords);`` it strips. These
+    characters only occur inside JSON strings, so escaping them as ``\\uXXXX`` never changes
+    the value. NaN is not allowed (pass None).
+    """
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _JS_ESCAPE_RE.sub(lambda m: _JS_ESCAPES[m.group(0)], text)
+
+
+def escape_html(value: object) -> str:
+    """
+    HTML-escape ``str(value)`` for server-side rendered text.
+
+    Quotes are escaped too, and ``{`` becomes ``&#123;`` so the text can never form a Jinja
+    tag when branca re-parses rendered scripts.
+    """
+    text = html.escape("" if value is None else str(value), quote=True)
+    return text.replace("{", "&#123;")
+
+
+# ----------------------------------------------------------------------------- JS runtime
+
+RUNTIME_JS = r"""
+(function () {
+  if (window.riskmap) { return; }
+  var R = window.riskmap = {maps: []};
+  // `\r` as a character reference survives HTML newline normalisation (CRLF stays CRLF).
+  var ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
+             "`": "&#96;", "\r": "&#13;"};
+  R.esc = function (v) {
+    if (v === null || v === undefined) { return ""; }
+    return String(v).replace(/[&<>"'`\r]/g, function (c) { return ESC[c]; });
+  };
+  R.value = function (d, field, i) {
+    var col = d.p[field];
+    if (col === undefined || col === null) { return null; }
+    if (col.k) { var code = col.v[i]; return code < 0 ? null : col.k[code]; }
+    var v = col[i];
+    return v === undefined ? null : v;
+  };
+  R.text = function (v) {
+    if (v === true) { return "是"; }
+    if (v === false) { return "否"; }
+    if (v === null || v === undefined) { return ""; }
+    return String(v);
+  };
+  R.popup = function (d, i) {
+    var h = '<div class="riskmap-popup"><div class="riskmap-popup-layer">' + R.esc(d.name) +
+      '</div><div class="riskmap-popup-title">' + R.esc(R.text(R.value(d, "name", i))) +
+      '</div><table>';
+    for (var j = 0; j < d.fields.length; j++) {
+      var f = d.fields[j], v = R.text(R.value(d, f[0], i));
+      if (v === "") { continue; }
+      h += '<tr><th>' + R.esc(f[1]) + '</th><td data-field="' + R.esc(f[0]) + '">' +
+        R.esc(v) + '</td></tr>';
+    }
+    return h + '</table></div>';
+  };
+  R.tooltip = function (layer) {
+    if (layer.riskLayer === undefined) {
+      return layer.getChildCount ? R.esc(layer.getChildCount() + " 个点位") : "";
+    }
+    var d = layer.riskLayer, i = layer.riskIdx;
+    var cls = R.value(d, d.cls, i);
+    return '<span class="riskmap-tip">' + R.esc(R.text(R.value(d, "name", i))) +
+      (cls === null ? "" : "（" + R.esc(cls) + "）") + "</span>";
+  };
+  R.color = function (d, i) {
+    var cls = R.value(d, d.cls, i);
+    var c = cls === null ? undefined : d.colors[cls];
+    return c === undefined ? d.other : c;
+  };
+  L.Canvas.include({
+    riskmapShape: function (layer) {
+      if (!this._drawing || layer._empty()) { return; }
+      var p = layer._point, ctx = this._ctx, r = Math.max(Math.round(layer._radius), 1);
+      var s = layer.options.shape;
+      ctx.beginPath();
+      if (s === "square") {
+        ctx.rect(p.x - 0.85 * r, p.y - 0.85 * r, 1.7 * r, 1.7 * r);
+      } else if (s === "triangle") {
+        ctx.moveTo(p.x, p.y - 1.2 * r); ctx.lineTo(p.x + 1.1 * r, p.y + 0.8 * r);
+        ctx.lineTo(p.x - 1.1 * r, p.y + 0.8 * r); ctx.closePath();
+      } else if (s === "diamond") {
+        ctx.moveTo(p.x, p.y - 1.25 * r); ctx.lineTo(p.x + r, p.y);
+        ctx.lineTo(p.x, p.y + 1.25 * r); ctx.lineTo(p.x - r, p.y); ctx.closePath();
+      } else {
+        ctx.arc(p.x, p.y, r, 0, Math.PI * 2, false);
+      }
+      this._fillStroke(ctx, layer);
+    }
+  });
+  R.Marker = L.CircleMarker.extend({
+    _updatePath: function () {
+      if (this._renderer.riskmapShape) { this._renderer.riskmapShape(this); }
+      else { L.CircleMarker.prototype._updatePath.call(this); }
+    },
+    toGeoJSON: function (precision) {
+      var f = L.CircleMarker.prototype.toGeoJSON.call(this, precision);
+      var d = this.riskLayer;
+      f.properties = {layer: d.id, key: R.value(d, d.key, this.riskIdx)};
+      return f;
+    }
+  });
+  R.panes = function (map) {
+    if (map.riskmap) { return map.riskmap; }
+    var z = {riskChoro: 380, riskBounds: 390, riskFeatures: 420,
+             riskHighlight: 630, riskLabels: 640};
+    for (var name in z) {
+      var pane = map.createPane(name);
+      pane.style.zIndex = z[name];
+      if (name === "riskLabels" || name === "riskHighlight" || name === "riskBounds") {
+        pane.style.pointerEvents = "none";
+      }
+    }
+    R.maps.push(map);
+    // No tile layer means no maxZoom, which markercluster requires.
+    if (map.options.maxZoom === undefined) { map.options.maxZoom = 19; }
+    map.riskmap = {layers: {},
+      // ONE canvas for points and polygons: a second canvas pane on top would swallow the
+      // clicks meant for the one below. Polygons are kept at the back of its draw order.
+      renderer: L.canvas({pane: "riskFeatures", padding: 0.3, tolerance: 3})};
+    return map.riskmap;
+  };
+  R.openPopup = function (map, layer) {
+    var d = layer.riskLayer, i = layer.riskIdx;
+    var at = layer.getLatLng ? layer.getLatLng() : layer.getBounds().getCenter();
+    L.popup({minWidth: 220, maxWidth: 380, maxHeight: 320})
+      .setLatLng(at).setContent(R.popup(d, i)).openOn(map);
+  };
+  R.addLayer = function (map, group, d) {
+    var st = R.panes(map);
+    var target = group;
+    if (d.cluster && L.markerClusterGroup) {
+      target = L.markerClusterGroup({chunkedLoading: true, disableClusteringAtZoom: 15,
+        spiderfyOnMaxZoom: false, showCoverageOnHover: false});
+      group.addLayer(target);
+    }
+    var items = new Array(d.n);
+    if (d.c) {
+      var markers = [];
+      for (var i = 0; i < d.n; i++) {
+        var m = new R.Marker([d.c[2 * i], d.c[2 * i + 1]], {
+          renderer: st.renderer, pane: "riskFeatures", shape: d.shape, radius: d.radius,
+          color: "#ffffff", weight: 1, opacity: 0.9, fillColor: R.color(d, i), fillOpacity: 0.95});
+        m.riskLayer = d; m.riskIdx = i; items[i] = m; markers.push(m);
+      }
+      if (target.addLayers) { target.addLayers(markers); }
+      else { for (var k = 0; k < markers.length; k++) { target.addLayer(markers[k]); } }
+    } else {
+      for (var j = 0; j < d.n; j++) {
+        // geometryToLayer gives a Polygon/MultiPolygon path, not a group: Leaflet 1.9.3's
+        // tooltip focus listeners call getElement() on every child of the tooltip's group.
+        var g = L.GeoJSON.geometryToLayer(
+          {type: "Feature", geometry: d.g[j], properties: {layer: d.id, key: R.value(d, d.key, j)}},
+          {renderer: st.renderer, pane: "riskFeatures"});
+        g.feature = {type: "Feature", properties: {layer: d.id, key: R.value(d, d.key, j)}};
+        g.setStyle({color: R.color(d, j), weight: 1.5, opacity: 0.9, fillColor: R.color(d, j),
+                    fillOpacity: 0.35});
+        g.riskLayer = d; g.riskIdx = j;
+        items[j] = g; target.addLayer(g);
+      }
+      var toBack = function () { target.eachLayer(function (l) { l.bringToBack(); }); };
+      group.on("add", toBack);
+      if (group._map) { toBack(); }
+    }
+    target.bindTooltip(R.tooltip, {sticky: true, direction: "top", opacity: 0.95});
+    target.on("click", function (e) {
+      if (e.layer && e.layer.riskLayer !== undefined) { R.openPopup(map, e.layer); }
+    });
+    st.layers[d.id] = {data: d, items: items, group: group, target: target};
+    return target;
+  };
+  R.addAreas = function (map, group, d) {
+    R.panes(map);
+    for (var i = 0; i < d.items.length; i++) {
+      var a = d.items[i];
+      L.geoJSON(a.g, {pane: d.pane, interactive: false, style: a.style}).addTo(group);
+      if (a.label) {
+        L.marker(a.label, {pane: "riskLabels", interactive: false, keyboard: false,
+          icon: L.divIcon({className: "riskmap-label " + (a.labelClass || ""),
+                           html: R.esc(a.name), iconSize: null})}).addTo(group);
+      }
+    }
+  };
+  R.find = function (map, layerId, key) {
+    var entry = R.panes(map).layers[layerId];
+    if (!entry) { return null; }
+    for (var i = 0; i < entry.data.n; i++) {
+      if (String(R.value(entry.data, entry.data.key, i)) === key) {
+        return {entry: entry, i: i, item: entry.items[i]};
+      }
+    }
+    return null;
+  };
+  R.focus = function (map, found) {
+    var item = found.item;
+    if (item.getLatLng) {
+      map.setView(item.getLatLng(), Math.max(map.getZoom(), 15), {animate: false});
+    } else {
+      map.fitBounds(item.getBounds(), {maxZoom: 15, animate: false});
+    }
+  };
+  R.mark = function (map, found) {
+    var entry = found.entry, item = found.item;
+    if (!map.hasLayer(entry.group)) { map.addLayer(entry.group); }
+    var done = function () {
+      if (item.getLatLng) {
+        L.circleMarker(item.getLatLng(), {pane: "riskHighlight", radius: 15, color: "#00b7ff",
+          weight: 4, fill: false, interactive: false}).addTo(map);
+      } else {
+        L.geoJSON(entry.data.g[found.i], {pane: "riskHighlight", interactive: false,
+          style: {color: "#00b7ff", weight: 4, fill: false}}).addTo(map);
+      }
+      R.openPopup(map, item);
+    };
+    if (entry.target.zoomToShowLayer && item.getLatLng) {
+      entry.target.zoomToShowLayer(item, done);
+    } else { done(); }
+  };
+  // Initial view: the township/county bounds, or the highlighted feature. Re-applied when the
+  // container is resized before the user touches the map (st_folium sizes its iframe late).
+  R.initView = function (map, bounds, hl, missing) {
+    var found = hl ? R.find(map, hl[0], hl[1]) : null;
+    if (hl && !found && missing) { R.box(map, missing[0], missing[1], missing[2]); }
+    var apply = function () {
+      if (found) { R.focus(map, found); } else { map.fitBounds(bounds, {animate: false}); }
+    };
+    apply();
+    if (found) { R.mark(map, found); }
+    var touched = false;
+    L.DomEvent.on(map.getContainer(), "mousedown touchstart wheel keydown",
+                  function () { touched = true; });
+    map.on("resize", function () { if (!touched) { apply(); } });
+    return found !== null;
+  };
+  R.box = function (map, htmlText, position, cls) {
+    var c = L.control({position: position});
+    c.onAdd = function () {
+      var div = L.DomUtil.create("div", cls);
+      div.innerHTML = htmlText;
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      return div;
+    };
+    c.addTo(map);
+    return c;
+  };
+})();
+"""
+
+RUNTIME_CSS = """
+<style>
+.riskmap-label { background: none; border: none; color: #333; font-size: 12px; line-height: 1;
+  white-space: nowrap; text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff;
+  transform: translate(-50%, -50%); pointer-events: none; }
+.riskmap-label.selected { color: #000; font-weight: bold; font-size: 12px; }
+.riskmap-legend, .riskmap-warning { background: rgba(255,255,255,0.94); padding: 6px 9px;
+  border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.35); font-size: 12px; line-height: 1.45;
+  max-height: 60vh; overflow-y: auto; color: #222;
+  font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; }
+.riskmap-legend .title { font-weight: bold; margin-bottom: 2px; }
+.riskmap-legend .layer { font-weight: bold; margin-top: 4px; }
+.riskmap-legend .row { white-space: nowrap; }
+.riskmap-legend svg { vertical-align: middle; margin-right: 4px; }
+.riskmap-legend .note { color: #a33; margin-top: 4px; }
+.riskmap-warning { background: #fff3cd; border: 1px solid #d9a400; color: #5c4400;
+  max-width: 320px; }
+.riskmap-popup { font-size: 12px; }
+.riskmap-popup-layer { color: #666; }
+.riskmap-popup-title { font-weight: bold; font-size: 13px; margin: 2px 0 4px;
+  white-space: pre-wrap; }
+.riskmap-popup table { border-collapse: collapse; }
+.riskmap-popup th { text-align: left; color: #555; font-weight: normal; padding: 1px 8px 1px 0;
+  white-space: nowrap; vertical-align: top; }
+.riskmap-popup td { padding: 1px 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+.leaflet-container { background: #f4f3ef; }
+</style>
+"""
+
+
+class _RawText(Element):
+    """Already-rendered text, emitted verbatim (never compiled as a Jinja template)."""
+
+    _template = Template("{{ this.text }}")
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class _DataElement(MacroElement):
+    """
+    A script-only element whose rendered script is NOT re-parsed as a Jinja template.
+
+    `branca.element.MacroElement.render` wraps each rendered macro in ``Element(text)``,
+    which compiles the text as a template again: slow for megabytes of data, and a way for
+    ``{{ ... }}`` in user data to be evaluated. Here the script goes in as `_RawText`.
+    (`js_json` escaping keeps the data safe for streamlit-folium's own single render too.)
+    """
+
+    def render(self, **kwargs: object) -> None:
+        """Add this element's script to the figure verbatim, then render children."""
+        figure = self.get_root()
+        script = self._template.module.__dict__["script"]
+        figure.script.add_child(_RawText(script(self, kwargs)), name=self.get_name())
+        for child in self._children.values():
+            child.render(**kwargs)
+
+
+class _Runtime(MacroElement):
+    """The shared JS runtime (``window.riskmap``) and CSS; first child of the map."""
+
+    _template = Template(
+        "{% macro header(this, kwargs) %}{{ this.css }}{% endmacro %}"
+        "{% macro script(this, kwargs) %}{{ this.js }}\n"
+        "riskmap.panes({{ this._parent.get_name() }});{% endmacro %}"
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "RiskmapRuntime"
+        self.js = RUNTIME_JS
+        self.css = RUNTIME_CSS
+
+
+class _RiskLayer(_DataElement):
+    """One risk layer's data (embedded once) added to its parent `folium.FeatureGroup`."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "riskmap.addLayer({{ this._parent._parent.get_name() }}, {{ this._parent.get_name() }}, "
+        "{{ this.data }});{% endmacro %}"
+    )
+
+    def __init__(self, data: str) -> None:
+        super().__init__()
+        self._name = "RiskLayer"
+        self.data = data
+
+
+class _Areas(_DataElement):
+    """Non-interactive polygons with optional labels (county, townships, choropleth)."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "riskmap.addAreas({{ this._parent._parent.get_name() }}, {{ this._parent.get_name() }}, "
+        "{{ this.data }});{% endmacro %}"
+    )
+
+    def __init__(self, data: str) -> None:
+        super().__init__()
+        self._name = "RiskAreas"
+        self.data = data
+
+
+class _Finish(_DataElement):
+    """Legend and warning boxes, scale, initial view and highlight; last child of the map."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}(function (map) {\n"
+        "{% for box in this.boxes %}riskmap.box(map, {{ box }});{% endfor %}"
+        "L.control.scale({imperial: false}).addTo(map);"
+        "riskmap.initView(map, {{ this.view }});"
+        "})({{ this._parent.get_name() }});{% endmacro %}"
+    )
+
+    def __init__(self, boxes: list[str], view: str) -> None:
+        super().__init__()
+        self._name = "RiskFinish"
+        self.boxes = boxes
+        self.view = view
+
+
+class _InlineAsset(Element):
+    """A vendored JS or CSS file put inline in the page header (standalone HTML)."""
+
+    _template = Template(
+        "{% if this.kind == 'js' %}<script>{{ this.text }}</script>"
+        "{% else %}<style>{{ this.text }}</style>{% endif %}"
+    )
+
+    def __init__(self, asset: assets.Asset) -> None:
+        super().__init__()
+        self._name = f"inline_{asset.name}"
+        self.kind = asset.kind
+        self.text = assets.asset_text(asset)
+
+
+class _AssetLinks(folium.elements.JSCSSMixin, MacroElement):
+    """
+    Links to vendored assets in served mode.
+
+    ``st_folium`` collects ``default_js``/``default_css`` from every element and loads them
+    in its iframe; folium puts them in the page header.
+    """
+
+    _template = Template("")
+
+    def __init__(self, wanted: tuple[assets.Asset, ...], url_prefix: str) -> None:
+        super().__init__()
+        self._name = "RiskAssetLinks"
+        self.default_js = [
+            (a.name, assets.asset_url(a, url_prefix=url_prefix)) for a in wanted if a.kind == "js"
+        ]
+        self.default_css = [
+            (a.name, assets.asset_url(a, url_prefix=url_prefix)) for a in wanted if a.kind == "css"
+        ]
+
+
+# ----------------------------------------------------------------------------- data encoding
+
+
+def _column_values(series: pd.Series) -> list[Any] | dict[str, Any]:
+    """
+    One property column as a JSON-ready list (None for missing values).
+
+    Text columns with few distinct values are dictionary-encoded as ``{"k": [values],
+    "v": [codes]}`` (code -1 = missing), which the JS `riskmap.value` decodes.
+    """
+    n = len(series)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return [None if pd.isna(v) else bool(v) for v in series.tolist()]
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        values = series.astype("float64").to_numpy()
+        finite = np.isfinite(values)
+        if pd.api.types.is_integer_dtype(series.dtype):
+            out: list[Any] = [int(v) if ok else None for v, ok in zip(values, finite, strict=True)]
+            return out
+        return [float(v) if ok else None for v, ok in zip(values.tolist(), finite, strict=True)]
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        series = series.dt.strftime("%Y-%m-%d %H:%M").astype(object)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    labels = [_cell_text(v) for v in uniques]
+    if len(uniques) * 2 <= n:
+        return {"k": labels, "v": codes.tolist()}
+    return [None if c < 0 else labels[c] for c in codes.tolist()]
+
+
+def _cell_text(value: object) -> Any:  # noqa: ANN401 - JSON scalar
+    """Return a non-missing cell of an object column as a JSON scalar (bools/numbers kept)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return str(value)
+
+
+def _embedded_fields(spec: LayerSpec) -> list[str]:
+    """Properties the page needs: key, name, class field and popup fields, in that order."""
+    return list(dict.fromkeys((spec.key, "name", spec.class_field, *spec.popup)))
+
+
+def _safe_color(color: str) -> str:
+    if not _HEX_COLOR.match(color):
+        msg = f"catalog colour {color!r} is not #rrggbb"
+        raise ValueError(msg)
+    return color
+
+
+def _layer_payload(layer: LayerData, *, cluster: bool) -> tuple[dict[str, Any], int]:
+    """Return the JS data of one layer and its feature count (no-geometry rows dropped)."""
+    spec = layer.spec
+    gdf = layer.gdf
+    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+        gdf = gdf.to_crs("EPSG:4326")
+    geoms = gdf.geometry.to_numpy()
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    gdf = gdf[keep]
+    geoms = geoms[keep]
+    n = len(gdf)
+    props = {
+        f: _column_values(gdf[f]) if f in gdf.columns else [None] * n
+        for f in _embedded_fields(spec)
+    }
+    data: dict[str, Any] = {
+        "id": spec.id,
+        "name": spec.name,
+        "key": spec.key,
+        "cls": spec.class_field,
+        "shape": spec.symbol,
+        "radius": 7 if spec.symbol == "triangle" else 6,
+        "colors": {str(k): _safe_color(v) for k, v in spec.colors.items()},
+        "other": UNCLASSIFIED_COLOR,
+        "fields": [[f, spec.header(f)] for f in spec.popup if f != "name"],
+        "n": n,
+        "cluster": cluster,
+        "p": props,
+    }
+    if spec.geometry == "Point":
+        lon = shapely.get_x(geoms)
+        lat = shapely.get_y(geoms)
+        flat = np.round(np.column_stack([lat, lon]), _COORD_DECIMALS).ravel()
+        data["c"] = flat.tolist()
+    else:
+        data["g"] = _geometries_json(geoms)
+    return data, n
+
+
+class _RawJSON:
+    """Pre-encoded JSON spliced into `js_json` output (geometries: no re-encoding)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _geometry_texts(geoms: np.ndarray, *, simplify_deg: float = 0.0) -> list[str | None]:
+    """GeoJSON text of each geometry (lon/lat, 6 decimals); None for a missing one."""
+    if simplify_deg:
+        geoms = shapely.simplify(geoms, simplify_deg, preserve_topology=True)
+    geoms = shapely.set_precision(geoms, 10.0**-_COORD_DECIMALS)
+    return [None if t is None else str(t) for t in shapely.to_geojson(geoms)]
+
+
+def _geometries_json(geoms: np.ndarray) -> _RawJSON:
+    """Return the non-missing geometries of `geoms` as one GeoJSON array text."""
+    return _RawJSON("[" + ",".join(t for t in _geometry_texts(geoms) if t is not None) + "]")
+
+
+def _encode(obj: dict[str, Any]) -> str:
+    """`js_json` of `obj` where `_RawJSON` values are spliced in verbatim (they are digits)."""
+    raws: dict[str, str] = {}
+    nonce = uuid.uuid4().hex
+
+    def default(value: object) -> str:
+        if isinstance(value, _RawJSON):
+            token = f"@@{nonce}x{len(raws)}@@"
+            raws[token] = value.text
+            return token
+        msg = f"cannot encode {type(value).__name__} for the map"
+        raise TypeError(msg)
+
+    text = json.dumps(
+        obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=default
+    )
+    text = _JS_ESCAPE_RE.sub(lambda m: _JS_ESCAPES[m.group(0)], text)
+    for token, raw in raws.items():
+        text = text.replace(json.dumps(token), raw, 1)
+    return text
+
+
+# ----------------------------------------------------------------------------- legend
+
+
+def _symbol_svg(shape: str, color: str) -> str:
+    """Return a 14×14 SVG of a layer symbol (matches the canvas shapes drawn in JS)."""
+    c = escape_html(color)
+    stroke = 'stroke="#666" stroke-width="0.6"'
+    if shape == "square":
+        body = f'<rect x="2" y="2" width="10" height="10" fill="{c}" {stroke}/>'
+    elif shape == "triangle":
+        body = f'<polygon points="7,1 13,12 1,12" fill="{c}" stroke="#666" stroke-width="0.6"/>'
+    elif shape == "diamond":
+        body = (
+            f'<polygon points="7,0.5 13,7 7,13.5 1,7" fill="{c}" stroke="#666" stroke-width="0.6"/>'
+        )
+    elif shape == "solid":
+        body = f'<rect x="1" y="2" width="12" height="10" fill="{c}" {stroke}/>'
+    elif shape == "fill":
+        body = (
+            f'<rect x="1" y="2" width="12" height="10" fill="{c}" fill-opacity="0.45" '
+            f'stroke="{c}" stroke-width="1.5"/>'
+        )
+    else:
+        body = f'<circle cx="7" cy="7" r="5.5" fill="{c}" stroke="#666" stroke-width="0.6"/>'
+    return f'<svg width="14" height="14" viewBox="0 0 14 14" aria-hidden="true">{body}</svg>'
+
+
+def _legend_html(
+    layer_rows: list[tuple[LayerSpec, int, bool, int]],
+    choro: tuple[str, list[tuple[str, str]]] | None,
+    *,
+    approximate: bool,
+    demo: bool,
+    clustered: bool = False,
+) -> str:
+    """Server-side escaped legend HTML. Rows: (spec, count, has unclassified, cleared count)."""
+    parts = ['<div class="title">图例</div>']
+    for spec, count, unclassified, cleared in layer_rows:
+        parts.append(f'<div class="layer">{escape_html(spec.name)}（{count}）</div>')
+        classes = [(str(k), str(v)) for k, v in spec.colors.items()]
+        if unclassified:
+            classes.append((UNCLASSIFIED, UNCLASSIFIED_COLOR))
+        parts.extend(
+            f'<div class="row">{_symbol_svg(spec.symbol, color)}'
+            f"{escape_html(spec.label(spec.class_field))}：{escape_html(cls)}</div>"
+            for cls, color in reversed(classes)
+        )
+        if cleared:
+            parts.append(f'<div class="row">含{STATUS_CLEARED} {cleared} 个</div>')
+    if choro is not None:
+        title, rows = choro
+        parts.append(f'<div class="layer">{escape_html(title)}</div>')
+        parts.extend(
+            f'<div class="row">{_symbol_svg("solid", color)}{escape_html(label)}</div>'
+            for label, color in rows
+        )
+    parts.append(
+        '<div class="row"><svg width="14" height="14" aria-hidden="true"><line x1="0" y1="7" '
+        'x2="14" y2="7" stroke="#555" stroke-width="1.5" stroke-dasharray="3,2"/></svg>乡镇界线'
+        '</div><div class="row"><svg width="14" height="14" aria-hidden="true"><line x1="0" '
+        'y1="7" x2="14" y2="7" stroke="#222" stroke-width="2.5"/></svg>县界</div>'
+    )
+    if clustered:
+        parts.append('<div class="row">带数字的圆圈：点位聚合数（放大后显示单个点位）</div>')
+    if approximate:
+        parts.append(f'<div class="note">{escape_html(NOTE_APPROXIMATE)}</div>')
+    if demo:
+        parts.append(f'<div class="note">{escape_html(NOTE_DEMO)}</div>')
+    return "".join(parts)
+
+
+# ----------------------------------------------------------------------------- choropleth
+
+
+def township_counts(layers: Mapping[str, LayerData], layer_ids: Collection[str]) -> pd.Series:
+    """
+    Count features per township (9-digit code) over `layer_ids`.
+
+    A polygon touching several townships counts once in each; only features still in
+    ``layer.gdf`` count (the caller's filters apply).
+    """
+    counts: list[pd.Series] = []
+    for lid in layer_ids:
+        layer = layers[lid]
+        keys = set(layer.gdf[layer.spec.key])
+        shares = layer.shares[layer.shares["key"].isin(keys)]
+        counts.append(shares.groupby("township_code")["key"].nunique())
+    if not counts:
+        return pd.Series(dtype="int64")
+    return pd.concat(counts).groupby(level=0).sum().astype("int64")
+
+
+def count_classes(max_count: int) -> list[tuple[int, int, str]]:
+    """
+    Sequential classes ``(low, high, colour)`` (inclusive) covering 1..`max_count`.
+
+    Up to 5 equal-interval classes with integer bounds, ColorBrewer Purples.
+    """
+    if max_count <= 0:
+        return []
+    k = min(5, max_count)
+    edges = sorted({math.ceil(max_count * j / k) for j in range(k + 1)})
+    k = len(edges) - 1
+    palette = PURPLES.get(k) or (PURPLES[3][0], PURPLES[3][-1])[-k:]
+    return [(edges[j] + 1, edges[j + 1], palette[j]) for j in range(k)]
+
+
+def _class_label(low: int, high: int) -> str:
+    return f"{low}" if low == high else f"{low}–{high}"
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def _check_ids(ids: Collection[str], layers: Mapping[str, LayerData], argument: str) -> None:
+    if unknown := [i for i in ids if i not in layers]:
+        msg = f"{argument}: 未知图层 {unknown}（unknown layer）；可用图层: {', '.join(layers)}"
+        raise LayerNotFoundError(msg)
+
+
+def _find_township(gdf_townships: gpd.GeoDataFrame, code: str) -> gpd.GeoDataFrame:
+    mask = pd.Series(data=False, index=gdf_townships.index)
+    for column in ("adcode", "adcode12", "name"):
+        if column in gdf_townships.columns:
+            mask |= gdf_townships[column].astype(str) == str(code)
+    if not mask.any():
+        msg = f"selected_township: 未找到乡镇 {code!r}（9 位或 12 位代码，或乡镇名称）"
+        raise TownshipNotFoundError(msg)
+    return gdf_townships[mask]
+
+
+def _to_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
+        return gdf.to_crs("EPSG:4326")
+    return gdf
+
+
+def _leaflet_bounds(bounds: np.ndarray | tuple[float, ...]) -> list[list[float]]:
+    left, bottom, right, top = (float(v) for v in bounds)
+    return [[bottom, left], [top, right]]
+
+
+def _add_basemap(m: folium.Map, settings: Settings, basemap: str) -> str:
+    """Add the basemap tiles; return a Chinese warning text when none could be added."""
+    if basemap not in BASEMAPS:
+        msg = f"basemap must be one of {sorted(BASEMAPS)}, got {basemap!r}"
+        raise ValueError(msg)
+    if basemap == "auto":
+        basemap = "tile" if settings.tile_url else ("tianditu" if settings.tianditu_key else "none")
+    if basemap == "tile":
+        if not settings.tile_url:
+            return "未配置内网底图地址（RISKMAP_TILE_URL），当前无底图。"
+        folium.TileLayer(
+            tiles=settings.tile_url, attr="内网底图", name="底图", overlay=False, control=False
+        ).add_to(m)
+    elif basemap == "tianditu":
+        if not settings.tianditu_key:
+            return "未配置天地图密钥（RISKMAP_TIANDITU_KEY），天地图底图不可用；当前无底图。"
+        key = quote(settings.tianditu_key, safe="")
+        for layer, name in (("vec", "天地图矢量"), ("cva", "天地图注记")):
+            folium.TileLayer(
+                tiles=TIANDITU_URL.format(s="{s}", layer=layer, key=key),
+                attr="天地图 © 国家地理信息公共服务平台",
+                name=name,
+                subdomains="01234567",
+                max_zoom=18,
+                overlay=False,
+                control=False,
+            ).add_to(m)
+    return ""
+
+
+def build_map(
+    layers: Mapping[str, LayerData],
+    gdf_townships: gpd.GeoDataFrame,
+    gdf_county: gpd.GeoDataFrame,
+    *,
+    settings: Settings,
+    visible: Collection[str] | None = None,
+    choropleth: str | None = None,
+    selected_township: str | None = None,
+    highlight: tuple[str, str] | None = None,
+    demo: bool = True,
+    inline_assets: bool = False,
+    basemap: str = "auto",
+    static_url_prefix: str = assets.STATIC_URL_PREFIX,
+    cluster_threshold: int = CLUSTER_THRESHOLD,
+) -> folium.Map:
+    """
+    Build the county risk map (一张图).
+
+    Parameters
+    ----------
+    layers
+        Prepared layers by id (`riskmap.layers.prepare_layer`), already filtered by the
+        caller (cleared features, townships, classes). EPSG:4326 (reprojected otherwise).
+    gdf_townships
+        Township polygons: ``adcode`` (9-digit), ``adcode12``, ``name``, ``approximate``
+        (bool), geometry; any CRS.
+    gdf_county
+        County outline, any CRS.
+    settings
+        Basemap settings: ``tile_url`` (intranet XYZ), ``tianditu_key``.
+    visible
+        Layer ids shown at start; None = all. The others stay in the layer control.
+    choropleth
+        A layer id or ``"all"``: add a township choropleth of feature counts (ColorBrewer
+        Purples) with its own legend lines; None = none.
+    selected_township
+        9- or 12-digit township code (or name): fit the map to it and emphasise its outline.
+    highlight
+        ``(layer_id, key)``: zoom to that feature, ring it and open its popup. A key not in
+        the (filtered) layer shows a Chinese notice on the map instead.
+    demo
+        Add "演示数据" to the legend.
+    inline_assets
+        True: Leaflet JS/CSS inline (standalone HTML file, no external file at all).
+        False: loaded from ``static_url_prefix`` (Streamlit static serving; run
+        `riskmap.assets.install_static_assets` first).
+    basemap
+        ``"auto"`` (``tile_url`` if set, else 天地图 if a key is set, else none), ``"none"``,
+        ``"tile"`` or ``"tianditu"``. A requested basemap that is not configured shows a
+        Chinese warning box. Never AutoNavi (GCJ-02 shifted).
+    static_url_prefix
+        URL prefix of the vendored assets in served mode.
+    cluster_threshold
+        Point layers with more features are clustered (Leaflet.markercluster).
+
+    Returns
+    -------
+    m
+        The map (not rendered). Render with `save_map` or show with ``st_folium``.
+
+    Raises
+    ------
+    LayerNotFoundError
+        When `visible`, `choropleth` or `highlight` names a layer not in `layers`.
+    TownshipNotFoundError
+        When `selected_township` matches no township.
+    """
+    shown = set(layers) if visible is None else set(visible)
+    _check_ids(shown, layers, "visible")
+    if choropleth is not None and choropleth != CHOROPLETH_ALL:
+        _check_ids([choropleth], layers, "choropleth")
+    if highlight is not None:
+        _check_ids([highlight[0]], layers, "highlight")
+    gdf_townships = _to_wgs84(gdf_townships)
+    gdf_county = _to_wgs84(gdf_county)
+    gdf_selected = (
+        _find_township(gdf_townships, selected_township) if selected_township is not None else None
+    )
+
+    bounds = gdf_county.total_bounds if len(gdf_county) else gdf_townships.total_bounds
+    m = _new_map(bounds, inline_assets=inline_assets, static_url_prefix=static_url_prefix)
+    warning = _add_basemap(m, settings, basemap)
+    _add_county(m, gdf_county)
+    selected_codes = set(gdf_selected["adcode"].astype(str)) if gdf_selected is not None else set()
+    town_geoms = _add_townships(m, gdf_townships, selected_codes)
+    choro_legend = None
+    if choropleth is not None:
+        choro_legend = _add_choropleth(m, layers, gdf_townships, town_geoms, choropleth)
+    legend_rows, any_cluster = _add_risk_layers(m, layers, shown, cluster_threshold)
+    if any_cluster:
+        _add_assets(m, assets.MARKERCLUSTER, inline=inline_assets, url_prefix=static_url_prefix)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+
+    approximate = "approximate" in gdf_townships and bool(
+        gdf_townships["approximate"].fillna(value=False).astype(bool).any()
+    )
+    legend = _legend_html(
+        legend_rows, choro_legend, approximate=approximate, demo=demo, clustered=any_cluster
+    )
+    boxes = [f'{js_json(legend)}, "bottomright", "riskmap-legend"']
+    if warning:
+        boxes.append(f'{js_json(escape_html(warning))}, "topleft", "riskmap-warning"')
+    view = gdf_selected.total_bounds if gdf_selected is not None else bounds
+    hl = missing = None
+    if highlight is not None:
+        hl = [highlight[0], str(highlight[1])]
+        name = layers[highlight[0]].spec.name
+        note = f"未找到要定位的点位：{name} {highlight[1]}（可能已被筛选）"
+        missing = [escape_html(note), "topleft", "riskmap-warning"]
+    view_args = ", ".join(js_json(v) for v in (_leaflet_bounds(view), hl, missing))
+    m.add_child(_Finish(boxes, view_args), name="riskmap_finish")
+    return m
+
+
+def _add_assets(
+    m: folium.Map, wanted: tuple[assets.Asset, ...], *, inline: bool, url_prefix: str
+) -> None:
+    """Inline `wanted` in the page header, or add a links-only element (served mode)."""
+    if inline:
+        header = m.get_root().header
+        for asset in wanted:
+            header.add_child(_InlineAsset(asset), name=f"inline_{asset.name}")
+    else:
+        m.add_child(_AssetLinks(wanted, url_prefix), name=f"riskmap_links_{wanted[0].name}")
+
+
+def _new_map(bounds: np.ndarray, *, inline_assets: bool, static_url_prefix: str) -> folium.Map:
+    """Create a tile-less map whose only JS/CSS is Leaflet (inline or served), plus the runtime."""
+    center = [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
+    m = folium.Map(
+        location=center, zoom_start=10, tiles=None, control_scale=False, prefer_canvas=False
+    )
+    # folium.Map lists CDN jQuery/Bootstrap/awesome-markers/Font Awesome: the map needs none.
+    if inline_assets:
+        m.default_js, m.default_css = [], []
+        _add_assets(m, assets.LEAFLET, inline=True, url_prefix=static_url_prefix)
+    else:
+        links = _AssetLinks(assets.LEAFLET, static_url_prefix)
+        m.default_js, m.default_css = links.default_js, links.default_css
+    m.add_child(_Runtime(), name="riskmap_runtime")
+    return m
+
+
+def _add_county(m: folium.Map, gdf_county: gpd.GeoDataFrame) -> None:
+    geoms = _geometries_json(gdf_county.geometry.to_numpy()).text
+    item = {
+        "g": _RawJSON('{"type":"GeometryCollection","geometries":' + geoms + "}"),
+        "style": {"color": "#222222", "weight": 2.5, "fill": False},
+    }
+    group = folium.FeatureGroup(name="县界", control=True)
+    group.add_child(_Areas(_encode({"pane": "riskBounds", "items": [item]})))
+    group.add_to(m)
+
+
+def _add_townships(
+    m: folium.Map, gdf_townships: gpd.GeoDataFrame, selected_codes: set[str]
+) -> list[str | None]:
+    """Township outlines and permanent name labels; return the geometries' GeoJSON texts."""
+    town_geoms = _geometry_texts(
+        gdf_townships.geometry.to_numpy(), simplify_deg=_BOUNDARY_SIMPLIFY_DEG
+    )
+    label_points = gdf_townships.geometry.representative_point()
+    items = []
+    for geom_text, code, name, point in zip(
+        town_geoms,
+        gdf_townships["adcode"].astype(str),
+        gdf_townships["name"],
+        label_points,
+        strict=True,
+    ):
+        selected = code in selected_codes
+        items.append(
+            {
+                "g": _RawJSON(geom_text or "null"),
+                "name": "" if pd.isna(name) else str(name),
+                "label": None if point is None else [round(point.y, 6), round(point.x, 6)],
+                "labelClass": "selected" if selected else "",
+                "style": {
+                    "color": "#000000" if selected else "#555555",
+                    "weight": 3.5 if selected else 1.2,
+                    "dashArray": None if selected else "4 3",
+                    "fill": False,
+                },
+            }
+        )
+    # Selected township last, so its thick outline is drawn on top of its neighbours'.
+    items.sort(key=lambda item: item["labelClass"] == "selected")
+    group = folium.FeatureGroup(name="乡镇界线", control=True)
+    group.add_child(_Areas(_encode({"pane": "riskBounds", "items": items})))
+    group.add_to(m)
+    return town_geoms
+
+
+def _add_choropleth(
+    m: folium.Map,
+    layers: Mapping[str, LayerData],
+    gdf_townships: gpd.GeoDataFrame,
+    town_geoms: list[str | None],
+    choropleth: str,
+) -> tuple[str, list[tuple[str, str]]]:
+    """Township fill by feature count; return the legend title and rows."""
+    ids = list(layers) if choropleth == CHOROPLETH_ALL else [choropleth]
+    counts = township_counts(layers, ids)
+    values = gdf_townships["adcode"].astype(str).map(counts).fillna(0).astype("int64")
+    classes = count_classes(int(values.max()) if len(values) else 0)
+    what = "全部图层" if choropleth == CHOROPLETH_ALL else layers[choropleth].spec.name
+    title = f"各乡镇点位数（{what}）"
+    items = []
+    for geom_text, value in zip(town_geoms, values, strict=True):
+        color = next((c for lo, hi, c in classes if lo <= value <= hi), "#ffffff")
+        style = {"stroke": False, "fillColor": color, "fillOpacity": 0.75 if value else 0.25}
+        items.append({"g": _RawJSON(geom_text or "null"), "style": style})
+    group = folium.FeatureGroup(name=escape_html(title), control=True)
+    group.add_child(_Areas(_encode({"pane": "riskChoro", "items": items})))
+    group.add_to(m)
+    rows = [("0", "#ffffff"), *[(_class_label(lo, hi), c) for lo, hi, c in classes]]
+    return title, rows
+
+
+def _add_risk_layers(
+    m: folium.Map, layers: Mapping[str, LayerData], shown: set[str], cluster_threshold: int
+) -> tuple[list[tuple[LayerSpec, int, bool, int]], bool]:
+    """One FeatureGroup + one `_RiskLayer` per layer; return legend rows and "any cluster"."""
+    legend_rows = []
+    any_cluster = False
+    for lid, layer in layers.items():
+        spec = layer.spec
+        cluster = spec.geometry == "Point" and len(layer.gdf) > cluster_threshold
+        any_cluster |= cluster
+        data, n = _layer_payload(layer, cluster=cluster)
+        group = folium.FeatureGroup(name=escape_html(spec.name), show=lid in shown)
+        group.add_child(_RiskLayer(_encode(data)))
+        group.add_to(m)
+        cls = layer.gdf.get(spec.class_field)
+        unclassified = cls is not None and bool(
+            (cls.isna() | ~cls.astype(str).isin(list(spec.colors))).any()
+        )
+        status = layer.gdf.get("status")
+        cleared = 0 if status is None else int((status == STATUS_CLEARED).sum())
+        legend_rows.append((spec, n, unclassified, cleared))
+    return legend_rows, any_cluster
+
+
+def save_map(m: folium.Map) -> str:
+    """Render `m` to a complete HTML page (text); `riskmap.io` writes it to disk."""
+    return m.get_root().render()
