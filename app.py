@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from riskmap.assets import install_static_assets
-from riskmap.mapview import build_map
 from streamlit_folium import st_folium
 
 from riskmap import aggregate, exporters, io
+from riskmap.assets import install_static_assets
 from riskmap.catalog import STATUS_ORDER, LayerSpec
 from riskmap.errors import RiskmapError
 from riskmap.importers import (
@@ -26,6 +25,7 @@ from riskmap.importers import (
     report_xlsx,
 )
 from riskmap.layers import SHARE_COLUMNS, LayerData, filter_features
+from riskmap.mapview import build_map
 from riskmap.project import Project, load_project
 from riskmap.readers import read_table
 from riskmap.settings import Settings
@@ -383,7 +383,7 @@ def main() -> None:
         fmap,
         height=620,
         use_container_width=True,
-        returned_objects=["last_object_clicked"],
+        returned_objects=["last_active_drawing"],
         key="map",
     )
     tab_stats, tab_list, tab_dl, tab_import, tab_help = st.tabs(
