@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from riskmap.assets import install_static_assets
-from riskmap.mapview import build_map
 from streamlit_folium import st_folium
 
 from riskmap import aggregate, exporters, io
+from riskmap.assets import install_static_assets
 from riskmap.catalog import STATUS_ORDER, LayerSpec
 from riskmap.errors import RiskmapError
 from riskmap.importers import (
@@ -26,6 +25,7 @@ from riskmap.importers import (
     report_xlsx,
 )
 from riskmap.layers import SHARE_COLUMNS, LayerData, filter_features
+from riskmap.mapview import build_map
 from riskmap.project import Project, load_project
 from riskmap.readers import read_table
 from riskmap.settings import Settings
@@ -116,15 +116,21 @@ def _filtered(project: Project, f: dict) -> dict[str, LayerData]:
 
 
 def _figures(project: Project, layers: dict[str, LayerData], township: str) -> None:
-    df = aggregate.summarize_townships(layers, project.gdf_townships, project.township_codes)
-    if township != ALL:
-        df = df[df["name"] == township]
+    """Headline figures: the selected township's, or the county's (each feature once)."""
+    if township == ALL:
+        totals = aggregate.county_totals(layers)
+        counts = {lid: t["count"] for lid, t in totals.items()}
+        people = totals.get("geohazard", {}).get("sums", {}).get("threat_people", 0)
+    else:
+        df = aggregate.summarize_townships(layers, project.gdf_townships, project.township_codes)
+        row = df[df["name"] == township].iloc[0]
+        counts = {lid: int(row[lid]) for lid in layers}
+        people = row.get("geohazard|threat_people", 0)
     cols = st.columns(len(layers) + 1)
     for col, (lid, layer) in zip(cols, layers.items(), strict=False):
-        col.metric(layer.spec.name, int(df[lid].sum()))
-    gh = "geohazard"
-    if gh in layers:
-        cols[-1].metric("地灾威胁人数", f"{int(df[f'{gh}|threat_people'].sum())} 人")
+        col.metric(layer.spec.name, counts[lid])
+    if "geohazard" in layers:
+        cols[-1].metric("地灾威胁人数", f"{int(people)} 人")
 
 
 def _dashboard(project: Project, layers: dict[str, LayerData], township: str) -> None:
@@ -383,7 +389,7 @@ def main() -> None:
         fmap,
         height=620,
         use_container_width=True,
-        returned_objects=["last_object_clicked"],
+        returned_objects=["last_active_drawing"],
         key="map",
     )
     tab_stats, tab_list, tab_dl, tab_import, tab_help = st.tabs(

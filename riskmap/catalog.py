@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from riskmap.errors import CatalogError, LayerNotFoundError
@@ -327,11 +326,11 @@ def _layer_from_dict(
         key=key,
         class_field=str(raw["class_field"]),
         symbol=symbol,
-        colors=MappingProxyType(dict(raw["colors"])),
+        colors=dict(raw["colors"]),
         popup=popup,
         list_fields=list_fields,
         sums=sums,
-        fields=MappingProxyType(fields),
+        fields=fields,
         derived=derived,
         flags=flags,
         area_field=area_field,
@@ -368,4 +367,4 @@ def catalog_from_dict(raw: Mapping[str, Any]) -> Catalog:
     if len(set(files)) != len(files):
         msg = f"two layers share a file: {files}"
         raise CatalogError(msg)
-    return Catalog(MappingProxyType(layers))
+    return Catalog(layers)

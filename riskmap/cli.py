@@ -94,7 +94,7 @@ def map_cmd(
 ) -> None:
     """Write the 一张图 as one self-contained HTML page (works offline, from disk)."""
     from riskmap.layers import active  # noqa: PLC0415
-    from riskmap.mapview import build_map, map_html  # noqa: PLC0415
+    from riskmap.mapview import build_map, save_map  # noqa: PLC0415
 
     _check_out(out, overwrite)
     project = _load(townships_path)
@@ -113,7 +113,7 @@ def map_cmd(
         demo=project.demo,
         inline_assets=True,
     )
-    io.write_text_atomic(out, map_html(fmap))
+    io.write_text_atomic(out, save_map(fmap))
     n = sum(len(layer.gdf) for layer in layers.values())
     click.echo(f"已写出 {out} ({n} 个要素, {out.stat().st_size / 1e6:.1f} MB)")
 

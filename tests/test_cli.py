@@ -123,3 +123,52 @@ def test_import_bad_set_is_exit_2(runner):
     result = runner.invoke(main, ["import", str(case), "--layer", "geohazard", "--set", "nope"])
     assert result.exit_code == 2
     assert "字段=值" in result.output
+
+
+def test_map_writes_an_offline_page(runner, tmp_path):
+    out = tmp_path / "map.html"
+    result = runner.invoke(main, ["map", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    import re
+
+    assert not re.search(r"<script[^>]+src=[\"']?https?://", html)
+    assert not re.search(r"<link[^>]+href=[\"']?https?://", html)
+    for text in ("地质灾害隐患点", "森林火险区", "示意边界", "演示数据", "葛城街道"):
+        assert text in html
+    again = runner.invoke(main, ["map", "--out", str(out)])
+    assert again.exit_code == 2
+    assert "--overwrite" in again.output
+
+
+def test_export_township_xlsx_and_all_zip(runner, tmp_path):
+    import zipfile
+    from io import BytesIO
+
+    import openpyxl
+
+    out = tmp_path / "list.xlsx"
+    result = runner.invoke(main, ["export", "--township", "500229002000", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    wb = openpyxl.load_workbook(out)
+    sheet = wb["内涝积水点"]
+    assert sheet["A1"].value == "城口县复兴街道安全风险点位清单"
+    # the three demo spots declared in 复兴街道 (inside the 葛城 cell, which also covers 复兴)
+    names = [
+        row[2] for row in sheet.iter_rows(min_row=4, values_only=True) if isinstance(row[0], int)
+    ]
+    assert len(names) == 3
+    zpath = tmp_path / "all.zip"
+    result = runner.invoke(main, ["export", "--all", "--out", str(zpath)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(zpath) as zf:
+        names = zf.namelist()
+        assert len([n for n in names if n[:9].isdigit() and n.endswith(".xlsx")]) == 25
+        first = openpyxl.load_workbook(BytesIO(zf.read("500229001_葛城街道.xlsx")))
+        assert "汇总" in first.sheetnames
+
+
+def test_export_needs_township_or_all(runner, tmp_path):
+    result = runner.invoke(main, ["export", "--out", str(tmp_path / "x.xlsx")])
+    assert result.exit_code == 2
+    assert "--all" in result.output
