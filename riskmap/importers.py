@@ -623,8 +623,8 @@ def _finish(
 def _cells(series: pd.Series) -> np.ndarray:
     """Text cells with surrounding spaces stripped; blank → None (object array)."""
     text = series.astype(object).to_numpy(dtype=object)
-    is_str = np.fromiter((isinstance(v, str) for v in text), dtype=bool, count=len(text))
-    if (is_str | np.equal(text, None)).all():  # the usual case: vectorised, same result
+    if pd.api.types.infer_dtype(text, skipna=True) in {"string", "empty"}:
+        # the usual case (the reader gives text cells): vectorised, same result
         out = pd.Series(text, dtype=object).str.strip().to_numpy(dtype=object, copy=True)
         out[pd.isna(out) | (out == "")] = None
         return out
