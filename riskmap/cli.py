@@ -339,6 +339,65 @@ def undo(layer_id: str, user: str) -> None:
     click.echo(f"已恢复 {path} 的上一版本")
 
 
+@main.group()
+def editor() -> None:
+    """Local editors of the app (who may import/undo without an identity provider)."""
+
+
+secrets_opt = click.option(
+    "--secrets",
+    "secrets_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="secrets.toml to edit (default: <root>/.streamlit/secrets.toml).",
+)
+
+
+@editor.command("add")
+@click.argument("name")
+@secrets_opt
+@click.password_option(
+    "--password",
+    prompt="密码 (password)",
+    confirmation_prompt="再次输入密码 (repeat)",
+    help="Prompted twice, hidden (do not pass it on the command line).",
+)
+def editor_add(name: str, secrets_path: Path | None, password: str) -> None:
+    """Add an editor NAME or change its password (salted scrypt hash, file mode 0600)."""
+    from riskmap import auth  # noqa: PLC0415
+
+    path = secrets_path or Settings.from_env().secrets_path
+    user = auth.check_username(name)
+    stored = auth.hash_password(password)
+    old = io.read_secrets_text(path)
+    new = auth.upsert_editor(old, user, stored)
+    io.write_text_atomic(path, new, mode=0o600)
+    click.echo(f"已设置编辑者 {user}（{path}，权限 0600）")
+
+
+@editor.command("list")
+@secrets_opt
+def editor_list(secrets_path: Path | None) -> None:
+    """List the local editors (names only) and whether OIDC sign-in is configured."""
+    import tomllib  # noqa: PLC0415
+
+    from riskmap import auth  # noqa: PLC0415
+
+    path = secrets_path or Settings.from_env().secrets_path
+    text = io.read_secrets_text(path)
+    try:
+        secrets = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{path}: 不是有效的 TOML: {exc}"
+        raise RiskmapError(msg) from None
+    editors = auth.editors_from_secrets(secrets)
+    mode = auth.auth_mode(secrets)
+    click.echo(f"{path}: 登录方式 {mode}")
+    for user in editors:
+        click.echo(f"  {user}")
+    if not editors:
+        click.echo("  （无本地编辑者）")
+
+
 @main.command()
 @click.option("--port", default=8501, show_default=True)
 @click.option("--address", default="localhost", show_default=True)
@@ -351,4 +410,5 @@ def serve(port: int, address: str) -> None:
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
     click.echo(f"riskmap 一张图: http://{address}:{port}")
-    raise SystemExit(subprocess.call(cmd, env={**os.environ}))  # noqa: S603 - fixed argv
+    # cwd = the project, so Streamlit finds .streamlit/config.toml and secrets.toml there.
+    raise SystemExit(subprocess.call(cmd, env={**os.environ}, cwd=app.parent))  # noqa: S603 - fixed argv

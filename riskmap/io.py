@@ -194,48 +194,56 @@ def _file_mode(path: Path) -> int:
         return 0o644
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def _fsync_dir(folder: Path) -> None:
+    """Flush the directory entry so the rename itself survives a power cut."""
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """
-    Replace `path` with `text` atomically: temp file in the same folder, fsync, `os.replace`.
+    Replace `path` with `data` atomically: temp file in the same folder, fsync, `os.replace`.
 
     A reader sees either the old or the new file, never a partial one, even if the writer is
-    killed mid-write.
+    killed mid-write (the temp file ``.<name>.*.tmp`` may be left behind; it is never read).
+
+    Parameters
+    ----------
+    path
+        File to replace (its folder is created).
+    data
+        New content.
+    mode
+        Permission bits of the new file; default: those of the file replaced, or 0644.
+        Secrets use 0600; the temp file has that mode before any byte is written.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, _file_mode(path))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically (temp file, fsync, `os.replace`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, _file_mode(path))
-    try:
+        os.fchmod(fd, _file_mode(path) if mode is None else mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_text_atomic(path: Path, text: str, *, mode: int | None = None) -> None:
+    """
+    Replace `path` with `text` (UTF-8, LF line ends) atomically, see `write_bytes_atomic`.
+
+    A reader sees either the old or the new file, never a partial one, even if the writer is
+    killed mid-write.
+    """
+    write_bytes_atomic(path, text.encode("utf-8"), mode=mode)
 
 
 def history_dir(spec: LayerSpec, settings: Settings) -> Path:
@@ -366,6 +374,24 @@ def undo_last_write(spec: LayerSpec, settings: Settings, *, user: str = "") -> P
         source=last.get("source", ""),
         counts={"undoes": last["backup"]},  # type: ignore[dict-item]
     )
+
+
+def read_secrets_text(path: Path) -> str:
+    """
+    Read ``secrets.toml`` as text (``""`` when it does not exist yet).
+
+    Raises
+    ------
+    DataFileError
+        When it exists but cannot be read or is not UTF-8.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{path}: 无法读取 secrets 文件: {exc}"
+        raise DataFileError(msg) from None
 
 
 # --- reference data (county outline, townships) -------------------------------------------
