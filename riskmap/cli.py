@@ -166,6 +166,18 @@ def summary(fmt: str, townships_path: Path | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "geojson"]), default="xlsx")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--include-cleared", is_flag=True, help="Also list cleared (已销号) points.")
+@click.option(
+    "--public",
+    is_flag=True,
+    help="Public release (公开版): no personal names/phones, coarse point coordinates.",
+)
+@click.option(
+    "--precision",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="With --public: snap points to this grid in degrees (0.01° ≈ 1 km); 0 = exact.",
+)
 @townships_opt
 @overwrite_opt
 def export(
@@ -174,6 +186,8 @@ def export(
     fmt: str,
     out: Path,
     include_cleared: bool,
+    public: bool,
+    precision: float,
     townships_path: Path | None,
     overwrite: bool,
 ) -> None:
@@ -183,27 +197,33 @@ def export(
     if bool(township) == all_townships:
         msg = "请指定 --township 名称或代码，或 --all (give --township or --all)"
         raise RiskmapError(msg)
+    if precision < 0:
+        msg = f"--precision 应 ≥ 0（度）: {precision}"
+        raise RiskmapError(msg)
     project = _load(townships_path)
+    layers = project.layers
+    suffix = ""
+    if public:
+        layers = exporters.public_layers(layers, precision_deg=precision or None)
+        suffix = "_公开版"
     kw: dict[str, Any] = {"include_cleared": include_cleared}
     rich = {"approximate": project.approximate, "county_name": project.settings.county_name}
     if all_townships:
         if out.is_dir():
-            out = out / f"{project.settings.county_name}_风险点位清单_{fmt}.zip"
+            out = out / f"{project.settings.county_name}_风险点位清单{suffix}_{fmt}.zip"
         _check_out(out, overwrite)
-        data = exporters.all_townships_zip(
-            project.layers, project.township_codes, fmt=fmt, **kw, **rich
-        )
+        data = exporters.all_townships_zip(layers, project.township_codes, fmt=fmt, **kw, **rich)
     else:
         code, name = project.township(str(township))
         if out.is_dir():
-            out = out / exporters.township_file_name(code, name, fmt)
+            out = out / exporters.township_file_name(code, name + suffix, fmt)
         _check_out(out, overwrite)
         if fmt == "xlsx":
-            data = exporters.xlsx_township(project.layers, code, name, **kw, **rich)
+            data = exporters.xlsx_township(layers, code, name, **kw, **rich)
         elif fmt == "geojson":
-            data = exporters.geojson_township(project.layers, code, name, **kw, **rich)
+            data = exporters.geojson_township(layers, code, name, **kw, **rich)
         else:
-            data = exporters.csv_township(project.layers, code, name, **kw)
+            data = exporters.csv_township(layers, code, name, **kw)
     io.write_bytes_atomic(out, data)
     click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
 
