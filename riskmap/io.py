@@ -27,7 +27,7 @@ from riskmap.errors import CatalogError, CRSError, DataFileError, ImportFileErro
 from riskmap.townships import townships_from_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from riskmap.settings import Settings
@@ -277,9 +277,19 @@ def write_layer(
     source: str = "",
     counts: dict[str, int] | None = None,
     drop_columns: tuple[str, ...] = ("join_flag",),
+    precondition: Callable[[], None] | None = None,
+    lock_timeout_s: float = 10.0,
 ) -> Path:
     """
     Write a layer atomically, keeping the previous version and a log entry.
+
+    Under the layer lock: `precondition` is checked, stale temp files of a killed writer are
+    removed, the current file is copied to the history, the log entry is appended, then the
+    new file replaces the old one (`write_text_atomic`). A writer killed at any moment
+    leaves the old or the new version, never a partial file; the OS releases its lock. The
+    log entry is written before the layer so that no change is ever unlogged (a writer
+    killed between the two leaves an entry whose backup equals the current file: undoing it
+    changes nothing).
 
     Parameters
     ----------
@@ -293,6 +303,12 @@ def write_layer(
         Recorded in the history log (who, ``import``/``undo``/``write``, file name, counts).
     drop_columns
         Working columns not stored.
+    precondition
+        Called with the lock held, before anything is written; raise to refuse the write
+        (e.g. `riskmap.importers.commit_import` checks the layer did not change since the
+        preview, so two imports of the same base cannot both land).
+    lock_timeout_s
+        How long to wait for another writer.
 
     Returns
     -------
@@ -302,22 +318,25 @@ def write_layer(
     Raises
     ------
     LockError
-        When another process is writing the same layer.
+        When another process is writing the same layer for longer than `lock_timeout_s`.
     """
     path = spec.path(settings.layers_dir)
     text = geojson_text(gdf, drop_columns=drop_columns)
     hdir = history_dir(spec, settings)
-    with layer_lock(path):
+    with layer_lock(path, timeout_s=lock_timeout_s):
+        if precondition is not None:
+            precondition()
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a killed writer; only lock holders write
         rows_before = None
         backup = None
+        hdir.mkdir(parents=True, exist_ok=True)
         if path.exists():
-            hdir.mkdir(parents=True, exist_ok=True)
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
             backup = f"{stamp}__{spec.file}"
             old = path.read_bytes()
             rows_before = old.count(b'"type":"Feature"') + old.count(b'"type": "Feature"')
             write_bytes_atomic(hdir / backup, old)
-        write_text_atomic(path, text)
         entry = {
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "user": user,
@@ -328,10 +347,10 @@ def write_layer(
             "backup": backup,
             **(counts or {}),
         }
-        hdir.mkdir(parents=True, exist_ok=True)
         log = hdir / "log.jsonl"
         previous = log.read_text(encoding="utf-8") if log.exists() else ""
         write_text_atomic(log, previous + json.dumps(entry, ensure_ascii=False) + "\n")
+        write_text_atomic(path, text)
         _prune_history(hdir, spec, settings.history_keep)
     return path
 
