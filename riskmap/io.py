@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import tomllib
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -98,13 +99,41 @@ def read_layer_file(path: Path) -> gpd.GeoDataFrame:
         msg = f"{path}: 不是 GeoJSON 文件 (expected a JSON object)"
         raise DataFileError(msg)
     try:
-        gdf = gpd.read_file(path, engine="pyogrio", datetime_as_string=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gdf = gpd.read_file(path, engine="pyogrio", datetime_as_string=True)
     except Exception as exc:  # noqa: BLE001 - pyogrio/GDAL raise many types for bad files
         msg = f"{path}: GeoJSON 格式错误，无法读取 (malformed GeoJSON): {exc}"
         raise DataFileError(msg) from None
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning) or "geometry" in str(w.message).lower():
+            # GDAL warns, then silently gives such features a NULL geometry: data lost unseen
+            msg = f"{path}: GeoJSON 内容有误 (GDAL: {w.message})"
+            raise DataFileError(msg)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    _check_geometries(gdf, path)
     if gdf.crs is None:
         gdf = gdf.set_crs("EPSG:4326")  # RFC 7946: GeoJSON is WGS84 by definition
     return gdf
+
+
+def _check_geometries(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """Refuse geometries GDAL read as NULL although the file has one, and NaN/inf coordinates."""
+    import numpy as np  # noqa: PLC0415
+
+    import shapely  # noqa: PLC0415
+
+    geoms = gdf.geometry.to_numpy()
+    missing = int(shapely.is_missing(geoms).sum())
+    if missing:
+        raw = path.read_bytes()
+        declared = raw.count(b'"geometry":null') + raw.count(b'"geometry": null')
+        if missing > declared:
+            msg = f"{path}: {missing - declared} 个要素的几何无法解析 (unreadable geometry)"
+            raise DataFileError(msg)
+    if len(geoms) and not np.isfinite(shapely.get_coordinates(geoms)).all():
+        msg = f"{path}: 要素坐标含 NaN 或无穷大 (non-finite coordinates)"
+        raise DataFileError(msg)
 
 
 def read_layer(spec: LayerSpec, settings: Settings) -> gpd.GeoDataFrame:
