@@ -13,9 +13,7 @@ No page riskmap produces may load anything from a CDN. The map uses the files sh
 from __future__ import annotations
 
 import base64
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,21 +136,13 @@ def asset_text(asset: Asset) -> str:
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
-    """Copy `src` to `dst` through a temporary file in the same directory, then rename."""
+    """Copy `src` to `dst` with `riskmap.io.write_bytes_atomic`; an identical file is left alone."""
+    from riskmap import io  # noqa: PLC0415 - io imports heavy geo modules; assets stays light
+
     data = src.read_bytes()
     if dst.is_file() and dst.read_bytes() == data:
         return
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    io.write_bytes_atomic(dst, data)
 
 
 def install_static_assets(

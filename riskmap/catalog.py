@@ -49,6 +49,9 @@ class FieldSpec:
         Inclusive numeric range, or None.
     unit
         Unit shown beside the label (``"人"``, ``"cm"``, ``"ha"``), or ``""``.
+    personal
+        Personal data (a person's name, phone number): dropped from public releases
+        (`riskmap.exporters.public_layers`). Declared ``personal = true`` in the catalog.
     """
 
     key: str
@@ -59,6 +62,7 @@ class FieldSpec:
     min: float | None = None
     max: float | None = None
     unit: str = ""
+    personal: bool = False
 
     @property
     def header(self) -> str:
@@ -189,6 +193,11 @@ class LayerSpec:
         """Keys of required fields."""
         return tuple(k for k, f in self.fields.items() if f.required)
 
+    @property
+    def personal(self) -> tuple[str, ...]:
+        """Keys of fields declared ``personal = true`` (names, phone numbers)."""
+        return tuple(k for k, f in self.fields.items() if f.personal)
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -247,6 +256,7 @@ def _field_from_dict(key: str, raw: Mapping[str, Any], where: str) -> FieldSpec:
         min=None if raw.get("min") is None else float(raw["min"]),
         max=None if raw.get("max") is None else float(raw["max"]),
         unit=str(raw.get("unit", "")),
+        personal=bool(raw.get("personal", False)),
     )
 
 

@@ -166,6 +166,18 @@ def summary(fmt: str, townships_path: Path | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "geojson"]), default="xlsx")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--include-cleared", is_flag=True, help="Also list cleared (已销号) points.")
+@click.option(
+    "--public",
+    is_flag=True,
+    help="Public release (公开版): no personal names/phones, coarse point coordinates.",
+)
+@click.option(
+    "--precision",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="With --public: snap points to this grid in degrees (0.01° ≈ 1 km); 0 = exact.",
+)
 @townships_opt
 @overwrite_opt
 def export(
@@ -174,6 +186,8 @@ def export(
     fmt: str,
     out: Path,
     include_cleared: bool,
+    public: bool,
+    precision: float,
     townships_path: Path | None,
     overwrite: bool,
 ) -> None:
@@ -183,27 +197,33 @@ def export(
     if bool(township) == all_townships:
         msg = "请指定 --township 名称或代码，或 --all (give --township or --all)"
         raise RiskmapError(msg)
+    if precision < 0:
+        msg = f"--precision 应 ≥ 0（度）: {precision}"
+        raise RiskmapError(msg)
     project = _load(townships_path)
+    layers = project.layers
+    suffix = ""
+    if public:
+        layers = exporters.public_layers(layers, precision_deg=precision or None)
+        suffix = "_公开版"
     kw: dict[str, Any] = {"include_cleared": include_cleared}
     rich = {"approximate": project.approximate, "county_name": project.settings.county_name}
     if all_townships:
         if out.is_dir():
-            out = out / f"{project.settings.county_name}_风险点位清单_{fmt}.zip"
+            out = out / f"{project.settings.county_name}_风险点位清单{suffix}_{fmt}.zip"
         _check_out(out, overwrite)
-        data = exporters.all_townships_zip(
-            project.layers, project.township_codes, fmt=fmt, **kw, **rich
-        )
+        data = exporters.all_townships_zip(layers, project.township_codes, fmt=fmt, **kw, **rich)
     else:
         code, name = project.township(str(township))
         if out.is_dir():
-            out = out / exporters.township_file_name(code, name, fmt)
+            out = out / exporters.township_file_name(code, name + suffix, fmt)
         _check_out(out, overwrite)
         if fmt == "xlsx":
-            data = exporters.xlsx_township(project.layers, code, name, **kw, **rich)
+            data = exporters.xlsx_township(layers, code, name, **kw, **rich)
         elif fmt == "geojson":
-            data = exporters.geojson_township(project.layers, code, name, **kw, **rich)
+            data = exporters.geojson_township(layers, code, name, **kw, **rich)
         else:
-            data = exporters.csv_township(project.layers, code, name, **kw)
+            data = exporters.csv_township(layers, code, name, **kw)
     io.write_bytes_atomic(out, data)
     click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
 
@@ -339,6 +359,65 @@ def undo(layer_id: str, user: str) -> None:
     click.echo(f"已恢复 {path} 的上一版本")
 
 
+@main.group()
+def editor() -> None:
+    """Local editors of the app (who may import/undo without an identity provider)."""
+
+
+secrets_opt = click.option(
+    "--secrets",
+    "secrets_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="secrets.toml to edit (default: <root>/.streamlit/secrets.toml).",
+)
+
+
+@editor.command("add")
+@click.argument("name")
+@secrets_opt
+@click.password_option(
+    "--password",
+    prompt="密码 (password)",
+    confirmation_prompt="再次输入密码 (repeat)",
+    help="Prompted twice, hidden (do not pass it on the command line).",
+)
+def editor_add(name: str, secrets_path: Path | None, password: str) -> None:
+    """Add an editor NAME or change its password (salted scrypt hash, file mode 0600)."""
+    from riskmap import auth  # noqa: PLC0415
+
+    path = secrets_path or Settings.from_env().secrets_path
+    user = auth.check_username(name)
+    stored = auth.hash_password(password)
+    old = io.read_secrets_text(path)
+    new = auth.upsert_editor(old, user, stored)
+    io.write_text_atomic(path, new, mode=0o600)
+    click.echo(f"已设置编辑者 {user}（{path}，权限 0600）")
+
+
+@editor.command("list")
+@secrets_opt
+def editor_list(secrets_path: Path | None) -> None:
+    """List the local editors (names only) and whether OIDC sign-in is configured."""
+    import tomllib  # noqa: PLC0415
+
+    from riskmap import auth  # noqa: PLC0415
+
+    path = secrets_path or Settings.from_env().secrets_path
+    text = io.read_secrets_text(path)
+    try:
+        secrets = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{path}: 不是有效的 TOML: {exc}"
+        raise RiskmapError(msg) from None
+    editors = auth.editors_from_secrets(secrets)
+    mode = auth.auth_mode(secrets)
+    click.echo(f"{path}: 登录方式 {mode}")
+    for user in editors:
+        click.echo(f"  {user}")
+    if not editors:
+        click.echo("  （无本地编辑者）")
+
+
 @main.command()
 @click.option("--port", default=8501, show_default=True)
 @click.option("--address", default="localhost", show_default=True)
@@ -351,4 +430,5 @@ def serve(port: int, address: str) -> None:
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
     click.echo(f"riskmap 一张图: http://{address}:{port}")
-    raise SystemExit(subprocess.call(cmd, env={**os.environ}))  # noqa: S603 - fixed argv
+    # cwd = the project, so Streamlit finds .streamlit/config.toml and secrets.toml there.
+    raise SystemExit(subprocess.call(cmd, env={**os.environ}, cwd=app.parent))  # noqa: S603 - fixed argv

@@ -1212,13 +1212,25 @@ def commit_import(plan: ImportPlan, spec: LayerSpec, settings: Settings, *, user
     if not plan.can_commit:
         msg = f"{plan.filename}: 没有可导入的行（{plan.counts['rejected']} 行有错误）"
         raise ImportFileError(msg)
-    current = io.read_layer(spec, settings)
-    if layer_fingerprint(current, spec.key) != plan.existing_fingerprint:
-        msg = f"{spec.name}: 预览之后图层已被修改（可能有其他导入），请重新预览后再导入"
-        raise DataFileError(msg)
+
+    def unchanged_since_preview() -> None:
+        # Checked with the layer lock held: two imports previewed on the same version
+        # cannot both land (the second is refused instead of silently overwriting).
+        current = io.read_layer(spec, settings)
+        if layer_fingerprint(current, spec.key) != plan.existing_fingerprint:
+            msg = f"{spec.name}: 预览之后图层已被修改（可能有其他导入），请重新预览后再导入"
+            raise DataFileError(msg)
+
+    unchanged_since_preview()
     if not spec.path(settings.layers_dir).exists():
         io.write_layer(
-            io.empty_layer(spec), spec, settings, user=user, action="create", source=plan.filename
+            io.empty_layer(spec),
+            spec,
+            settings,
+            user=user,
+            action="create",
+            source=plan.filename,
+            precondition=unchanged_since_preview,
         )
     return io.write_layer(
         plan.gdf_result,
@@ -1228,4 +1240,5 @@ def commit_import(plan: ImportPlan, spec: LayerSpec, settings: Settings, *, user
         action="import",
         source=plan.filename,
         counts=plan.counts,
+        precondition=unchanged_since_preview,
     )

@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 import tomllib
+import warnings
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ from riskmap.errors import CatalogError, CRSError, DataFileError, ImportFileErro
 from riskmap.townships import townships_from_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from riskmap.settings import Settings
@@ -173,15 +174,43 @@ def read_layer_file(path: Path, *, cache_dir: Path | None = None) -> gpd.GeoData
     try:
         # Parse the bytes that were hashed, so a concurrent rewrite cannot pair the cache
         # key of one version with the content of another.
-        gdf = gpd.read_file(BytesIO(data), engine="pyogrio", datetime_as_string=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gdf = gpd.read_file(BytesIO(data), engine="pyogrio", datetime_as_string=True)
     except Exception as exc:  # noqa: BLE001 - pyogrio/GDAL raise many types for bad files
         msg = f"{path}: GeoJSON 格式错误，无法读取 (malformed GeoJSON): {exc}"
         raise DataFileError(msg) from None
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning) or "geometry" in str(w.message).lower():
+            # GDAL warns, then silently gives such features a NULL geometry: data lost unseen
+            msg = f"{path}: GeoJSON 内容有误 (GDAL: {w.message})"
+            raise DataFileError(msg)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    _check_geometries(gdf, path)
     if gdf.crs is None:
         gdf = gdf.set_crs("EPSG:4326")  # RFC 7946: GeoJSON is WGS84 by definition
     if cache_dir is not None:
         _write_cache(gdf, path, cache_dir, key)
     return gdf
+
+
+def _check_geometries(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """Refuse geometries GDAL read as NULL although the file has one, and NaN/inf coordinates."""
+    import numpy as np  # noqa: PLC0415
+
+    import shapely  # noqa: PLC0415
+
+    geoms = gdf.geometry.to_numpy()
+    missing = int(shapely.is_missing(geoms).sum())
+    if missing:
+        raw = path.read_bytes()
+        declared = raw.count(b'"geometry":null') + raw.count(b'"geometry": null')
+        if missing > declared:
+            msg = f"{path}: {missing - declared} 个要素的几何无法解析 (unreadable geometry)"
+            raise DataFileError(msg)
+    if len(geoms) and not np.isfinite(shapely.get_coordinates(geoms)).all():
+        msg = f"{path}: 要素坐标含 NaN 或无穷大 (non-finite coordinates)"
+        raise DataFileError(msg)
 
 
 def read_layer(spec: LayerSpec, settings: Settings) -> gpd.GeoDataFrame:
@@ -273,48 +302,56 @@ def _file_mode(path: Path) -> int:
         return 0o644
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def _fsync_dir(folder: Path) -> None:
+    """Flush the directory entry so the rename itself survives a power cut."""
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """
-    Replace `path` with `text` atomically: temp file in the same folder, fsync, `os.replace`.
+    Replace `path` with `data` atomically: temp file in the same folder, fsync, `os.replace`.
 
     A reader sees either the old or the new file, never a partial one, even if the writer is
-    killed mid-write.
+    killed mid-write (the temp file ``.<name>.*.tmp`` may be left behind; it is never read).
+
+    Parameters
+    ----------
+    path
+        File to replace (its folder is created).
+    data
+        New content.
+    mode
+        Permission bits of the new file; default: those of the file replaced, or 0644.
+        Secrets use 0600; the temp file has that mode before any byte is written.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, _file_mode(path))
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically (temp file, fsync, `os.replace`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, _file_mode(path))
-    try:
+        os.fchmod(fd, _file_mode(path) if mode is None else mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_text_atomic(path: Path, text: str, *, mode: int | None = None) -> None:
+    """
+    Replace `path` with `text` (UTF-8, LF line ends) atomically, see `write_bytes_atomic`.
+
+    A reader sees either the old or the new file, never a partial one, even if the writer is
+    killed mid-write.
+    """
+    write_bytes_atomic(path, text.encode("utf-8"), mode=mode)
 
 
 def history_dir(spec: LayerSpec, settings: Settings) -> Path:
@@ -348,9 +385,19 @@ def write_layer(
     source: str = "",
     counts: dict[str, int] | None = None,
     drop_columns: tuple[str, ...] = ("join_flag",),
+    precondition: Callable[[], None] | None = None,
+    lock_timeout_s: float = 10.0,
 ) -> Path:
     """
     Write a layer atomically, keeping the previous version and a log entry.
+
+    Under the layer lock: `precondition` is checked, stale temp files of a killed writer are
+    removed, the current file is copied to the history, the log entry is appended, then the
+    new file replaces the old one (`write_text_atomic`). A writer killed at any moment
+    leaves the old or the new version, never a partial file; the OS releases its lock. The
+    log entry is written before the layer so that no change is ever unlogged (a writer
+    killed between the two leaves an entry whose backup equals the current file: undoing it
+    changes nothing).
 
     Parameters
     ----------
@@ -364,6 +411,12 @@ def write_layer(
         Recorded in the history log (who, ``import``/``undo``/``write``, file name, counts).
     drop_columns
         Working columns not stored.
+    precondition
+        Called with the lock held, before anything is written; raise to refuse the write
+        (e.g. `riskmap.importers.commit_import` checks the layer did not change since the
+        preview, so two imports of the same base cannot both land).
+    lock_timeout_s
+        How long to wait for another writer.
 
     Returns
     -------
@@ -373,22 +426,25 @@ def write_layer(
     Raises
     ------
     LockError
-        When another process is writing the same layer.
+        When another process is writing the same layer for longer than `lock_timeout_s`.
     """
     path = spec.path(settings.layers_dir)
     text = geojson_text(gdf, drop_columns=drop_columns)
     hdir = history_dir(spec, settings)
-    with layer_lock(path):
+    with layer_lock(path, timeout_s=lock_timeout_s):
+        if precondition is not None:
+            precondition()
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a killed writer; only lock holders write
         rows_before = None
         backup = None
+        hdir.mkdir(parents=True, exist_ok=True)
         if path.exists():
-            hdir.mkdir(parents=True, exist_ok=True)
             stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
             backup = f"{stamp}__{spec.file}"
             old = path.read_bytes()
             rows_before = old.count(b'"type":"Feature"') + old.count(b'"type": "Feature"')
             write_bytes_atomic(hdir / backup, old)
-        write_text_atomic(path, text)
         entry = {
             "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "user": user,
@@ -399,10 +455,10 @@ def write_layer(
             "backup": backup,
             **(counts or {}),
         }
-        hdir.mkdir(parents=True, exist_ok=True)
         log = hdir / "log.jsonl"
         previous = log.read_text(encoding="utf-8") if log.exists() else ""
         write_text_atomic(log, previous + json.dumps(entry, ensure_ascii=False) + "\n")
+        write_text_atomic(path, text)
         _prune_history(hdir, spec, settings.history_keep)
     return path
 
@@ -445,6 +501,24 @@ def undo_last_write(spec: LayerSpec, settings: Settings, *, user: str = "") -> P
         source=last.get("source", ""),
         counts={"undoes": last["backup"]},  # type: ignore[dict-item]
     )
+
+
+def read_secrets_text(path: Path) -> str:
+    """
+    Read ``secrets.toml`` as text (``""`` when it does not exist yet).
+
+    Raises
+    ------
+    DataFileError
+        When it exists but cannot be read or is not UTF-8.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"{path}: 无法读取 secrets 文件: {exc}"
+        raise DataFileError(msg) from None
 
 
 # --- reference data (county outline, townships) -------------------------------------------

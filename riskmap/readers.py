@@ -35,6 +35,10 @@ MAX_COLUMNS = 200
 """Default cap on columns per file."""
 MAX_XLSX_UNCOMPRESSED = 200 * 1024 * 1024
 """Default cap (bytes) on the uncompressed size of an XLSX archive: zip-bomb guard."""
+MAX_XLSX_CELLS = 30_000_000
+"""Default cap on the cells of all worksheets of an XLSX (counted before parsing)."""
+MAX_XLSX_ROW_CELLS = 16_384
+"""Cap on the cells of one worksheet row (Excel's own column limit, XFD)."""
 UNPRINTABLE_MAX = 0.05
 """Largest share of control/unassigned characters in decoded text before it counts as binary."""
 HEADER_SCAN_ROWS = 30
@@ -236,8 +240,92 @@ def _cell_text(value: object, number_format: str = "") -> str:
     return str(value)
 
 
+_WORKSHEET_RE = re.compile(rb"<([A-Za-z_][\w.\-]*:)?worksheet[\s>]")
+
+
+def _prescan_xlsx(
+    data: bytes,
+    filename: str,
+    max_rows: int,
+    *,
+    max_cells: int = MAX_XLSX_CELLS,
+    max_row_cells: int = MAX_XLSX_ROW_CELLS,
+) -> None:
+    """
+    Count rows and cells of every worksheet in the archive before openpyxl parses any.
+
+    openpyxl (even read-only) builds each row in full and reads every row, so a small
+    archive whose sheet holds millions of ``<row/>`` or one row of millions of ``<c/>``
+    would take minutes and gigabytes before any cap in the row loop is reached. This
+    streams each worksheet XML in 1 MiB pieces (bounded memory) and counts the ``row``
+    and ``c`` start tags (any namespace prefix, any whitespace) with C-speed regexes.
+
+    Raises
+    ------
+    ImportFileError
+        When a worksheet has more than `max_rows` rows, a row more than `max_row_cells`
+        cells, or the workbook more than `max_cells` cells.
+    """
+    cells_total = 0
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            if info.is_dir() or not info.filename.lower().endswith(".xml"):
+                continue
+            try:
+                with zf.open(info) as fh:
+                    head = fh.read(4096)
+                    root = _WORKSHEET_RE.search(head)
+                    if root is None:
+                        continue
+                    prefix = re.escape(root.group(1) or b"")
+                    row_re = re.compile(rb"<" + prefix + rb"row[\s/>]")
+                    cell_re = re.compile(rb"<" + prefix + rb"c[\s/>]")
+                    rows = current = 0
+                    tail, chunk = b"", head
+                    while chunk or tail:
+                        buf = tail + chunk
+                        cut = buf.rfind(b"<") if chunk else len(buf)
+                        cut = len(buf) if cut < 0 else cut
+                        seg, tail = buf[:cut], buf[cut:]
+                        n_cells = len(cell_re.findall(seg))
+                        n_rows = len(row_re.findall(seg))
+                        cells_total += n_cells
+                        rows += n_rows
+                        if rows > max_rows:
+                            msg = f"工作表行数超过上限 {max_rows:,}（{info.filename}）"
+                            raise _fail(filename, msg)
+                        if current + n_cells <= max_row_cells:
+                            # no row in this piece can exceed the cap; the last row's
+                            # count is at most n_cells (an upper bound is safe)
+                            current = n_cells if n_rows else current + n_cells
+                        else:
+                            counts = [len(cell_re.findall(p)) for p in row_re.split(seg)]
+                            current += counts[0]
+                            widest = max([current, *counts[1:]])
+                            current = counts[-1] if len(counts) > 1 else current
+                            if widest > max_row_cells:
+                                msg = (
+                                    f"工作表一行超过 {max_row_cells:,} 个单元格（{info.filename}）"
+                                )
+                                raise _fail(filename, msg)
+                        if cells_total > max_cells:
+                            msg = f"工作簿单元格数超过上限 {max_cells:,}"
+                            raise _fail(filename, msg)
+                        chunk = fh.read(1 << 20) if chunk else b""
+                        if not chunk and cut == len(buf):
+                            break
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+                msg = f"不是有效的 XLSX 文件（{info.filename} 损坏）: {exc}"
+                raise _fail(filename, msg) from None
+
+
 def _rows_from_xlsx(
-    data: bytes, filename: str, sheet: str | None, max_rows: int, max_uncompressed: int
+    data: bytes,
+    filename: str,
+    sheet: str | None,
+    max_rows: int,
+    max_uncompressed: int,
+    max_columns: int = MAX_COLUMNS,
 ) -> tuple[list[list[str]], str, list[str]]:
     import openpyxl  # noqa: PLC0415 - heavy; only for spreadsheets
 
@@ -250,6 +338,7 @@ def _rows_from_xlsx(
     if total > max_uncompressed:
         msg = f"XLSX 解压后 {total / 2**20:.0f} MiB，超过上限 {max_uncompressed / 2**20:.0f} MiB"
         raise _fail(filename, msg)
+    _prescan_xlsx(data, filename, max_rows + HEADER_SCAN_ROWS)
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for bad files
@@ -273,8 +362,16 @@ def _rows_from_xlsx(
         rows: list[list[str]] = []
         try:
             for row in ws.iter_rows():
+                if len(row) > max_columns and any(
+                    getattr(c, "value", None) not in (None, "") for c in row[max_columns:]
+                ):
+                    msg = f"列数超过上限 {max_columns}"
+                    raise _fail(filename, msg)  # noqa: TRY301 - re-raised as is below
                 rows.append(
-                    [_cell_text(c.value, getattr(c, "number_format", "") or "") for c in row]
+                    [
+                        _cell_text(c.value, getattr(c, "number_format", "") or "")
+                        for c in row[:max_columns]
+                    ]
                 )
                 if len(rows) > max_rows + HEADER_SCAN_ROWS:
                     msg = f"行数超过上限 {max_rows:,}"
@@ -429,7 +526,9 @@ def read_table(
         raise _fail(filename, "文件为空")
     if data.startswith(ZIP_MAGIC):
         fmt = "xlsx"
-        rows, chosen, notes = _rows_from_xlsx(data, filename, sheet, max_rows, max_uncompressed)
+        rows, chosen, notes = _rows_from_xlsx(
+            data, filename, sheet, max_rows, max_uncompressed, max_columns
+        )
     elif data.startswith(OLE_MAGIC):
         fmt = "xls"
         rows, chosen, notes = _rows_from_xls(data, filename, sheet, max_rows)

@@ -70,6 +70,11 @@ class Settings:
         return self.layers_dir / "catalog.toml"
 
     @property
+    def secrets_path(self) -> Path:
+        """Streamlit secrets of the app (editors, OIDC): ``root/.streamlit/secrets.toml``."""
+        return self.root / ".streamlit" / "secrets.toml"
+
+    @property
     def county_path(self) -> Path:
         """Path of the county outline (WGS84 GeoJSON)."""
         return self.data_dir / "county.geojson"

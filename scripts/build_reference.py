@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,8 @@ import prcoords
 import shapely
 from pyproj import Transformer
 from shapely.geometry import mapping, shape
+
+from riskmap.io import write_bytes_atomic, write_text_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -53,7 +55,7 @@ def _copy_sources(shared: Path) -> None:
     """Copy the four source files from `shared` into ``data/sources/``."""
     SOURCES.mkdir(parents=True, exist_ok=True)
     for name in (SRC_OUTLINE, SRC_TOWNSHIPS, SRC_SEATS, SRC_VILLAGES):
-        shutil.copyfile(shared / name, SOURCES / name)
+        write_bytes_atomic(SOURCES / name, (shared / name).read_bytes())
 
 
 def _gcj_to_wgs(coords: list) -> list:
@@ -67,7 +69,7 @@ def _gcj_to_wgs(coords: list) -> list:
 def _write_geojson(path: Path, features: list[dict]) -> None:
     """Write an RFC 7946 FeatureCollection (no ``crs`` member, UTF-8, full precision)."""
     fc = {"type": "FeatureCollection", "features": features}
-    path.write_text(json.dumps(fc, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(fc, ensure_ascii=False) + "\n")
 
 
 def build_county() -> shapely.MultiPolygon:
@@ -128,11 +130,12 @@ def build_townships() -> list[dict[str, str]]:
                 "seat_lat": seat["lat_wgs84"],
             }
         )
-    with (DATA / "townships.csv").open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    shutil.copyfile(SOURCES / SRC_VILLAGES, DATA / "villages.csv")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(DATA / "townships.csv", buf.getvalue())
+    write_bytes_atomic(DATA / "villages.csv", (SOURCES / SRC_VILLAGES).read_bytes())
     return rows
 
 

@@ -172,3 +172,40 @@ def test_export_needs_township_or_all(runner, tmp_path):
     result = runner.invoke(main, ["export", "--out", str(tmp_path / "x.xlsx")])
     assert result.exit_code == 2
     assert "--all" in result.output
+
+
+def test_export_public_drops_names_phones_and_coarsens(runner, tmp_path):
+    out = tmp_path / "pub.geojson"
+    result = runner.invoke(
+        main,
+        ["export", "--township", "巴山镇", "--format", "geojson", "--out", str(out),
+         "--public", "--precision", "0.01"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    fc = json.loads(out.read_text(encoding="utf-8"))
+    assert fc["features"]
+    text = out.read_text(encoding="utf-8")
+    assert "resp_name" not in text
+    assert "resp_phone" not in text
+    assert "徐某某" not in text
+    assert "139000" not in text
+    for feature in fc["features"]:
+        if feature["geometry"]["type"] == "Point":
+            for c in feature["geometry"]["coordinates"]:
+                assert round(c * 100) == pytest.approx(c * 100, abs=1e-6)
+    full = tmp_path / "full.geojson"
+    assert (
+        runner.invoke(
+            main, ["export", "--township", "巴山镇", "--format", "geojson", "--out", str(full)]
+        ).exit_code
+        == 0
+    )
+    assert "resp_phone" in full.read_text(encoding="utf-8")
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    res = runner.invoke(main, ["export", "--township", "巴山镇", "--out", str(folder), "--public"])
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in folder.iterdir()] == ["500229102_巴山镇_公开版.xlsx"]
+    bad = runner.invoke(main, ["export", "--all", "--out", str(tmp_path), "--public",
+                               "--precision", "-1"])  # fmt: skip
+    assert bad.exit_code == 2

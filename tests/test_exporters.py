@@ -466,3 +466,159 @@ def test_as_of_defaults_to_latest_update(layers):
 def test_zip_rejects_unknown_format(layers, township_codes):
     with pytest.raises(ValueError, match="fmt"):
         exporters.all_townships_zip(layers, township_codes, fmt="pdf")
+
+
+# --- c16: tab / CR leading characters through the writers --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def layers_tab_cr(layers):
+    """Township B's point with a tab-led village and a CR-led measure (c16 kind)."""
+    geo = layers["geohazard"]
+    gdf = geo.gdf.copy()
+    i = gdf.index[gdf["uid"] == "005"][0]
+    gdf.loc[i, "village"] = "\t=1+1"
+    gdf.loc[i, "measures"] = "\r@SUM(A1)"
+    return {**layers, "geohazard": exporters.LayerData(spec=geo.spec, gdf=gdf, shares=geo.shares)}
+
+
+def test_tab_and_cr_led_text_neutralised_in_xlsx_and_csv(layers_tab_cr):
+    book = openpyxl.load_workbook(
+        io.BytesIO(exporters.xlsx_township(layers_tab_cr, B, "巴山镇", **_kw()))
+    )
+    ws = book["地质灾害隐患点"]
+    header, body, _ = _table(ws)
+    assert _col(header, body[0], "村/社区") == "'\t=1+1"
+    assert _col(header, body[0], "防治措施").startswith("'")
+    assert _col(header, body[0], "防治措施").endswith("@SUM(A1)")
+    money = header.index("威胁财产(万元)")
+    assert body[0][money] == -3.5
+    assert ws.cell(row=4, column=money + 1).data_type == "n"
+    for row in ws.iter_rows():
+        for cell in row:
+            assert cell.data_type != "f"
+            assert not (isinstance(cell.value, str) and cell.value[:1] in "=+-@\t\r")
+    data = exporters.csv_township(layers_tab_cr, B, "巴山镇")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert rows[0]["村/社区"] == "'\t=1+1"
+    assert rows[0]["防治措施"] == "'\r@SUM(A1)"
+    assert rows[0]["威胁财产(万元)"] == "-3.5"
+    for row in rows:
+        for value in row.values():
+            assert value[:1] not in {"=", "+", "@", "\t", "\r"}
+
+
+# --- public release (公开版) ---------------------------------------------------------------------
+
+
+def test_personal_fields_declared_in_catalog(catalog):
+    for spec in catalog:
+        assert set(spec.personal) == {"resp_name", "resp_phone"}
+        assert set(exporters.personal_fields(spec)) == {"resp_name", "resp_phone"}
+
+
+def test_personal_fields_safety_net_for_undeclared(catalog):
+    raw = tomllib.loads((ROOT / "layers" / "catalog.toml").read_text("utf-8"))
+    raw["layers"]["geohazard"]["fields"]["monitor_person"] = {"label": "监测员", "type": "str"}
+    raw["layers"]["geohazard"]["fields"]["contact_tel"] = {"label": "值班手机", "type": "str"}
+    raw["layers"]["geohazard"]["fields"]["own_flag"] = {
+        "label": "户主",
+        "type": "str",
+        "personal": True,
+    }
+    spec = catalog_from_dict(raw).get("geohazard")
+    assert {"monitor_person", "contact_tel", "own_flag"} <= set(exporters.personal_fields(spec))
+    assert "resp_unit" not in exporters.personal_fields(spec)  # 责任单位 is an office
+    assert "rangers" not in exporters.personal_fields(catalog.get("firezone"))  # 护林员 count
+
+
+@pytest.fixture(scope="module")
+def public(layers):
+    geo = layers["geohazard"]
+    gdf = geo.gdf.copy()
+    gdf["联系电话(原表)"] = "13912345678"  # an extra column kept from an imported survey
+    gdf.loc[gdf.index[1], "measures"] = "群测群防，联系 139-1234-5678 或 023-59221234"
+    leaky = {**layers, "geohazard": exporters.LayerData(spec=geo.spec, gdf=gdf, shares=geo.shares)}
+    return exporters.public_layers(leaky, precision_deg=0.01)
+
+
+PERSONAL = ("调查组", "李四", "王五", "13800000000", "+86-000", "13912345678", "1234-5678")
+
+
+def _no_personal(text: str) -> None:
+    for value in PERSONAL:
+        assert value not in text, value
+    for label in ("责任人", "联系电话"):
+        assert label not in text, label
+
+
+def test_public_layers_drop_personal_and_extra_columns(public, layers):
+    geo = public["geohazard"]
+    assert "resp_name" not in geo.gdf.columns
+    assert "resp_phone" not in geo.gdf.columns
+    assert "联系电话(原表)" not in geo.gdf.columns
+    assert "resp_name" not in geo.spec.fields
+    assert "resp_phone" not in geo.spec.list_fields
+    assert "resp_phone" not in geo.spec.popup
+    assert "resp_unit" in geo.spec.list_fields
+    assert geo.gdf["measures"].iloc[1] == "群测群防，联系 [电话已隐去] 或 [电话已隐去]"
+    assert geo.gdf["threat_people"].tolist() == layers["geohazard"].gdf["threat_people"].tolist()
+    assert "resp_name" in layers["geohazard"].gdf.columns  # the input is not modified
+
+
+def test_public_layers_snap_points_keep_townships(public, layers):
+    before = layers["geohazard"].gdf
+    after = public["geohazard"].gdf
+    assert after.geometry.x.tolist() == [108.66, 108.68, 108.62, 108.63, 108.76]
+    assert after.geometry.y.tolist() == [31.95, 31.95, 31.93, 31.94, 31.95]
+    assert after["township_code"].tolist() == before["township_code"].tolist()
+    dx = (after.geometry.x - before.geometry.x).abs()
+    dy = (after.geometry.y - before.geometry.y).abs()
+    assert (dx <= 0.005 + 1e-12).all()
+    assert (dy <= 0.005 + 1e-12).all()
+    # polygons are left as they are
+    assert public["firezone"].gdf.geometry.iloc[0].equals(layers["firezone"].gdf.geometry.iloc[0])
+    ew, ns = exporters.grid_metres(0.01)
+    assert 940 < ew < 950
+    assert 1105 < ns < 1112
+
+
+def test_public_layers_precision_none_and_invalid(layers):
+    exact = exporters.public_layers(layers, precision_deg=None)
+    assert exact["geohazard"].gdf.geometry.x.iloc[0] == pytest.approx(108.6640)
+    coarse = exporters.public_layers(layers, precision_deg=0.1)
+    assert coarse["geohazard"].gdf.geometry.x.iloc[0] == pytest.approx(108.7)
+    for bad in (0, -0.01, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="precision_deg"):
+            exporters.public_layers(layers, precision_deg=bad)
+
+
+def test_public_exports_hold_no_personal_data(public, township_codes):
+    book = exporters.xlsx_township(public, A, "葛城街道", **_kw())
+    wb = openpyxl.load_workbook(io.BytesIO(book))
+    cells = " ".join(
+        str(c.value) for ws in wb.worksheets for row in ws.iter_rows() for c in row if c.value
+    )
+    _no_personal(cells)
+    assert "责任单位" in cells
+    _no_personal(exporters.csv_township(public, A, "葛城街道").decode("utf-8-sig"))
+    fc = _strict(exporters.geojson_township(public, A, "葛城街道", **_kw()))
+    _no_personal(json.dumps(fc, ensure_ascii=False))
+    coords = [
+        f["geometry"]["coordinates"]
+        for f in fc["features"]
+        if f["properties"]["layer"] == "geohazard"
+    ]
+    assert [108.66, 31.95] in coords
+    with zipfile.ZipFile(io.BytesIO(exporters.all_townships_zip(public, township_codes))) as zf:
+        for name in zf.namelist():
+            with zipfile.ZipFile(io.BytesIO(zf.read(name))) as inner:
+                text = " ".join(inner.read(n).decode("utf-8", "replace") for n in inner.namelist())
+            _no_personal(text)
+
+
+def test_unfiltered_export_still_has_personal_data(layers):
+    """Guard for the test above: the normal export does carry the names and phones."""
+    text = exporters.csv_township(layers, A, "葛城街道").decode("utf-8-sig")
+    assert "李四" in text
+    assert "13800000000" in text

@@ -1,0 +1,627 @@
+"""Who may change data: local editor list (salted scrypt hashes) or the county's OIDC sign-in.
+
+Viewing needs no sign-in. Changing data (import, commit, undo, status changes) needs an
+*editor*. Two sources, both read from Streamlit's ``.streamlit/secrets.toml`` (never in the
+repository; ``riskmap editor add`` writes it with mode 0600):
+
+* **OIDC** (the county has an identity provider): Streamlit's built-in ``st.login`` with an
+  ``[auth]`` section (``redirect_uri``, ``cookie_secret`` and ``client_id``,
+  ``client_secret``, ``server_metadata_url``, at the top of ``[auth]`` or in an
+  ``[auth.<provider>]`` table). An optional ``[auth] editors = ["a@x.gov.cn", …]`` limits
+  editing to those e-mail addresses; without it every user the county's provider signs in
+  may edit. Needs ``Authlib`` (``pip install riskmap[auth]``).
+* **Local editor list** (no identity provider): ``[editors]`` with
+  ``username = "scrypt$<n>$<r>$<p>$<salt_b64>$<hash_b64>"``. Anything not in that form is
+  refused at start-up (`AuthConfigError`), never compared as plain text.
+
+Why scrypt: it is in the standard library (``hashlib.scrypt``, OpenSSL), so the air-gapped
+county server needs no compiled extra package, and it is salted and memory-hard (OWASP
+Password Storage Cheat Sheet lists scrypt with N=2^17, r=8, p=1 as an accepted choice;
+Argon2id is preferred there but needs ``argon2-cffi``, a C extension). One check costs
+~128 MiB and a fraction of a second, which is fine for a handful of county editors.
+
+Everything here is pure and testable without a browser, except `sign_in_panel`, which
+imports Streamlit when called.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets as _secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from riskmap.errors import RiskmapError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, MutableMapping
+
+SCHEME = "scrypt"
+"""First field of a stored hash."""
+SCRYPT_N = 2**17
+"""Default CPU/memory cost (OWASP minimum for scrypt)."""
+SCRYPT_R = 8
+"""Default block size."""
+SCRYPT_P = 1
+"""Default parallelism."""
+SALT_BYTES = 16
+"""Random salt length."""
+HASH_BYTES = 32
+"""Derived key length."""
+MAX_N = 2**20
+"""Largest cost accepted from a stored hash (a crafted value must not exhaust memory)."""
+MAX_R = 32
+"""Largest block size accepted from a stored hash."""
+MAX_P = 16
+"""Largest parallelism accepted from a stored hash."""
+MIN_PASSWORD_CHARS = 10
+"""Shortest password `hash_password` accepts."""
+MAX_PASSWORD_CHARS = 1024
+"""Longest password checked (longer input is refused before any hashing)."""
+USERNAME_RE = re.compile(r"^[\w.@\-]{1,64}$")
+"""Editor names: letters (Chinese allowed), digits, ``_ . @ -``; 1-64 characters."""
+
+SESSION_EDITOR = "riskmap_editor"
+"""Session-state key holding the signed-in local editor's name (never a widget key)."""
+SESSION_FAILURES = "riskmap_login_failures"
+"""Session-state key counting failed local sign-ins in this browser session."""
+MAX_FAILURES = 5
+"""Failed local sign-ins after which the session's form is locked."""
+
+_HASH_RE = re.compile(
+    r"^scrypt\$(\d{1,8})\$(\d{1,3})\$(\d{1,3})\$([A-Za-z0-9+/=]{4,})\$([A-Za-z0-9+/=]{4,})$"
+)
+_OIDC_PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
+
+
+class AuthConfigError(RiskmapError, ValueError):
+    """The editor list or the ``[auth]`` section of the secrets is malformed."""
+
+
+# --- hashing ------------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=129 * r * n + 2**20, dklen=dklen
+    )
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+    """
+    Hash a password with scrypt and a fresh random salt.
+
+    Parameters
+    ----------
+    password
+        At least `MIN_PASSWORD_CHARS` characters.
+    n, r, p
+        scrypt cost parameters (``n`` a power of two); the defaults follow OWASP.
+
+    Returns
+    -------
+    stored
+        ``"scrypt$<n>$<r>$<p>$<salt_b64>$<hash_b64>"``, to put under ``[editors]``.
+
+    Raises
+    ------
+    AuthConfigError
+        When the password is too short or too long, or a parameter is out of range.
+    """
+    if len(password) < MIN_PASSWORD_CHARS:
+        msg = f"密码至少 {MIN_PASSWORD_CHARS} 个字符 (password too short)"
+        raise AuthConfigError(msg)
+    if len(password) > MAX_PASSWORD_CHARS:
+        msg = f"密码最多 {MAX_PASSWORD_CHARS} 个字符 (password too long)"
+        raise AuthConfigError(msg)
+    _check_params(n, r, p)
+    salt = _secrets.token_bytes(SALT_BYTES)
+    digest = _scrypt(password, salt, n, r, p, HASH_BYTES)
+    return f"{SCHEME}${n}${r}${p}${_b64(salt)}${_b64(digest)}"
+
+
+def _check_params(n: int, r: int, p: int, label: str = "") -> None:
+    if n < 2 or n > MAX_N or n & (n - 1) or not 1 <= r <= MAX_R or not 1 <= p <= MAX_P:  # noqa: PLR2004
+        msg = (
+            f"{label}scrypt 参数超出范围 (n={n}, r={r}, p={p}; n 为 2 的幂且 ≤ {MAX_N}, "
+            f"r ≤ {MAX_R}, p ≤ {MAX_P})"
+        )
+        raise AuthConfigError(msg)
+
+
+@dataclass(frozen=True)
+class StoredHash:
+    """A parsed ``scrypt$…`` entry."""
+
+    n: int
+    r: int
+    p: int
+    salt: bytes
+    digest: bytes
+
+
+def parse_hash(stored: str, *, who: str = "") -> StoredHash:
+    """
+    Parse a stored ``scrypt$<n>$<r>$<p>$<salt_b64>$<hash_b64>`` value.
+
+    Parameters
+    ----------
+    stored
+        The value from the secrets file.
+    who
+        Editor name, for the message.
+
+    Returns
+    -------
+    parsed
+        The parameters, salt and digest.
+
+    Raises
+    ------
+    AuthConfigError
+        When `stored` is not in that form (e.g. a plain-text password) or its parameters
+        are out of range. The message never repeats the value.
+    """
+    label = f"编辑者 {who!r} 的" if who else ""
+    match = _HASH_RE.match(stored) if isinstance(stored, str) else None
+    if match is None:
+        msg = (
+            f"{label}密码条目不是 scrypt 哈希（不接受明文密码）；"
+            "请用 `riskmap editor add 用户名` 设置 (not a scrypt hash; plain text refused)"
+        )
+        raise AuthConfigError(msg)
+    n, r, p = (int(g) for g in match.groups()[:3])
+    _check_params(n, r, p, label)
+    try:
+        salt = base64.b64decode(match.group(4), validate=True)
+        digest = base64.b64decode(match.group(5), validate=True)
+    except (binascii.Error, ValueError):
+        msg = f"{label}密码哈希的 base64 部分无效 (bad base64 in hash)"
+        raise AuthConfigError(msg) from None
+    if len(salt) < 8 or len(digest) < 16:  # noqa: PLR2004
+        msg = f"{label}密码哈希的盐或摘要过短 (salt/hash too short)"
+        raise AuthConfigError(msg)
+    return StoredHash(n, r, p, salt, digest)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """
+    Check a password against a stored scrypt hash in constant time.
+
+    Parameters
+    ----------
+    password
+        What the user typed.
+    stored
+        ``scrypt$…`` value.
+
+    Returns
+    -------
+    ok
+        True when the password matches.
+
+    Raises
+    ------
+    AuthConfigError
+        When `stored` is not a scrypt hash: a plain-text value is never compared.
+    """
+    parsed = parse_hash(stored)
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD_CHARS:
+        return False
+    digest = _scrypt(password, parsed.salt, parsed.n, parsed.r, parsed.p, len(parsed.digest))
+    return hmac.compare_digest(digest, parsed.digest)
+
+
+def check_username(name: str) -> str:
+    """
+    Return `name` stripped when it is a valid editor name.
+
+    Raises
+    ------
+    AuthConfigError
+        When it is empty, longer than 64 characters or holds other than letters, digits,
+        ``_ . @ -``.
+    """
+    text = str(name).strip()
+    if not USERNAME_RE.match(text):
+        msg = f"用户名 {text!r} 无效：只能用字母（含汉字）、数字和 _ . @ -，1-64 个字符"
+        raise AuthConfigError(msg)
+    return text
+
+
+# --- the secrets --------------------------------------------------------------------------
+
+
+def editors_from_secrets(secrets: Mapping[str, Any]) -> dict[str, str]:
+    """
+    Read and check the local editor list (``[editors]``) of the secrets.
+
+    Parameters
+    ----------
+    secrets
+        The parsed ``secrets.toml`` (``st.secrets`` or a dict).
+
+    Returns
+    -------
+    editors
+        ``{username: stored hash}``; empty when there is no ``[editors]`` table.
+
+    Raises
+    ------
+    AuthConfigError
+        When ``editors`` is not a table, a name is invalid or a value is not a scrypt hash
+        (plain-text passwords are refused; the message names the editor, never the value).
+    """
+    raw = secrets.get("editors")
+    if raw is None:
+        return {}
+    if not hasattr(raw, "items"):
+        msg = "secrets.toml 中 editors 应为表 [editors]（用户名 = 哈希）"
+        raise AuthConfigError(msg)
+    out: dict[str, str] = {}
+    for name, value in raw.items():
+        user = check_username(str(name))
+        parse_hash(value, who=user)
+        out[user] = value
+    return out
+
+
+def _auth_section(secrets: Mapping[str, Any]) -> Mapping[str, Any]:
+    section = secrets.get("auth")
+    return section if hasattr(section, "get") else {}
+
+
+def oidc_configured(secrets: Mapping[str, Any]) -> bool:
+    """
+    Return True when the secrets configure Streamlit's OIDC sign-in (``st.login``).
+
+    Requires ``[auth]`` with ``redirect_uri`` and ``cookie_secret``, and ``client_id``,
+    ``client_secret``, ``server_metadata_url`` either in ``[auth]`` itself (the default
+    provider) or in one ``[auth.<provider>]`` table (see `oidc_provider`).
+    """
+    return oidc_provider(secrets) is not None
+
+
+def oidc_provider(secrets: Mapping[str, Any]) -> str | None:
+    """
+    Return the provider name to pass to ``st.login``, or None when OIDC is not configured.
+
+    Returns
+    -------
+    provider
+        ``"default"`` for credentials at the top of ``[auth]`` (``st.login()``), else the
+        name of the first ``[auth.<provider>]`` table with all three keys.
+    """
+    auth = _auth_section(secrets)
+    if not all(auth.get(k) for k in ("redirect_uri", "cookie_secret")):
+        return None
+    if all(auth.get(k) for k in _OIDC_PROVIDER_KEYS):
+        return "default"
+    for name, table in auth.items():
+        if hasattr(table, "get") and all(table.get(k) for k in _OIDC_PROVIDER_KEYS):
+            return str(name)
+    return None
+
+
+def oidc_editor_allowed(email: str | None, secrets: Mapping[str, Any]) -> bool:
+    """
+    Return True when a signed-in OIDC user may edit.
+
+    Without ``[auth] editors`` every signed-in user may (the county's provider vouches for
+    them); with it, only the listed e-mail addresses (case-insensitive).
+
+    Raises
+    ------
+    AuthConfigError
+        When ``[auth] editors`` is not a list of text.
+    """
+    if not email:
+        return False
+    allowed = _auth_section(secrets).get("editors")
+    if allowed is None:
+        return True
+    if isinstance(allowed, str) or not all(isinstance(a, str) for a in allowed):
+        msg = 'secrets.toml 中 [auth] editors 应为电子邮件地址列表，如 editors = ["a@x.gov.cn"]'
+        raise AuthConfigError(msg)
+    return email.strip().casefold() in {a.strip().casefold() for a in allowed}
+
+
+# --- the session ----------------------------------------------------------------------------
+
+
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH  # noqa: PLW0603 - computed once, lazily (costs one scrypt)
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = hash_password(_secrets.token_urlsafe(16))
+    return _DUMMY_HASH
+
+
+def check_login(editors: Mapping[str, str], username: str, password: str) -> str | None:
+    """
+    Return the editor's name when `username`/`password` match the local list, else None.
+
+    An unknown name costs one scrypt too, so timing does not reveal which names exist.
+    """
+    name = str(username).strip()
+    stored = editors.get(name)
+    if stored is None:
+        verify_password(password, _dummy_hash())
+        return None
+    return name if verify_password(password, stored) else None
+
+
+@dataclass(frozen=True)
+class EditorSession:
+    """
+    Who is using the app, as far as editing goes.
+
+    Attributes
+    ----------
+    editor
+        The editor's name (local user name or OIDC e-mail), or None for a viewer.
+    mode
+        ``"oidc"``, ``"local"`` or ``"none"`` (no editors configured: nobody can edit).
+    """
+
+    editor: str | None
+    mode: str
+
+    @property
+    def can_edit(self) -> bool:
+        """True when the user may import, commit, undo or change statuses."""
+        return self.editor is not None
+
+
+def auth_mode(secrets: Mapping[str, Any]) -> str:
+    """Return ``"oidc"`` (OIDC configured), ``"local"`` (editors listed) or ``"none"``."""
+    if oidc_configured(secrets):
+        return "oidc"
+    if editors_from_secrets(secrets):
+        return "local"
+    return "none"
+
+
+def current_editor(
+    secrets: Mapping[str, Any],
+    session: Mapping[str, Any],
+    user_info: Mapping[str, Any] | None = None,
+) -> EditorSession:
+    """
+    Decide whether this session may edit.
+
+    Parameters
+    ----------
+    secrets
+        ``st.secrets`` (or a dict).
+    session
+        ``st.session_state``: a local editor's name is under `SESSION_EDITOR`, set only by
+        `local_sign_in` (never by a widget or a URL parameter).
+    user_info
+        ``st.user`` (OIDC): ``is_logged_in`` and ``email``.
+
+    Returns
+    -------
+    session
+        `EditorSession`; ``editor`` is None for a viewer. A local editor removed from the
+        secrets loses editing on the next rerun.
+
+    Raises
+    ------
+    AuthConfigError
+        When the editor list or ``[auth] editors`` is malformed.
+    """
+    mode = auth_mode(secrets)
+    if mode == "oidc":
+        info = user_info or {}
+        email = info.get("email") if info.get("is_logged_in") else None
+        ok = oidc_editor_allowed(email, secrets)
+        return EditorSession(str(email) if ok else None, mode)
+    if mode == "local":
+        name = session.get(SESSION_EDITOR)
+        editors = editors_from_secrets(secrets)
+        return EditorSession(name if isinstance(name, str) and name in editors else None, mode)
+    return EditorSession(None, mode)
+
+
+def local_sign_in(
+    secrets: Mapping[str, Any],
+    session: MutableMapping[str, Any],
+    username: str,
+    password: str,
+) -> str | None:
+    """
+    Check a local sign-in and record it in `session`.
+
+    Parameters
+    ----------
+    secrets, session
+        ``st.secrets`` and ``st.session_state``.
+    username, password
+        What was typed.
+
+    Returns
+    -------
+    error
+        None on success (``session[SESSION_EDITOR]`` = the name), else a Chinese message.
+        After `MAX_FAILURES` failures the session is locked (reload the page is not
+        enough: the counter lives server-side in the session; a new browser session starts
+        again, each attempt still costs one scrypt).
+    """
+    failures = int(session.get(SESSION_FAILURES, 0))
+    if failures >= MAX_FAILURES:
+        return f"登录失败次数过多（{MAX_FAILURES} 次），请稍后在新会话中重试"
+    name = check_login(editors_from_secrets(secrets), username, password)
+    if name is None:
+        session[SESSION_FAILURES] = failures + 1
+        session.pop(SESSION_EDITOR, None)
+        return "用户名或密码错误"
+    session[SESSION_FAILURES] = 0
+    session[SESSION_EDITOR] = name
+    return None
+
+
+def sign_out(session: MutableMapping[str, Any]) -> None:
+    """Forget the local editor of this session."""
+    session.pop(SESSION_EDITOR, None)
+
+
+# --- Streamlit panel --------------------------------------------------------------------------
+
+
+def sign_in_panel(container: Any = None) -> EditorSession:  # noqa: ANN401 - a Streamlit container
+    """
+    Draw the sign-in / sign-out controls (Streamlit) and return who may edit.
+
+    Call once per run, before drawing any data-changing control; draw those controls only
+    when ``session.can_edit``. Viewers see a "编辑需登录" note and a sign-in form (local)
+    or a 登录 button (OIDC), nothing else.
+
+    Parameters
+    ----------
+    container
+        Where to draw (e.g. ``st.sidebar``); default ``st.sidebar``.
+
+    Returns
+    -------
+    session
+        `EditorSession`; pass ``session.editor`` as ``user=`` to `commit_import` and
+        `riskmap.io.undo_last_write`.
+    """
+    import streamlit as st  # noqa: PLC0415 - only the app needs Streamlit
+
+    box = container if container is not None else st.sidebar
+    try:
+        secrets: Mapping[str, Any] = (
+            st.secrets.to_dict() if st.secrets.load_if_toml_exists() else {}
+        )
+        user_info = st.user.to_dict() if hasattr(st.user, "to_dict") else dict(st.user)
+        who = current_editor(secrets, st.session_state, user_info)
+    except AuthConfigError as exc:
+        box.error(f"编辑权限配置错误：{exc}")
+        return EditorSession(None, "none")
+    box.subheader("编辑权限")
+    if who.mode == "none":
+        box.caption("未配置编辑者（查看无需登录）。管理员可用 `riskmap editor add 用户名` 添加。")
+    elif who.can_edit:
+        box.caption(f"已登录：{who.editor}")
+        if box.button("退出登录", key="riskmap_sign_out"):
+            if who.mode == "oidc":
+                st.logout()
+            sign_out(st.session_state)
+            st.rerun()
+    elif who.mode == "oidc":
+        if user_info.get("is_logged_in"):
+            box.warning(f"{user_info.get('email', '')} 无编辑权限（只能查看）")
+            if box.button("退出登录", key="riskmap_sign_out"):
+                st.logout()
+        else:
+            box.caption("查看无需登录；导入、撤销、修改状态需登录。")
+            provider = oidc_provider(secrets) or "default"
+            if box.button("登录", key="riskmap_sign_in"):
+                st.login() if provider == "default" else st.login(provider)
+    else:
+        box.caption("查看无需登录；导入、撤销、修改状态需登录。")
+        with box.form("riskmap_login_form", clear_on_submit=True):
+            username = st.text_input("用户名", key="riskmap_login_user")
+            password = st.text_input("密码", type="password", key="riskmap_login_password")
+            submitted = st.form_submit_button("登录")
+        if submitted:
+            error = local_sign_in(secrets, st.session_state, username, password)
+            if error:
+                box.error(error)
+            else:
+                st.rerun()
+    return who
+
+
+# --- editing secrets.toml (text in, text out; riskmap.io writes it) ---------------------------
+
+_TABLE_RE = re.compile(r"^\s*\[")
+_EDITORS_HEADER_RE = re.compile(r"^\s*\[\s*editors\s*\]\s*(#.*)?$")
+
+
+def upsert_editor(text: str, name: str, stored: str) -> str:
+    """
+    Add or replace one ``[editors]`` entry in the text of ``secrets.toml``.
+
+    Edits the text line by line so every other table, key and comment stays as it was; the
+    result is parsed again and must differ from the input only in ``editors[name]``.
+
+    Parameters
+    ----------
+    text
+        Current file content (``""`` for a new file).
+    name
+        Editor name (`check_username`).
+    stored
+        A scrypt hash from `hash_password`.
+
+    Returns
+    -------
+    text
+        The new content.
+
+    Raises
+    ------
+    AuthConfigError
+        When `text` is not valid TOML, `name` or `stored` is invalid, or the file keeps
+        ``editors`` in a form this edit cannot handle (inline table, dotted keys): edit it
+        by hand then.
+    """
+    import tomllib  # noqa: PLC0415
+
+    user = check_username(name)
+    parse_hash(stored, who=user)
+    try:
+        before = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"secrets.toml 不是有效的 TOML: {exc}"
+        raise AuthConfigError(msg) from None
+    line = f'"{user}" = "{stored}"'
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if _EDITORS_HEADER_RE.match(ln)), None)
+    if start is None:
+        tail = [] if not lines or not lines[-1].strip() else [""]
+        lines += [*tail, "[editors]", line]
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if _TABLE_RE.match(lines[i])), len(lines)
+        )
+        key_re = re.compile(
+            rf'^\s*("{re.escape(user)}"|\'{re.escape(user)}\'|{re.escape(user)})\s*='
+        )
+        hit = next((i for i in range(start + 1, end) if key_re.match(lines[i])), None)
+        if hit is not None:
+            lines[hit] = line
+        else:
+            last = max(
+                (
+                    i
+                    for i in range(start, end)
+                    if lines[i].strip() and not lines[i].lstrip().startswith("#")
+                ),
+                default=start,
+            )
+            lines.insert(last + 1, line)
+    new = "\n".join(lines) + "\n"
+    try:
+        after = tomllib.loads(new)
+    except tomllib.TOMLDecodeError:
+        after = None
+    expected = dict(before)
+    expected["editors"] = {**dict(before.get("editors", {})), user: stored}
+    if after != expected:
+        msg = "无法自动修改 secrets.toml 中的 editors（格式特殊），请手工编辑 [editors] 表"
+        raise AuthConfigError(msg)
+    return new
