@@ -12,7 +12,7 @@ server-side (labels, legend, layer names) is escaped with `html.escape`. Embedde
 mistaken for a folium variable by streamlit-folium, or break the JS.
 
 Offline. `folium.Map` lists CDN jQuery, Bootstrap, awesome-markers, Font Awesome…; the map
-only needs Leaflet (and markercluster for big layers). With ``inline_assets=True`` they are put
+only needs Leaflet. With ``inline_assets=True`` they are put
 inline in the page; otherwise their ``default_js``/``default_css`` point at
 ``/app/static/vendor/...`` (see `riskmap.assets.install_static_assets`), which is also what
 `streamlit_folium.st_folium` loads in its iframe.
@@ -20,6 +20,7 @@ inline in the page; otherwise their ``default_js``/``default_css`` point at
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -49,7 +50,9 @@ if TYPE_CHECKING:
     from riskmap.settings import Settings
 
 CLUSTER_THRESHOLD = 20_000
-"""A point layer with more features than this is clustered (Leaflet.markercluster)."""
+"""Above this many points in view (below `AGGREGATE_MAX_ZOOM`) a layer is drawn as count bubbles."""
+AGGREGATE_MAX_ZOOM = 15
+"""From this zoom level on, points are always drawn one by one."""
 UNCLASSIFIED = "未分级"
 UNCLASSIFIED_COLOR = "#969696"
 CHOROPLETH_ALL = "all"
@@ -129,7 +132,7 @@ RUNTIME_JS = r"""
   R.value = function (d, field, i) {
     var col = d.p[field];
     if (col === undefined || col === null) { return null; }
-    if (col.k) { var code = col.v[i]; return code < 0 ? null : col.k[code]; }
+    if (col.k) { var code = R.codes(col)[i] - 1; return code < 0 ? null : col.k[code]; }
     var v = col[i];
     return v === undefined ? null : v;
   };
@@ -151,52 +154,301 @@ RUNTIME_JS = r"""
     }
     return h + '</table></div>';
   };
-  R.tooltip = function (layer) {
-    if (layer.riskLayer === undefined) {
-      return layer.getChildCount ? R.esc(layer.getChildCount() + " 个点位") : "";
-    }
-    var d = layer.riskLayer, i = layer.riskIdx;
-    var cls = R.value(d, d.cls, i);
-    return '<span class="riskmap-tip">' + R.esc(R.text(R.value(d, "name", i))) +
-      (cls === null ? "" : "（" + R.esc(cls) + "）") + "</span>";
-  };
   R.color = function (d, i) {
     var cls = R.value(d, d.cls, i);
     var c = cls === null ? undefined : d.colors[cls];
     return c === undefined ? d.other : c;
   };
-  L.Canvas.include({
-    riskmapShape: function (layer) {
-      if (!this._drawing || layer._empty()) { return; }
-      var p = layer._point, ctx = this._ctx, r = Math.max(Math.round(layer._radius), 1);
-      var s = layer.options.shape;
-      ctx.beginPath();
-      if (s === "square") {
-        ctx.rect(p.x - 0.85 * r, p.y - 0.85 * r, 1.7 * r, 1.7 * r);
-      } else if (s === "triangle") {
-        ctx.moveTo(p.x, p.y - 1.2 * r); ctx.lineTo(p.x + 1.1 * r, p.y + 0.8 * r);
-        ctx.lineTo(p.x - 1.1 * r, p.y + 0.8 * r); ctx.closePath();
-      } else if (s === "diamond") {
-        ctx.moveTo(p.x, p.y - 1.25 * r); ctx.lineTo(p.x + r, p.y);
-        ctx.lineTo(p.x, p.y + 1.25 * r); ctx.lineTo(p.x - r, p.y); ctx.closePath();
-      } else {
-        ctx.arc(p.x, p.y, r, 0, Math.PI * 2, false);
+  // A base64 string of little-endian numbers → typed array (coordinates, dictionary codes).
+  R.b64 = function (text, Type) {
+    var bin = atob(text), n = bin.length, bytes = new Uint8Array(n);
+    for (var i = 0; i < n; i++) { bytes[i] = bin.charCodeAt(i); }
+    return new Type(bytes.buffer);
+  };
+  R.codes = function (col) {
+    if (!col.v) {
+      col.v = R.b64(col.b, col.w === 1 ? Uint8Array : (col.w === 2 ? Uint16Array : Int32Array));
+    }
+    return col.v;
+  };
+  // One symbol as a sub-path (shapes as the legend's SVGs).
+  R.shape = function (ctx, s, x, y, r) {
+    if (s === "square") {
+      ctx.rect(x - 0.85 * r, y - 0.85 * r, 1.7 * r, 1.7 * r);
+    } else if (s === "triangle") {
+      ctx.moveTo(x, y - 1.2 * r); ctx.lineTo(x + 1.1 * r, y + 0.8 * r);
+      ctx.lineTo(x - 1.1 * r, y + 0.8 * r); ctx.closePath();
+    } else if (s === "diamond") {
+      ctx.moveTo(x, y - 1.25 * r); ctx.lineTo(x + r, y);
+      ctx.lineTo(x, y + 1.25 * r); ctx.lineTo(x - r, y); ctx.closePath();
+    } else {
+      ctx.moveTo(x + r, y); ctx.arc(x, y, r, 0, Math.PI * 2, false);
+    }
+  };
+  R.darkText = function (hex) {
+    var v = parseInt(hex.slice(1), 16);
+    return 0.299 * (v >> 16) + 0.587 * ((v >> 8) & 255) + 0.114 * (v & 255) > 150;
+  };
+  var CELL_PX = 64, FEW = 2000;
+  // ONE point layer = one pseudo-path on the shared canvas renderer. It keeps the points as
+  // typed arrays (Web Mercator in [0, 1]), a grid index built once (cells sorted row-major, so
+  // one row of cells is one contiguous run), draws only what is in view, and above `d.agg`
+  // points in view (below zoom `d.aggMaxZoom`) draws count bubbles per 64 px screen cell.
+  // The renderer's hit-testing calls `_containsPoint`, which picks the point (or bubble).
+  R.Points = L.Path.extend({
+    options: {interactive: true, stroke: true, weight: 1, bubblingMouseEvents: true},
+    initialize: function (d, options) {
+      L.setOptions(this, options);
+      var n = d.n, ll = R.b64(d.c, Int32Array), i;
+      var mx = this._mx = new Float64Array(n), my = this._my = new Float64Array(n);
+      var x0 = 1, y0 = 1, x1 = 0, y1 = 0, rad = Math.PI / 180;
+      for (i = 0; i < n; i++) {
+        var lat = Math.max(Math.min(ll[2 * i] / 1e6, 85.0511287798), -85.0511287798);
+        var x = 0.5 + ll[2 * i + 1] / 1e6 / 360;
+        var y = 0.5 - Math.log(Math.tan(Math.PI / 4 + lat * rad / 2)) / (2 * Math.PI);
+        mx[i] = x; my[i] = y;
+        if (x < x0) { x0 = x; } if (x > x1) { x1 = x; }
+        if (y < y0) { y0 = y; } if (y > y1) { y1 = y; }
       }
-      this._fillStroke(ctx, layer);
-    }
-  });
-  R.Marker = L.CircleMarker.extend({
-    _updatePath: function () {
-      if (this._renderer.riskmapShape) { this._renderer.riskmapShape(this); }
-      else { L.CircleMarker.prototype._updatePath.call(this); }
+      this.d = d; this._ll = ll;
+      // Class rank per point: 0 = unclassified, k = d.classes[k - 1] (catalog order).
+      var rank = this._rank = new Uint8Array(n), col = d.p[d.cls], byName = {};
+      this._fills = [d.other];
+      for (i = 0; i < d.classes.length; i++) {
+        byName[d.classes[i][0]] = i + 1; this._fills.push(d.classes[i][1]);
+      }
+      if (col && col.k) {
+        var codes = R.codes(col), map = [0];
+        for (i = 0; i < col.k.length; i++) { map.push(byName[String(col.k[i])] || 0); }
+        for (i = 0; i < n; i++) { rank[i] = map[codes[i]]; }
+      } else if (col) {
+        for (i = 0; i < n; i++) {
+          var v = col[i]; rank[i] = v === null ? 0 : (byName[String(v)] || 0);
+        }
+      }
+      // Grid index over the data's bounding box.
+      var g = this._g = Math.max(1, Math.min(1024, Math.ceil(Math.sqrt(n / 8))));
+      this._box = [x0, y0, Math.max(x1 - x0, 1e-12), Math.max(y1 - y0, 1e-12)];
+      var cell = new Int32Array(n), start = this._start = new Int32Array(g * g + 1);
+      for (i = 0; i < n; i++) { cell[i] = this._cellOf(mx[i], my[i]); start[cell[i] + 1]++; }
+      for (i = 0; i < g * g; i++) { start[i + 1] += start[i]; }
+      var fill = start.slice(0, g * g), idx = this._idx = new Int32Array(n);
+      for (i = 0; i < n; i++) { idx[fill[cell[i]]++] = i; }
+      this._mode = null; this._hit = null; this._last = null;
+      this.on("click", this._onClick, this);
+      this.on("mousemove", this._onMove, this);
     },
-    toGeoJSON: function (precision) {
-      var f = L.CircleMarker.prototype.toGeoJSON.call(this, precision);
-      var d = this.riskLayer;
-      f.properties = {layer: d.id, key: R.value(d, d.key, this.riskIdx)};
-      return f;
+    _cellOf: function (x, y) {
+      var b = this._box, g = this._g;
+      var cx = Math.min(g - 1, Math.max(0, Math.floor((x - b[0]) / b[2] * g)));
+      var cy = Math.min(g - 1, Math.max(0, Math.floor((y - b[1]) / b[3] * g)));
+      return cy * g + cx;
+    },
+    latlng: function (i) { return L.latLng(this._ll[2 * i] / 1e6, this._ll[2 * i + 1] / 1e6); },
+    _scale: function () { return 256 * Math.pow(2, this._map.getZoom()); },
+    // Visit every point index whose grid cell meets the layer-pixel box [ax, ay, bx, by].
+    _each: function (ax, ay, bx, by, fn) {
+      var s = this._scale(), o = this._map.getPixelOrigin(), b = this._box, g = this._g;
+      var c0 = Math.floor(((ax + o.x) / s - b[0]) / b[2] * g);
+      var c1 = Math.floor(((bx + o.x) / s - b[0]) / b[2] * g);
+      var r0 = Math.floor(((ay + o.y) / s - b[1]) / b[3] * g);
+      var r1 = Math.floor(((by + o.y) / s - b[1]) / b[3] * g);
+      if (c1 < 0 || r1 < 0 || c0 >= g || r0 >= g) { return 0; }
+      c0 = Math.max(c0, 0); r0 = Math.max(r0, 0);
+      c1 = Math.min(c1, g - 1); r1 = Math.min(r1, g - 1);
+      var count = 0, idx = this._idx, start = this._start;
+      for (var r = r0; r <= r1; r++) {
+        var lo = start[r * g + c0], hi = start[r * g + c1 + 1];
+        count += hi - lo;
+        if (fn) { for (var k = lo; k < hi; k++) { fn(idx[k]); } }
+      }
+      return count;
+    },
+    _project: function () {
+      if (!this._map) { return; }
+      var s = this._scale(), o = this._map.getPixelOrigin(), b = this._box, pad = 40;
+      this._pxBounds = L.bounds(
+        [b[0] * s - o.x - pad, b[1] * s - o.y - pad],
+        [(b[0] + b[2]) * s - o.x + pad, (b[1] + b[3]) * s - o.y + pad]);
+    },
+    _update: function () {},
+    _updatePath: function () {
+      var rd = this._renderer;
+      if (!rd._drawing || !rd._bounds) { return; }
+      var d = this.d, vb = rd._bounds, pad = 2 * d.radius + 2;
+      var ax = vb.min.x - pad, ay = vb.min.y - pad, bx = vb.max.x + pad, by = vb.max.y + pad;
+      var inView = this._each(ax, ay, bx, by, null);
+      if (inView > d.agg && this._map.getZoom() < d.aggMaxZoom) {
+        this._drawCells(rd._ctx, ax, ay, bx, by);
+      } else {
+        this._drawPoints(rd._ctx, ax, ay, bx, by, inView);
+      }
+    },
+    _drawPoints: function (ctx, ax, ay, bx, by, inView) {
+      var s = this._scale(), o = this._map.getPixelOrigin(), mx = this._mx, my = this._my;
+      var rank = this._rank, nr = this._fills.length, counts = new Int32Array(nr + 1);
+      var vis = new Int32Array(inView), m = 0;
+      this._each(ax, ay, bx, by, function (i) {
+        var x = mx[i] * s - o.x, y = my[i] * s - o.y;
+        if (x >= ax && x <= bx && y >= ay && y <= by) { vis[m++] = i; counts[rank[i] + 1]++; }
+      });
+      vis = vis.subarray(0, m);
+      if (m <= FEW) { vis.sort(); }
+      // Draw by class, least severe first (index order within a class).
+      for (var k = 0; k < nr; k++) { counts[k + 1] += counts[k]; }
+      var ord = new Int32Array(m), at = counts.slice(0, nr), j, i;
+      for (j = 0; j < m; j++) { i = vis[j]; ord[at[rank[i]]++] = i; }
+      var d = this.d, r = d.radius;
+      ctx.lineWidth = 1; ctx.strokeStyle = "#ffffff"; ctx.lineCap = "round"; ctx.lineJoin = "round";
+      if (ctx.setLineDash) { ctx.setLineDash([]); }
+      for (k = 0; k < nr; k++) {
+        ctx.fillStyle = this._fills[k];
+        if (m > FEW) { ctx.beginPath(); }
+        for (j = counts[k]; j < counts[k + 1]; j++) {
+          i = ord[j];
+          if (m <= FEW) { ctx.beginPath(); }
+          R.shape(ctx, d.shape, Math.round(mx[i] * s) - o.x, Math.round(my[i] * s) - o.y, r);
+          if (m <= FEW) { this._paint(ctx); }
+        }
+        if (m > FEW) { this._paint(ctx); }
+      }
+      this._mode = "points"; this._order = ord;
+    },
+    _paint: function (ctx) {
+      ctx.globalAlpha = 0.95; ctx.fill("evenodd");
+      ctx.globalAlpha = 0.9; ctx.stroke();
+    },
+    _drawCells: function (ctx, ax, ay, bx, by) {
+      var s = this._scale(), o = this._map.getPixelOrigin(), mx = this._mx, my = this._my;
+      var rank = this._rank;
+      var cx0 = Math.floor((ax + o.x) / CELL_PX), cy0 = Math.floor((ay + o.y) / CELL_PX);
+      var nx = Math.floor((bx + o.x) / CELL_PX) - cx0 + 1;
+      var ny = Math.floor((by + o.y) / CELL_PX) - cy0 + 1;
+      var nc = nx * ny, cnt = new Int32Array(nc), sx = new Float64Array(nc);
+      var sy = new Float64Array(nc), top = new Uint8Array(nc), one = new Int32Array(nc);
+      var bb = new Float64Array(4 * nc);
+      this._each(ax, ay, bx, by, function (i) {
+        var gx = mx[i] * s, gy = my[i] * s;
+        var x = gx - o.x, y = gy - o.y;
+        if (x < ax || x > bx || y < ay || y > by) { return; }
+        var c = (Math.floor(gx / CELL_PX) - cx0) + (Math.floor(gy / CELL_PX) - cy0) * nx;
+        var q = 4 * c;
+        if (cnt[c] === 0) {
+          bb[q] = bb[q + 2] = mx[i]; bb[q + 1] = bb[q + 3] = my[i];
+        } else {
+          bb[q] = Math.min(bb[q], mx[i]); bb[q + 2] = Math.max(bb[q + 2], mx[i]);
+          bb[q + 1] = Math.min(bb[q + 1], my[i]); bb[q + 3] = Math.max(bb[q + 3], my[i]);
+        }
+        cnt[c]++; sx[c] += x; sy[c] += y; one[c] = i;
+        if (rank[i] > top[c]) { top[c] = rank[i]; }
+      });
+      var cells = [], d = this.d, c;
+      for (c = 0; c < nc; c++) {
+        if (!cnt[c]) { continue; }
+        var n = cnt[c];
+        cells.push({n: n, x: sx[c] / n, y: sy[c] / n, k: top[c], i: one[c],
+                    r: n === 1 ? d.radius : Math.min(11 + 4 * Math.log(n) / Math.LN10, 24),
+                    b: [bb[4 * c], bb[4 * c + 1], bb[4 * c + 2], bb[4 * c + 3]]});
+      }
+      cells.sort(function (p, q) { return p.k - q.k || p.n - q.n; });
+      ctx.lineCap = "round"; ctx.lineJoin = "round";
+      if (ctx.setLineDash) { ctx.setLineDash([]); }
+      ctx.textAlign = "center"; ctx.textBaseline = "middle";
+      ctx.font = "bold 11px sans-serif";
+      for (c = 0; c < cells.length; c++) {
+        var e = cells[c], fill = this._fills[e.k];
+        ctx.fillStyle = fill; ctx.strokeStyle = "#ffffff"; ctx.lineWidth = 1;
+        if (e.n === 1) {
+          ctx.beginPath();
+          R.shape(ctx, d.shape, Math.round(mx[e.i] * s) - o.x, Math.round(my[e.i] * s) - o.y,
+                  d.radius);
+          this._paint(ctx);
+          continue;
+        }
+        ctx.beginPath(); ctx.arc(e.x, e.y, e.r + 4, 0, Math.PI * 2, false);
+        ctx.globalAlpha = 0.35; ctx.fill();
+        ctx.beginPath(); ctx.arc(e.x, e.y, e.r, 0, Math.PI * 2, false);
+        ctx.globalAlpha = 0.9; ctx.fill(); ctx.lineWidth = 1.5; ctx.stroke();
+        ctx.globalAlpha = 1; ctx.fillStyle = R.darkText(fill) ? "#222222" : "#ffffff";
+        ctx.fillText(String(e.n), e.x, e.y);
+      }
+      this._mode = "cells"; this._cells = cells;
+    },
+    // Hit-testing by the canvas renderer (clicks and hover): the topmost point or bubble.
+    _containsPoint: function (p) {
+      this._hit = this._pick(p);
+      return this._hit !== null;
+    },
+    _pick: function (p) {
+      var tol = (this._renderer.options.tolerance || 0) + 1, j, best = null;
+      var s = this._scale(), o = this._map.getPixelOrigin();
+      if (this._mode === "cells") {
+        for (j = this._cells.length - 1; j >= 0; j--) {
+          var e = this._cells[j];
+          var dx = p.x - (e.n === 1 ? Math.round(this._mx[e.i] * s) - o.x : e.x);
+          var dy = p.y - (e.n === 1 ? Math.round(this._my[e.i] * s) - o.y : e.y);
+          if (dx * dx + dy * dy <= (e.r + tol) * (e.r + tol)) {
+            return e.n === 1 ? {i: e.i} : {cell: e};
+          }
+        }
+        return null;
+      }
+      if (this._mode !== "points") { return null; }
+      var r = this.d.radius * 1.25 + tol;
+      var mx = this._mx, my = this._my, rank = this._rank, bk = -1;
+      this._each(p.x - r, p.y - r, p.x + r, p.y + r, function (i) {
+        var dx = Math.round(mx[i] * s) - o.x - p.x, dy = Math.round(my[i] * s) - o.y - p.y;
+        if (dx * dx + dy * dy <= r * r) {
+          var key = rank[i] * 4294967296 + i;
+          if (key > bk) { bk = key; best = i; }
+        }
+      });
+      return best === null ? null : {i: best};
+    },
+    _onClick: function () {
+      var h = this._last = this._hit;
+      if (!h) { return; }
+      if (h.i !== undefined) { R.openPopup(this._map, this.d, h.i, this.latlng(h.i)); return; }
+      var b = h.cell.b, crs = this._map.options.crs;
+      var sw = crs.pointToLatLng(L.point(b[0] * 256, b[3] * 256), 0);
+      var ne = crs.pointToLatLng(L.point(b[2] * 256, b[1] * 256), 0);
+      this._map.fitBounds(L.latLngBounds(sw, ne), {maxZoom: this.d.aggMaxZoom, padding: [40, 40]});
+    },
+    _onMove: function () {
+      var h = this._hit;
+      var key = h ? (h.i !== undefined ? h.i : -1 - h.cell.x - h.cell.y * 1e6) : null;
+      if (key !== this._tipKey) {
+        this._tipKey = key;
+        if (this._tooltip && this._tooltip._map) { this._tooltip.update(); }
+      }
+    },
+    tip: function () {
+      var h = this._hit;
+      if (!h) { return ""; }
+      if (h.cell) { return '<span class="riskmap-tip">' + R.esc(h.cell.n + " 个点位") + "</span>"; }
+      return R.tipOf(this.d, h.i);
+    },
+    // streamlit-folium stores `toGeoJSON()` of the clicked layer as `last_active_drawing`.
+    toGeoJSON: function () {
+      var h = this._last, d = this.d;
+      if (!h) { return {type: "Feature", properties: {layer: d.id, key: null}, geometry: null}; }
+      if (h.cell) {
+        return {type: "Feature", properties: {layer: d.id, key: null, count: h.cell.n},
+                geometry: null};
+      }
+      var ll = this.latlng(h.i);
+      return {type: "Feature", properties: {layer: d.id, key: R.value(d, d.key, h.i)},
+              geometry: {type: "Point", coordinates: [ll.lng, ll.lat]}};
     }
   });
+  R.tipOf = function (d, i) {
+    var cls = R.value(d, d.cls, i);
+    return '<span class="riskmap-tip">' + R.esc(R.text(R.value(d, "name", i))) +
+      (cls === null ? "" : "（" + R.esc(cls) + "）") + "</span>";
+  };
+  R.tooltip = function (layer) {
+    return layer.riskLayer === undefined ? "" : R.tipOf(layer.riskLayer, layer.riskIdx);
+  };
   R.panes = function (map) {
     if (map.riskmap) { return map.riskmap; }
     var z = {riskChoro: 380, riskBounds: 390, riskFeatures: 420,
@@ -209,7 +461,6 @@ RUNTIME_JS = r"""
       }
     }
     R.maps.push(map);
-    // No tile layer means no maxZoom, which markercluster requires.
     if (map.options.maxZoom === undefined) { map.options.maxZoom = 19; }
     map.riskmap = {layers: {},
       // ONE canvas for points and polygons: a second canvas pane on top would swallow the
@@ -217,32 +468,22 @@ RUNTIME_JS = r"""
       renderer: L.canvas({pane: "riskFeatures", padding: 0.3, tolerance: 3})};
     return map.riskmap;
   };
-  R.openPopup = function (map, layer) {
-    var d = layer.riskLayer, i = layer.riskIdx;
-    var at = layer.getLatLng ? layer.getLatLng() : layer.getBounds().getCenter();
+  R.openPopup = function (map, d, i, at) {
     L.popup({minWidth: 220, maxWidth: 380, maxHeight: 320})
       .setLatLng(at).setContent(R.popup(d, i)).openOn(map);
   };
   R.addLayer = function (map, group, d) {
     var st = R.panes(map);
-    var target = group;
-    if (d.cluster && L.markerClusterGroup) {
-      target = L.markerClusterGroup({chunkedLoading: true, disableClusteringAtZoom: 15,
-        spiderfyOnMaxZoom: false, showCoverageOnHover: false});
-      group.addLayer(target);
-    }
-    var items = new Array(d.n);
-    if (d.c) {
-      var markers = [];
-      for (var i = 0; i < d.n; i++) {
-        var m = new R.Marker([d.c[2 * i], d.c[2 * i + 1]], {
-          renderer: st.renderer, pane: "riskFeatures", shape: d.shape, radius: d.radius,
-          color: "#ffffff", weight: 1, opacity: 0.9, fillColor: R.color(d, i), fillOpacity: 0.95});
-        m.riskLayer = d; m.riskIdx = i; items[i] = m; markers.push(m);
-      }
-      if (target.addLayers) { target.addLayers(markers); }
-      else { for (var k = 0; k < markers.length; k++) { target.addLayer(markers[k]); } }
+    var entry = {data: d, group: group, target: group};
+    if (d.c !== undefined) {
+      var pts = new R.Points(d, {renderer: st.renderer, pane: "riskFeatures"});
+      pts.bindTooltip(function (l) { return l.tip(); },
+                      {sticky: true, direction: "top", opacity: 0.95});
+      group.addLayer(pts);
+      entry.points = pts;
+      entry.latlng = function (i) { return pts.latlng(i); };
     } else {
+      var items = entry.items = new Array(d.n);
       for (var j = 0; j < d.n; j++) {
         // geometryToLayer gives a Polygon/MultiPolygon path, not a group: Leaflet 1.9.3's
         // tooltip focus listeners call getElement() on every child of the tooltip's group.
@@ -253,18 +494,22 @@ RUNTIME_JS = r"""
         g.setStyle({color: R.color(d, j), weight: 1.5, opacity: 0.9, fillColor: R.color(d, j),
                     fillOpacity: 0.35});
         g.riskLayer = d; g.riskIdx = j;
-        items[j] = g; target.addLayer(g);
+        items[j] = g; group.addLayer(g);
       }
-      var toBack = function () { target.eachLayer(function (l) { l.bringToBack(); }); };
+      var toBack = function () { group.eachLayer(function (l) { l.bringToBack(); }); };
       group.on("add", toBack);
       if (group._map) { toBack(); }
+      group.bindTooltip(R.tooltip, {sticky: true, direction: "top", opacity: 0.95});
+      group.on("click", function (e) {
+        var l = e.layer;
+        if (l && l.riskLayer !== undefined) {
+          R.openPopup(map, l.riskLayer, l.riskIdx, l.getBounds().getCenter());
+        }
+      });
+      entry.latlng = function (i) { return items[i].getBounds().getCenter(); };
     }
-    target.bindTooltip(R.tooltip, {sticky: true, direction: "top", opacity: 0.95});
-    target.on("click", function (e) {
-      if (e.layer && e.layer.riskLayer !== undefined) { R.openPopup(map, e.layer); }
-    });
-    st.layers[d.id] = {data: d, items: items, group: group, target: target};
-    return target;
+    st.layers[d.id] = entry;
+    return group;
   };
   R.addAreas = function (map, group, d) {
     R.panes(map);
@@ -283,35 +528,29 @@ RUNTIME_JS = r"""
     if (!entry) { return null; }
     for (var i = 0; i < entry.data.n; i++) {
       if (String(R.value(entry.data, entry.data.key, i)) === key) {
-        return {entry: entry, i: i, item: entry.items[i]};
+        return {entry: entry, i: i};
       }
     }
     return null;
   };
   R.focus = function (map, found) {
-    var item = found.item;
-    if (item.getLatLng) {
-      map.setView(item.getLatLng(), Math.max(map.getZoom(), 15), {animate: false});
+    if (found.entry.points) {
+      map.setView(found.entry.latlng(found.i), Math.max(map.getZoom(), 15), {animate: false});
     } else {
-      map.fitBounds(item.getBounds(), {maxZoom: 15, animate: false});
+      map.fitBounds(found.entry.items[found.i].getBounds(), {maxZoom: 15, animate: false});
     }
   };
   R.mark = function (map, found) {
-    var entry = found.entry, item = found.item;
+    var entry = found.entry, d = entry.data, at = entry.latlng(found.i);
     if (!map.hasLayer(entry.group)) { map.addLayer(entry.group); }
-    var done = function () {
-      if (item.getLatLng) {
-        L.circleMarker(item.getLatLng(), {pane: "riskHighlight", radius: 15, color: "#00b7ff",
-          weight: 4, fill: false, interactive: false}).addTo(map);
-      } else {
-        L.geoJSON(entry.data.g[found.i], {pane: "riskHighlight", interactive: false,
-          style: {color: "#00b7ff", weight: 4, fill: false}}).addTo(map);
-      }
-      R.openPopup(map, item);
-    };
-    if (entry.target.zoomToShowLayer && item.getLatLng) {
-      entry.target.zoomToShowLayer(item, done);
-    } else { done(); }
+    if (entry.points) {
+      L.circleMarker(at, {pane: "riskHighlight", radius: 15, color: "#00b7ff",
+        weight: 4, fill: false, interactive: false}).addTo(map);
+    } else {
+      L.geoJSON(d.g[found.i], {pane: "riskHighlight", interactive: false,
+        style: {color: "#00b7ff", weight: 4, fill: false}}).addTo(map);
+    }
+    R.openPopup(map, d, found.i, at);
   };
   // Initial view: the township/county bounds, or the highlighted feature. Re-applied when the
   // container is resized before the user touches the map (st_folium sizes its iframe late).
@@ -506,14 +745,29 @@ class _AssetLinks(folium.elements.JSCSSMixin, MacroElement):
 # ----------------------------------------------------------------------------- data encoding
 
 
+def _b64(values: np.ndarray) -> _RawJSON:
+    """Return `values`' little-endian bytes as a base64 JSON string (JS: `riskmap.b64`)."""
+    data = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<")).tobytes()
+    return _RawJSON('"' + base64.b64encode(data).decode("ascii") + '"')
+
+
 def _column_values(series: pd.Series) -> list[Any] | dict[str, Any]:
     """
     One property column as a JSON-ready list (None for missing values).
 
-    Text columns with few distinct values are dictionary-encoded as ``{"k": [values],
-    "v": [codes]}`` (code -1 = missing), which the JS `riskmap.value` decodes.
+    Columns with few distinct values (at most half the rows) are dictionary-encoded as
+    ``{"k": [values], "b": base64 codes, "w": bytes per code}``, code 0 = missing and
+    code ``c`` = ``k[c - 1]``, which the JS `riskmap.value` decodes.
     """
     n = len(series)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        series = series.dt.strftime("%Y-%m-%d %H:%M").astype(object)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if len(uniques) * 2 <= n:
+        labels = [_cell_text(v) for v in uniques]
+        width = 1 if len(uniques) < 2**8 else (2 if len(uniques) < 2**16 else 4)
+        dtype = {1: np.uint8, 2: np.uint16, 4: np.int32}[width]
+        return {"k": labels, "b": _b64((codes + 1).astype(dtype)), "w": width}
     if pd.api.types.is_bool_dtype(series.dtype):
         return [None if pd.isna(v) else bool(v) for v in series.tolist()]
     if pd.api.types.is_numeric_dtype(series.dtype):
@@ -523,12 +777,7 @@ def _column_values(series: pd.Series) -> list[Any] | dict[str, Any]:
             out: list[Any] = [int(v) if ok else None for v, ok in zip(values, finite, strict=True)]
             return out
         return [float(v) if ok else None for v, ok in zip(values.tolist(), finite, strict=True)]
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        series = series.dt.strftime("%Y-%m-%d %H:%M").astype(object)
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
     labels = [_cell_text(v) for v in uniques]
-    if len(uniques) * 2 <= n:
-        return {"k": labels, "v": codes.tolist()}
     return [None if c < 0 else labels[c] for c in codes.tolist()]
 
 
@@ -555,7 +804,7 @@ def _safe_color(color: str) -> str:
     return color
 
 
-def _layer_payload(layer: LayerData, *, cluster: bool) -> tuple[dict[str, Any], int]:
+def _layer_payload(layer: LayerData, *, aggregate_above: int) -> tuple[dict[str, Any], int]:
     """Return the JS data of one layer and its feature count (no-geometry rows dropped)."""
     spec = layer.spec
     gdf = layer.gdf
@@ -578,17 +827,20 @@ def _layer_payload(layer: LayerData, *, cluster: bool) -> tuple[dict[str, Any], 
         "shape": spec.symbol,
         "radius": 7 if spec.symbol == "triangle" else 6,
         "colors": {str(k): _safe_color(v) for k, v in spec.colors.items()},
+        "classes": [[str(k), _safe_color(v)] for k, v in spec.colors.items()],
         "other": UNCLASSIFIED_COLOR,
         "fields": [[f, spec.header(f)] for f in spec.popup if f != "name"],
         "n": n,
-        "cluster": cluster,
+        "agg": aggregate_above,
+        "aggMaxZoom": AGGREGATE_MAX_ZOOM,
         "p": props,
     }
     if spec.geometry == "Point":
+        # Fixed-point 1e-6 degrees (~0.1 m), [lat, lon] per point, as base64 Int32.
         lon = shapely.get_x(geoms)
         lat = shapely.get_y(geoms)
-        flat = np.round(np.column_stack([lat, lon]), _COORD_DECIMALS).ravel()
-        data["c"] = flat.tolist()
+        fixed = np.rint(np.column_stack([lat, lon]) * 10**_COORD_DECIMALS).astype(np.int32)
+        data["c"] = _b64(fixed.ravel())
     else:
         data["g"] = _geometries_json(geoms)
     return data, n
@@ -631,9 +883,10 @@ def _encode(obj: dict[str, Any]) -> str:
         obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=default
     )
     text = _JS_ESCAPE_RE.sub(lambda m: _JS_ESCAPES[m.group(0)], text)
-    for token, raw in raws.items():
-        text = text.replace(json.dumps(token), raw, 1)
-    return text
+    if not raws:
+        return text
+    # One pass; `@@` and the hex nonce are left alone by the escaping above.
+    return re.sub(f'"@@{nonce}x[0-9]+@@"', lambda m: raws[m.group(0)[1:-1]], text)
 
 
 # ----------------------------------------------------------------------------- legend
@@ -862,7 +1115,9 @@ def build_map(
     static_url_prefix
         URL prefix of the vendored assets in served mode.
     cluster_threshold
-        Point layers with more features are clustered (Leaflet.markercluster).
+        A point layer with more points than this in view is drawn as count bubbles per
+        64 px screen cell (coloured by the most severe class in the cell; a click zooms in),
+        below zoom `AGGREGATE_MAX_ZOOM`.
 
     Returns
     -------
@@ -898,8 +1153,6 @@ def build_map(
     if choropleth is not None:
         choro_legend = _add_choropleth(m, layers, gdf_townships, town_geoms, choropleth)
     legend_rows, any_cluster = _add_risk_layers(m, layers, shown, cluster_threshold)
-    if any_cluster:
-        _add_assets(m, assets.MARKERCLUSTER, inline=inline_assets, url_prefix=static_url_prefix)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
 
     approximate = "approximate" in gdf_townships and bool(
@@ -1036,9 +1289,8 @@ def _add_risk_layers(
     any_cluster = False
     for lid, layer in layers.items():
         spec = layer.spec
-        cluster = spec.geometry == "Point" and len(layer.gdf) > cluster_threshold
-        any_cluster |= cluster
-        data, n = _layer_payload(layer, cluster=cluster)
+        any_cluster |= spec.geometry == "Point" and len(layer.gdf) > cluster_threshold
+        data, n = _layer_payload(layer, aggregate_above=cluster_threshold)
         group = folium.FeatureGroup(name=escape_html(spec.name), show=lid in shown)
         group.add_child(_RiskLayer(_encode(data)))
         group.add_to(m)

@@ -163,21 +163,21 @@ def test_no_remote_assets(gdf_townships, gdf_county, settings, catalog, *, inlin
         gdf_county,
         settings,
         inline_assets=inline,
-        cluster_threshold=40,  # 50 points -> markercluster assets too
+        cluster_threshold=40,  # 50 points -> aggregated when all in view (no plugin)
     )
     assert not REMOTE_ASSET.search(page)
     for cdn in ("jsdelivr", "cdnjs", "code.jquery", "bootstrapcdn", "unpkg", "autonavi"):
         assert cdn not in page
     if inline:
         assert not ANY_ASSET_LINK.search(page)
-        assert "L.markerClusterGroup" in page or n_points <= 40
+        assert "markerClusterGroup" not in page
     else:
         sources = re.findall(r"<script[^>]*\bsrc=\"([^\"]+)\"", page)
         sources += re.findall(r"<link[^>]*\bhref=\"([^\"]+)\"", page)
         assert sources
         assert all(s.startswith("/app/static/vendor/") for s in sources)
         assert any(s.endswith("/leaflet.js") for s in sources)
-        assert any("markercluster" in s for s in sources) == (n_points > 40)
+        assert not any("markercluster" in s for s in sources)
 
 
 def test_injection_strings_only_encoded(catalog, gdf_townships, gdf_county, settings):
@@ -373,9 +373,9 @@ def test_popups_render_strings_literally(catalog, gdf_townships, gdf_county, set
             x, y = page.evaluate(
                 """(i) => {
                     const map = window.riskmap.maps[0];
-                    const m = map.riskmap.layers.geohazard.items[i];
-                    map.setView(m.getLatLng(), 16, {animate: false});
-                    const p = map.latLngToContainerPoint(m.getLatLng());
+                    const ll = map.riskmap.layers.geohazard.latlng(i);
+                    map.setView(ll, 16, {animate: false});
+                    const p = map.latLngToContainerPoint(ll);
                     const r = map.getContainer().getBoundingClientRect();
                     return [r.left + p.x, r.top + p.y];
                 }""",
