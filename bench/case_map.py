@@ -105,7 +105,7 @@ def run(sizes: list[int], repeat: int, settings: Settings, work: Path) -> dict[s
             "build_render_s": t_build + t_render,
             "html_mb": round(html.stat().st_size / 1e6, 2),
         }
-        if n <= 1_000_000:  # 1M: aggregated on load since the canvas point layer
+        if n <= 1_000_000:
             try:
                 res.update(_browser_times(html, fmap.get_name(), max(1, repeat // 2)))
             except Exception as exc:  # noqa: BLE001 - report, do not abort the benchmark

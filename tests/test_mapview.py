@@ -430,3 +430,99 @@ def test_popups_render_strings_literally(catalog, gdf_townships, gdf_county, set
     assert dialogs == []
     assert errors == []
     assert all(u.startswith(("file://", "data:")) for u in requests), requests
+
+
+def _biggest_bubble(page, entry: str) -> tuple[float, float]:
+    """Page pixel of the centre of the biggest count bubble the layer drew."""
+    return page.evaluate(
+        f"""() => {{ const pts = {entry}.points, map = window.riskmap.maps[0];
+            const c = pts._cells.reduce((a, b) => (b.n > a.n ? b : a));
+            const r = map.getContainer().getBoundingClientRect();
+            const p = map.layerPointToContainerPoint([c.x, c.y]);
+            return [r.left + p.x, r.top + p.y]; }}"""
+    )
+
+
+@pytest.mark.browser
+def test_big_point_layer_in_browser(catalog, gdf_townships, gdf_county, settings, tmp_path):
+    """30k points: count bubbles at county zoom, a click at a point opens its popup, the
+    clicked feature is what streamlit-folium reports, and the layer control hides it."""
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    n = 30_000
+    layer = prepare_layer(
+        _points(n, seed=1), catalog.get("geohazard"), gdf_townships, metric_crs=settings.metric_crs
+    )
+    page_html = _render(
+        {"geohazard": layer}, gdf_townships, gdf_county, settings, inline_assets=True
+    )
+    assert "markerCluster" not in page_html
+    path = tmp_path / "big.html"
+    path.write_text(page_html, encoding="utf-8")
+    target = 12_345
+    row = layer.gdf.iloc[target]
+    fields = ["uid", "hazard_type", "threat_people"]
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        page.wait_for_function("window.riskmap && window.riskmap.maps.length === 1")
+        # streamlit-folium binds `click` on every layer of the map and stores
+        # `e.layer.toGeoJSON()` as `last_active_drawing`: do the same.
+        page.evaluate(
+            """() => { const map = window.riskmap.maps[0]; window.lastDrawing = null;
+                for (const id in map._layers) { const l = map._layers[id];
+                  if (typeof l.on === "function") { l.on("click", (e) => {
+                    if (e.layer && typeof e.layer.toGeoJSON === "function") {
+                      window.lastDrawing = e.layer.toGeoJSON(); } }); } } }"""
+        )
+        entry = "window.riskmap.maps[0].riskmap.layers.geohazard"
+        page.wait_for_function(f"{entry}.points._mode === 'cells'")
+        # a bubble: click zooms in
+        zoom0 = page.evaluate("window.riskmap.maps[0].getZoom()")
+        page.mouse.click(*_biggest_bubble(page, entry))
+        page.wait_for_function(
+            f"window.riskmap.maps[0].getZoom() > {zoom0} && !window.riskmap.maps[0]._animatingZoom"
+        )
+        # one point, zoomed in: its pixel opens its popup
+        x, y = page.evaluate(
+            f"""(i) => {{ const map = window.riskmap.maps[0], ll = {entry}.latlng(i);
+                map.setView(ll, 17, {{animate: false}});
+                const p = map.latLngToContainerPoint(ll);
+                const r = map.getContainer().getBoundingClientRect();
+                return [r.left + p.x, r.top + p.y]; }}""",
+            target,
+        )
+        page.wait_for_function(f"{entry}.points._mode === 'points'")
+        page.mouse.click(x, y)
+        page.wait_for_selector(".riskmap-popup-title")
+        got = [page.inner_text(f".riskmap-popup td[data-field={f}]") for f in fields]
+        assert page.inner_text(".riskmap-popup-title") == row["name"]
+        assert got == [str(row[f]) for f in fields]
+        drawing = page.evaluate("window.lastDrawing")
+        assert drawing["properties"] == {"layer": "geohazard", "key": row["uid"]}
+        assert drawing["geometry"]["coordinates"] == pytest.approx(
+            [row.geometry.x, row.geometry.y], abs=1e-6
+        )
+        page.evaluate("() => window.riskmap.maps[0].closePopup()")
+        for dx, dy in ((1, 0), (0, 1)):
+            page.mouse.move(x + dx, y + dy)
+        page.wait_for_selector(".riskmap-tip")
+        assert page.inner_text(".riskmap-tip").startswith(row["name"])
+        # the layer control hides the layer: the same click opens nothing
+        page.get_by_label("地质灾害隐患点").uncheck()
+        assert not page.evaluate(f"window.riskmap.maps[0].hasLayer({entry}.points)")
+        page.mouse.click(x, y)
+        page.wait_for_timeout(100)
+        assert page.query_selector(".riskmap-popup") is None
+        page.get_by_label("地质灾害隐患点").check()
+        # zooming out again aggregates again
+        page.evaluate(f"() => window.riskmap.maps[0].setZoom({zoom0}, {{animate: false}})")
+        page.wait_for_function(f"{entry}.points._mode === 'cells'")
+        browser.close()
+    assert errors == []
