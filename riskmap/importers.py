@@ -622,15 +622,23 @@ def _finish(
 
 
 def _field_errors(values: np.ndarray, fspec: Any) -> dict[int, str]:  # noqa: ANN401
-    """Positions → expectation for cells breaking `fspec`; vectorised pre-filter."""
-    blank = pd.isna(pd.Series(values, dtype=object)).to_numpy()
+    """
+    Positions → expectation for cells breaking `fspec`; vectorised pre-filter.
+
+    Cells are text or None. The column is factorised once: blanks are its missing codes,
+    numbers are parsed once per distinct text, and `field_problem` runs once per distinct
+    value among the suspect cells (statuses, dates, booleans repeat a lot).
+    """
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    blank = codes < 0
     suspects = np.zeros(len(values), dtype=bool)
     if fspec.required:
         suspects |= blank
     if fspec.type in {"int", "float"}:
-        num = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
-            dtype=float, na_value=np.nan
-        )
+        # to_numeric is elementwise: parse each distinct text once, then spread
+        parsed = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce")
+        num_u = np.append(parsed.to_numpy(dtype=float, na_value=np.nan), np.nan)
+        num = num_u[codes]  # code -1 picks the appended NaN
         bad = ~blank & ~np.isfinite(num)
         with np.errstate(invalid="ignore"):
             if fspec.min is not None:
@@ -645,12 +653,13 @@ def _field_errors(values: np.ndarray, fspec: Any) -> dict[int, str]:  # noqa: AN
     pos = np.flatnonzero(suspects)
     if pos.size == 0:
         return {}
-    # Cells are text or None: check each distinct value once (statuses, dates, booleans).
-    codes, uniques = pd.factorize(pd.Series(values[pos], dtype=object), use_na_sentinel=True)
-    checked = [field_problem(fspec, v) for v in uniques]
-    checked.append(field_problem(fspec, None))  # code -1: a blank cell
-    problems = np.asarray(checked, dtype=object)[codes]
-    return {int(i): p for i, p in zip(pos, problems, strict=True) if p is not None}
+    # Check each distinct suspect value once; slot -1 (the last) is a blank cell.
+    problems = np.full(len(uniques) + 1, None, dtype=object)
+    for code in np.unique(codes[pos]):
+        problems[code] = field_problem(fspec, None if code < 0 else uniques[code])
+    found = problems[codes[pos]]
+    hit = np.flatnonzero(pd.notna(found))
+    return {int(i): p for i, p in zip(pos[hit], found[hit], strict=True)}
 
 
 def plan_import(
