@@ -93,17 +93,14 @@ def map_cmd(
     overwrite: bool,
 ) -> None:
     """Write the 一张图 as one self-contained HTML page (works offline, from disk)."""
-    from riskmap.layers import active  # noqa: PLC0415
+    from riskmap.exporters import listed_layers  # noqa: PLC0415
     from riskmap.mapview import build_map, save_map  # noqa: PLC0415
 
     _check_out(out, overwrite)
     project = _load(townships_path)
     for layer_id in layer_ids:
         project.catalog.get(layer_id)
-    layers = {
-        lid: _with_gdf(layer, active(layer.gdf, include_cleared=include_cleared))
-        for lid, layer in project.layers.items()
-    }
+    layers = listed_layers(project.layers, include_cleared=include_cleared)
     fmap = build_map(
         layers,
         project.gdf_townships,
@@ -116,14 +113,6 @@ def map_cmd(
     io.write_text_atomic(out, save_map(fmap))
     n = sum(len(layer.gdf) for layer in layers.values())
     click.echo(f"已写出 {out} ({n} 个要素, {out.stat().st_size / 1e6:.1f} MB)")
-
-
-def _with_gdf(layer: Any, gdf: Any) -> Any:  # noqa: ANN401
-    from riskmap.layers import LayerData  # noqa: PLC0415
-
-    return LayerData(
-        spec=layer.spec, gdf=gdf, shares=layer.shares[layer.shares["key"].isin(gdf[layer.spec.key])]
-    )
 
 
 @main.command()

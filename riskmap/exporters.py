@@ -873,12 +873,10 @@ def listed_layers(
         for those features. Feed these to `riskmap.aggregate.summarize_townships` and
         `summary_xlsx` so the overview counts what the township lists list.
     """
-    out = {}
-    for lid, layer in layers.items():
-        gdf = active(layer.gdf, include_cleared=include_cleared)
-        shares = layer.shares[layer.shares["key"].isin(set(gdf[layer.spec.key]))]
-        out[lid] = LayerData(spec=layer.spec, gdf=gdf, shares=shares.reset_index(drop=True))
-    return out
+    return {
+        lid: layer.subset(active(layer.gdf, include_cleared=include_cleared))
+        for lid, layer in layers.items()
+    }
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -207,37 +207,33 @@ def township_index_xy(
     open_ = state == _STATE_TEST
     todo, todo_cell = pts[open_], cell[open_]
 
+    def settle(order: np.ndarray, predicate: Any, flag_value: int) -> None:  # noqa: ANN401
+        """Test the open points against townships in `order`; the first hit wins."""
+        nonlocal todo, todo_cell
+        for i in order:
+            if todo.size == 0:
+                return
+            sel = grid.cand[todo_cell, i]
+            if not sel.any():
+                continue
+            cand = todo[sel]
+            hit = predicate(grid.geoms[i], lon[cand], lat[cand])
+            if hit.any():
+                index[cand[hit]] = i
+                flag[cand[hit]] = flag_value
+                keep = index[todo] < 0
+                todo, todo_cell = todo[keep], todo_cell[keep]
+
     # Exact tests in the cells along borders; largest townships first.
     box_area = (grid.bounds[:, 2] - grid.bounds[:, 0]) * (grid.bounds[:, 3] - grid.bounds[:, 1])
-    for i in np.argsort(-np.nan_to_num(box_area, nan=-1.0), kind="stable"):
-        if todo.size == 0:
-            break
-        sel = grid.cand[todo_cell, i]
-        if not sel.any():
-            continue
-        cand = todo[sel]
-        hit = shapely.contains_xy(grid.geoms[i], lon[cand], lat[cand])
-        if hit.any():
-            index[cand[hit]] = i
-            flag[cand[hit]] = FLAG_INSIDE
-            keep = index[todo] < 0
-            todo, todo_cell = todo[keep], todo_cell[keep]
-
+    settle(
+        np.argsort(-np.nan_to_num(box_area, nan=-1.0), kind="stable"),
+        shapely.contains_xy,
+        FLAG_INSIDE,
+    )
     # Border rule: boundary included, lowest adcode first.
     codes = gdf_townships["adcode"].astype(str).to_numpy()
-    for i in np.argsort(codes, kind="stable"):
-        if todo.size == 0:
-            break
-        sel = grid.cand[todo_cell, i]
-        if not sel.any():
-            continue
-        cand = todo[sel]
-        hit = shapely.intersects_xy(grid.geoms[i], lon[cand], lat[cand])
-        if hit.any():
-            index[cand[hit]] = i
-            flag[cand[hit]] = FLAG_BORDER
-            keep = index[todo] < 0
-            todo, todo_cell = todo[keep], todo_cell[keep]
+    settle(np.argsort(codes, kind="stable"), shapely.intersects_xy, FLAG_BORDER)
     return index, flag
 
 

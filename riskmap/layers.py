@@ -53,6 +53,12 @@ class LayerData:
     gdf: gpd.GeoDataFrame
     shares: pd.DataFrame
 
+    def subset(self, gdf: gpd.GeoDataFrame) -> LayerData:
+        """Return this layer restricted to `gdf` (a selection of ``self.gdf``), with its shares."""
+        keys = set(gdf[self.spec.key])
+        shares = self.shares[self.shares["key"].isin(keys)].reset_index(drop=True)
+        return LayerData(spec=self.spec, gdf=gdf, shares=shares)
+
     def in_township(self, township_code: str) -> gpd.GeoDataFrame:
         """Features with any share in the township `township_code` (9-digit), layer order."""
         return filter_features(self, township_codes=[township_code])
