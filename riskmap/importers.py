@@ -51,6 +51,7 @@ import pandas as pd
 import geopandas as gpd
 import shapely
 
+from riskmap import cells as tc
 from riskmap import io
 from riskmap.coords import (
     CRS_CHOICES,
@@ -620,31 +621,24 @@ def _finish(
     )
 
 
-def _cells(series: pd.Series) -> np.ndarray:
-    """Text cells with surrounding spaces stripped; blank → None (object array)."""
-    text = series.astype(object).to_numpy(dtype=object)
-    if pd.api.types.infer_dtype(text, skipna=True) in {"string", "empty"}:
-        # the usual case (the reader gives text cells): vectorised, same result
-        out = pd.Series(text, dtype=object).str.strip().to_numpy(dtype=object, copy=True)
-        out[pd.isna(out) | (out == "")] = None
-        return out
-    out = np.empty(len(text), dtype=object)
-    for i, v in enumerate(text):
-        s = v.strip() if isinstance(v, str) else ("" if v is None else str(v))
-        out[i] = s or None
-    return out
-
-
 def _field_errors(values: np.ndarray, fspec: Any) -> dict[int, str]:  # noqa: ANN401
-    """Positions → expectation for cells breaking `fspec`; vectorised pre-filter."""
-    blank = pd.isna(pd.Series(values, dtype=object)).to_numpy()
+    """
+    Positions → expectation for cells breaking `fspec`; vectorised pre-filter.
+
+    Cells are text or None. The column is factorised once: blanks are its missing codes,
+    numbers are parsed once per distinct text, and `field_problem` runs once per distinct
+    value among the suspect cells (statuses, dates, booleans repeat a lot).
+    """
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    blank = codes < 0
     suspects = np.zeros(len(values), dtype=bool)
     if fspec.required:
         suspects |= blank
     if fspec.type in {"int", "float"}:
-        num = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
-            dtype=float, na_value=np.nan
-        )
+        # to_numeric is elementwise: parse each distinct text once, then spread
+        parsed = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce")
+        num_u = np.append(parsed.to_numpy(dtype=float, na_value=np.nan), np.nan)
+        num = num_u[codes]  # code -1 picks the appended NaN
         bad = ~blank & ~np.isfinite(num)
         with np.errstate(invalid="ignore"):
             if fspec.min is not None:
@@ -659,12 +653,13 @@ def _field_errors(values: np.ndarray, fspec: Any) -> dict[int, str]:  # noqa: AN
     pos = np.flatnonzero(suspects)
     if pos.size == 0:
         return {}
-    # Cells are text or None: check each distinct value once (statuses, dates, booleans).
-    codes, uniques = pd.factorize(pd.Series(values[pos], dtype=object), use_na_sentinel=True)
-    checked = [field_problem(fspec, v) for v in uniques]
-    checked.append(field_problem(fspec, None))  # code -1: a blank cell
-    problems = np.asarray(checked, dtype=object)[codes]
-    return {int(i): p for i, p in zip(pos, problems, strict=True) if p is not None}
+    # Check each distinct suspect value once; slot -1 (the last) is a blank cell.
+    problems = np.full(len(uniques) + 1, None, dtype=object)
+    for code in np.unique(codes[pos]):
+        problems[code] = field_problem(fspec, None if code < 0 else uniques[code])
+    found = problems[codes[pos]]
+    hit = np.flatnonzero(pd.notna(found))
+    return {int(i): p for i, p in zip(pos[hit], found[hit], strict=True)}
 
 
 def plan_import(
@@ -765,8 +760,7 @@ def plan_import(
     report.notes.extend(table.notes)
     if table.encoding:
         report.notes.insert(0, f"文件编码: {table.encoding}")
-    frame = table.frame
-    columns = list(frame.columns)
+    columns = table.columns
     guessed, ambiguous = match_columns(columns, spec)
     if mapping:
         explicit = _resolve_explicit(mapping, columns, spec, report)
@@ -812,12 +806,12 @@ def plan_import(
             f"现有列: {'、'.join(columns)}"
         )
         return _finish(report, spec, existing, filename)
-    if frame.empty:
+    if not table.rows:
         report.file_error = f"{filename}: 列名下方没有数据行"
         return _finish(report, spec, existing, filename)
     return _plan_rows(
         table_rows=table.rows,
-        frame=frame,
+        table_cells=table.cells,
         first=first,
         second=second,
         final=final,
@@ -838,7 +832,7 @@ def plan_import(
 def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages marked by comments
     *,
     table_rows: list[int],
-    frame: pd.DataFrame,
+    table_cells: dict[str, tc.Column],
     first: str,
     second: str,
     final: dict[str, str],
@@ -854,7 +848,17 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages marked by comment
     today: dt.date,
     filename: str,
 ) -> ImportPlan:
-    n = len(frame)
+    n = len(table_rows)
+    stripped: dict[str, tc.Column] = {}  # source column -> cells stripped, blank = missing
+    as_objects: dict[str, np.ndarray] = {}
+
+    def text_of(col: str) -> np.ndarray:
+        """`_cells` of a source column, computed once (kept as Arrow too, for the frame)."""
+        if col not in as_objects:
+            stripped[col] = tc.text_cells(table_cells[col])
+            as_objects[col] = tc.to_object(stripped[col])
+        return as_objects[col]
+
     msgs: list[list[Message]] = [[] for _ in range(n)]
     rows = np.asarray(table_rows, dtype=np.int64)
 
@@ -863,10 +867,15 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages marked by comment
     county_lon = 108.66
     if county_geom is not None and not county_geom.is_empty:
         county_lon = float(county_geom.centroid.x)
-    coords = to_wgs84(frame[first], frame[second], crs=crs, county_lon=county_lon)
+    coords = to_wgs84(
+        tc.to_object(table_cells[first]),
+        tc.to_object(table_cells[second]),
+        crs=crs,
+        county_lon=county_lon,
+    )
     report.notes.extend(coords.notes)
     role_col = {"lon": first, "lat": second}
-    first_cells, second_cells = _cells(frame[first]), _cells(frame[second])
+    first_cells, second_cells = text_of(first), text_of(second)
     for pos, items in coords.messages.items():
         for level, role, reason in items:
             col = role_col.get(role, f"{first}/{second}")
@@ -895,7 +904,7 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages marked by comment
     for col, target in final.items():
         if target in COORD_ROLES:
             continue
-        values[target] = _cells(frame[col])
+        values[target] = text_of(col)
         source_of[target] = col
     for key, default in defaults.items():
         if key not in spec.fields or key in COMPUTED:
@@ -977,12 +986,19 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages marked by comment
     accepted = ~has_error & located
 
     # --- accepted rows -> prepared features ----------------------------------------------
-    extra_cols = [c for c in frame.columns if c not in final]
+    extra_cols = [c for c in table_cells if c not in final]
     reserved = set(spec.fields) | COMPUTED | {"geometry"}
     extra_key = {c: (f"{c}(原表)" if c in reserved else c) for c in extra_cols}
     props: dict[str, Any] = {k: v for k, v in values.items() if k not in COMPUTED}
+    origin = {k: source_of[k] for k in props if k in source_of}
     for c in extra_cols:
-        props[extra_key[c]] = _cells(frame[c])
+        props[extra_key[c]] = text_of(c)
+        origin[extra_key[c]] = c
+    for k, col in origin.items():
+        # Text columns not changed since reading go to pandas as Arrow strings (the dtype
+        # it infers from the object array) instead of re-encoding 100,000 Python strings.
+        if props[k] is as_objects[col] and (series := tc.to_str_series(stripped[col])) is not None:
+            props[k] = series
     raw = pd.DataFrame(props, index=pd.RangeIndex(n))
     import_flags = [
         FLAG_SEP.join(f"导入: {m.reason}" for m in ms if m.level == LEVEL_WARNING) or None

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 import geopandas as gpd
 
+from riskmap import cells as tc
 from riskmap.errors import CRSError, SchemaError
 
 if TYPE_CHECKING:
@@ -158,6 +160,9 @@ def _homogeneous(series: pd.Series) -> str | None:
 
 def _text_column(series: pd.Series) -> np.ndarray:
     """`_as_text` of every cell of a text column, vectorised (Python's own `str.strip`)."""
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+        # Arrow text (pandas' default str dtype): strip in Arrow, one pass to Python objects
+        return tc.to_object(tc.text_cells(pa.array(series.array)))
     cells = series.to_numpy(dtype=object, na_value=None)
     stripped = pd.Series(cells, dtype=object).str.strip().to_numpy(dtype=object, copy=True)
     stripped[pd.isna(stripped) | (stripped == "")] = None
