@@ -208,11 +208,14 @@ def sniff_delimiter(text: str) -> str:
     sample = "\n".join(text.splitlines()[:50])
     best, best_score = ",", (0, 0)
     for cand in DELIMITERS:
-        counts = [
-            len(row)
-            for row in csv.reader(io.StringIO(sample), delimiter=cand)
-            if any(c.strip() for c in row)
-        ]
+        try:
+            counts = [
+                len(row)
+                for row in csv.reader(io.StringIO(sample), delimiter=cand)
+                if any(c.strip() for c in row)
+            ]
+        except csv.Error:  # e.g. a field over csv.field_size_limit(): not this separator
+            continue
         if not counts:
             continue
         common = max(set(counts), key=counts.count)

@@ -857,3 +857,18 @@ def test_twenty_thousand_rows_quickly(survey, gdf_townships, gdf_county):
     elapsed = time.perf_counter() - t0
     assert plan.counts["added"] == n
     assert elapsed < 15
+
+
+def test_huge_field_in_the_sniffed_lines_is_a_report_not_a_crash(
+    catalog, gdf_townships, gdf_county
+):
+    """A field longer than csv.field_size_limit() near the top: a file-level report, no raise."""
+    data = ("名称,经度,纬度\n" + "x" * 200_000 + ",108.664,31.946\n").encode()
+    plan = plan_import(
+        data, "huge.csv", catalog.get("survey"),
+        existing=gpd.GeoDataFrame(geometry=[], crs=4326),
+        gdf_townships=gdf_townships, gdf_county=gdf_county,
+    )  # fmt: skip
+    assert "第 2 行" in plan.report.file_error
+    assert "field limit" in plan.report.file_error
+    assert not plan.can_commit
