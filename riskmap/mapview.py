@@ -209,6 +209,8 @@ RUNTIME_JS = r"""
       }
     }
     R.maps.push(map);
+    // Plain "Leaflet" credit: no flag icon, no outbound link.
+    if (map.attributionControl) { map.attributionControl.setPrefix("Leaflet"); }
     // No tile layer means no maxZoom, which markercluster requires.
     if (map.options.maxZoom === undefined) { map.options.maxZoom = 19; }
     map.riskmap = {layers: {},
@@ -315,11 +317,26 @@ RUNTIME_JS = r"""
   };
   // Initial view: the township/county bounds, or the highlighted feature. Re-applied when the
   // container is resized before the user touches the map (st_folium sizes its iframe late).
-  R.initView = function (map, bounds, hl, missing) {
+  // With a view key, the last view shown under the same key (and highlight) is restored from
+  // sessionStorage instead: a page that rebuilds the map (new filters) keeps the user's view.
+  R.initView = function (map, bounds, hl, missing, viewKey) {
     var found = hl ? R.find(map, hl[0], hl[1]) : null;
     if (hl && !found && missing) { R.box(map, missing[0], missing[1], missing[2]); }
+    var saved = null, skey = viewKey ? JSON.stringify([viewKey, hl]) : null;
+    if (skey) {
+      try { saved = JSON.parse(window.sessionStorage.getItem("riskmap.view") || "null"); }
+      catch (e) { saved = null; }
+      if (!saved || saved.key !== skey) { saved = null; }
+      map.on("moveend", function () {
+        var c = map.getCenter();
+        try { window.sessionStorage.setItem("riskmap.view", JSON.stringify(
+          {key: skey, center: [c.lat, c.lng], zoom: map.getZoom()})); } catch (e) { /* off */ }
+      });
+    }
+    map.riskmap.restored = saved !== null;
     var apply = function () {
-      if (found) { R.focus(map, found); } else { map.fitBounds(bounds, {animate: false}); }
+      if (saved) { map.setView(saved.center, saved.zoom, {animate: false}); }
+      else if (found) { R.focus(map, found); } else { map.fitBounds(bounds, {animate: false}); }
     };
     apply();
     if (found) { R.mark(map, found); }
@@ -819,6 +836,7 @@ def build_map(
     selected_township: str | None = None,
     highlight: tuple[str, str] | None = None,
     demo: bool = True,
+    view_key: str | None = None,
     inline_assets: bool = False,
     basemap: str = "auto",
     static_url_prefix: str = assets.STATIC_URL_PREFIX,
@@ -851,6 +869,12 @@ def build_map(
         the (filtered) layer shows a Chinese notice on the map instead.
     demo
         Add "演示数据" to the legend.
+    view_key
+        Keep the view across rebuilds: the browser remembers (sessionStorage) the last view
+        shown under this key and the same `highlight`, and a map built with the same key
+        opens there instead of at the township/county bounds (the app passes the selected
+        township, so changing filters keeps the view and choosing a township zooms to it).
+        None = always open at the bounds.
     inline_assets
         True: Leaflet JS/CSS inline (standalone HTML file, no external file at all).
         False: loaded from ``static_url_prefix`` (Streamlit static serving; run
@@ -918,7 +942,7 @@ def build_map(
         name = layers[highlight[0]].spec.name
         note = f"未找到要定位的点位：{name} {highlight[1]}（可能已被筛选）"
         missing = [escape_html(note), "topleft", "riskmap-warning"]
-    view_args = ", ".join(js_json(v) for v in (_leaflet_bounds(view), hl, missing))
+    view_args = ", ".join(js_json(v) for v in (_leaflet_bounds(view), hl, missing, view_key))
     m.add_child(_Finish(boxes, view_args), name="riskmap_finish")
     return m
 

@@ -430,3 +430,12 @@ def test_popups_render_strings_literally(catalog, gdf_townships, gdf_county, set
     assert dialogs == []
     assert errors == []
     assert all(u.startswith(("file://", "data:")) for u in requests), requests
+
+
+def test_view_key_and_plain_attribution(layers, gdf_townships, gdf_county, settings):
+    plain = _render(layers, gdf_townships, gdf_county, settings)
+    keyed = _render(layers, gdf_townships, gdf_county, settings, view_key="500229001")
+    assert 'setPrefix("Leaflet")' in plain
+    assert "null, null, null);" in plain  # no key: always open at the bounds
+    assert 'null, null, "500229001");' in keyed
+    assert "sessionStorage" in mapview.RUNTIME_JS
