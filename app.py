@@ -21,6 +21,7 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit_folium import st_folium
 
 from riskmap import aggregate, exporters, io
@@ -50,6 +51,7 @@ NO_CHORO = ""
 # Okabe-Ito (colour-blind safe) for the rectification stages, in lifecycle order.
 STATUS_COLORS = {"在册": "#E69F00", "监测中": "#56B4E9", "治理中": "#0072B2", "已销号": "#009E73"}
 SELECTED_ROW_STYLE = "background-color: #fff3b0; font-weight: bold"
+WAN_PER_YI = 10_000
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 st.set_page_config(page_title="城口县安全风险一张图", page_icon="🗺️", layout="wide")
@@ -190,9 +192,12 @@ def _filtered(project: Project, f: dict, *, with_status: bool = True) -> dict[st
             layer,
             township_codes=None if code is None else [code],
             classes=f["classes"].get(lid),
-            statuses=f["statuses"] if with_status else None,
             text=f["text"],
         )
+        if with_status:  # a point with no status yet (a fresh survey import) counts as 在册
+            status = gdf["status"]
+            blank = status.isna() & (STATUS_ORDER[0] in f["statuses"])
+            gdf = gdf[status.isin(f["statuses"]) | blank]
         shares = layer.shares[layer.shares["key"].isin(gdf[layer.spec.key])]
         if code is not None:
             shares = shares[shares["township_code"] == code]
@@ -212,6 +217,11 @@ def _threat_sums(layers: dict[str, LayerData]) -> dict[str, float]:
     }
 
 
+def _money(wan: float) -> str:
+    """Format an amount in 万元 short enough for a metric (亿元 from 1 亿 up)."""
+    return f"{wan / WAN_PER_YI:.2f} 亿元" if wan >= WAN_PER_YI else f"{wan:.0f} 万元"
+
+
 def _figures(layers: dict[str, LayerData], visible: list[str]) -> None:
     """Headline figures of what the map shows (each feature once)."""
     cols = st.columns(len(visible) + 3)
@@ -220,7 +230,7 @@ def _figures(layers: dict[str, LayerData], visible: list[str]) -> None:
     threat = _threat_sums({lid: layers[lid] for lid in visible})
     cols[-3].metric("威胁户数", f"{threat['threat_households']:.0f} 户")
     cols[-2].metric("威胁人数", f"{threat['threat_people']:.0f} 人")
-    cols[-1].metric("威胁财产", f"{threat['threat_property_wan']:,.0f} 万元")
+    cols[-1].metric("威胁财产", _money(threat["threat_property_wan"]))
 
 
 def _progress_chart(layers: dict[str, LayerData]) -> alt.Chart:
@@ -265,7 +275,7 @@ def _dashboard(project: Project, f: dict) -> None:
     c[1].metric("已销号", f"{cleared} 处", help="整治完成、已销号的点位")
     c[2].metric("威胁户数", f"{threat['threat_households']:.0f} 户")
     c[3].metric("威胁人数", f"{threat['threat_people']:.0f} 人")
-    c[4].metric("威胁财产", f"{threat['threat_property_wan']:,.1f} 万元")
+    c[4].metric("威胁财产", _money(threat["threat_property_wan"]))
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**整治进度（在册 / 监测中 / 治理中 / 已销号）**")
@@ -622,6 +632,14 @@ def _history(spec: LayerSpec, settings: Settings, editor: str) -> None:
             _done(f"已撤销：{spec.name} 已恢复到上一版本。")
 
 
+# Less white space above the title, metrics that fit a 1366-px laptop row.
+PAGE_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; padding-bottom: 3rem; }
+[data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding: 0 0 0.25rem 0; }
+[data-testid="stMetricValue"] { font-size: 1.6rem; }
+[data-testid="stSidebarHeader"] { height: 2.5rem; }
+</style>"""
+
 HELP = """
 **使用说明**
 
@@ -641,9 +659,38 @@ HELP = """
 """
 
 
+def _map_section(project: Project, layers: dict[str, LayerData], f: dict) -> None:
+    """Build and show the map; list selections highlight, map clicks select (both ways)."""
+    _table_picks(f["visible"])
+    code = None if f["township"] == ALL else project.township(f["township"])[0]
+    hl = st.session_state.get("hl")
+    if hl is not None and hl[0] not in f["visible"]:
+        hl = None
+    fmap = build_map(
+        {lid: layers[lid] for lid in f["visible"]},
+        project.gdf_townships,
+        project.gdf_county,
+        settings=project.settings,
+        choropleth=f["choropleth"],
+        selected_township=code,
+        highlight=hl,
+        demo=project.demo,
+        view_key=code or "county",
+    )
+    result = st_folium(
+        fmap,
+        height=540,
+        use_container_width=True,
+        returned_objects=["last_active_drawing"],
+        key="map",
+    )
+    _map_pick(result, layers)
+
+
 def main() -> None:
     """Render the page."""
     started = time.perf_counter()
+    st.markdown(PAGE_CSS, unsafe_allow_html=True)
     st.title("城口县安全风险“一张图”")
     try:
         _static_assets()
@@ -669,30 +716,7 @@ def main() -> None:
     if f["text"].strip() and not any(len(layers[lid].gdf) for lid in f["visible"]):
         st.warning(f"没有找到名称或编号包含“{f['text'].strip()}”的点位（当前筛选条件下）。")
     _figures(layers, f["visible"])
-    _table_picks(f["visible"])
-    code = None if f["township"] == ALL else project.township(f["township"])[0]
-    hl = st.session_state.get("hl")
-    if hl is not None and hl[0] not in f["visible"]:
-        hl = None
-    fmap = build_map(
-        {lid: layers[lid] for lid in f["visible"]},
-        project.gdf_townships,
-        project.gdf_county,
-        settings=project.settings,
-        choropleth=f["choropleth"],
-        selected_township=code,
-        highlight=hl,
-        demo=project.demo,
-        view_key=code or "county",
-    )
-    result = st_folium(
-        fmap,
-        height=600,
-        use_container_width=True,
-        returned_objects=["last_active_drawing"],
-        key="map",
-    )
-    _map_pick(result, layers)
+    _map_section(project, layers, f)
     _selected_panel(layers)
     tab_stats, tab_list, tab_dl, tab_import, tab_help = st.tabs(
         ["统计", "清单", "下载清单", "导入调查表", "使用说明"]
@@ -707,7 +731,9 @@ def main() -> None:
         _import_tab(project, settings, editor=_editor())
     with tab_help:
         st.markdown(HELP)
-    _logger().info("run %.3f s", time.perf_counter() - started)
+    ctx = get_script_run_ctx()
+    session = ctx.session_id if ctx is not None else "-"
+    _logger().info("run %.3f s session=%s", time.perf_counter() - started, session)
 
 
 main()

@@ -336,7 +336,13 @@ RUNTIME_JS = r"""
     map.riskmap.restored = saved !== null;
     var apply = function () {
       if (saved) { map.setView(saved.center, saved.zoom, {animate: false}); }
-      else if (found) { R.focus(map, found); } else { map.fitBounds(bounds, {animate: false}); }
+      else if (found) { R.focus(map, found); } else {
+        // Keep the bounds clear of the legend (bottom right) when the map is wide enough.
+        var lg = map.getContainer().querySelector(".riskmap-legend");
+        var w = lg ? lg.offsetWidth : 0, pad = map.getSize().x > 3 * w ? w + 8 : 0;
+        map.fitBounds(bounds, {animate: false, paddingTopLeft: [8, 8],
+                               paddingBottomRight: [pad, 8]});
+      }
     };
     apply();
     if (found) { R.mark(map, found); }
@@ -371,7 +377,7 @@ RUNTIME_CSS = """
   border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.35); font-size: 12px; line-height: 1.45;
   max-height: 60vh; overflow-y: auto; color: #222;
   font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; }
-.riskmap-legend .title { font-weight: bold; margin-bottom: 2px; }
+.riskmap-legend .title { font-weight: bold; margin-bottom: 2px; cursor: pointer; }
 .riskmap-legend .layer { font-weight: bold; margin-top: 4px; }
 .riskmap-legend .row { white-space: nowrap; }
 .riskmap-legend svg { vertical-align: middle; margin-right: 4px; }
@@ -689,7 +695,8 @@ def _legend_html(
     clustered: bool = False,
 ) -> str:
     """Server-side escaped legend HTML. Rows: (spec, count, has unclassified, cleared count)."""
-    parts = ['<div class="title">图例</div>']
+    # <details open>: the legend folds to its title (small screens keep the map visible).
+    parts = ['<details open><summary class="title">图例</summary>']
     for spec, count, unclassified, cleared in layer_rows:
         parts.append(f'<div class="layer">{escape_html(spec.name)}（{count}）</div>')
         classes = [(str(k), str(v)) for k, v in spec.colors.items()]
@@ -721,6 +728,7 @@ def _legend_html(
         parts.append(f'<div class="note">{escape_html(NOTE_APPROXIMATE)}</div>')
     if demo:
         parts.append(f'<div class="note">{escape_html(NOTE_DEMO)}</div>')
+    parts.append("</details>")
     return "".join(parts)
 
 
