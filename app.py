@@ -1,18 +1,31 @@
 """城口县安全风险“一张图” — Streamlit page. UI only: widgets → riskmap calls → render.
 
 Run with ``riskmap serve`` (or ``streamlit run app.py``). Works with no internet: the map's
-Leaflet files are served from ``static/vendor`` (copied from the installed XStatic packages).
+Leaflet files are served from ``static/vendor`` (copied from the installed XStatic packages);
+charts are Vega-Lite from Streamlit's own bundle.
+
+Reruns. Data is loaded and joined once per data version (`_load`, cached); panning and zooming
+the map send nothing back (``returned_objects`` is only the clicked feature), so they never
+rerun the page. Every run and every load is logged on the ``riskmap.app`` logger (stderr) with
+its duration; the browser tests count those lines.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import sys
+import time
 from pathlib import Path
 
+import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit_folium import st_folium
 
 from riskmap import aggregate, exporters, io
+from riskmap import project as project_module
 from riskmap.assets import install_static_assets
 from riskmap.catalog import STATUS_ORDER, LayerSpec
 from riskmap.errors import RiskmapError
@@ -26,7 +39,7 @@ from riskmap.importers import (
 )
 from riskmap.layers import SHARE_COLUMNS, LayerData, filter_features
 from riskmap.mapview import build_map
-from riskmap.project import Project, load_project
+from riskmap.project import Project
 from riskmap.readers import read_table
 from riskmap.settings import Settings
 
@@ -34,8 +47,32 @@ APP_DIR = Path(__file__).resolve().parent
 ALL = "全县"
 SHARES_EMPTY = pd.DataFrame(columns=SHARE_COLUMNS)
 DEFAULT_STATUSES = [s for s in STATUS_ORDER if s != "已销号"]
+NO_CHORO = ""
+# Okabe-Ito (colour-blind safe) for the rectification stages, in lifecycle order.
+STATUS_COLORS = {"在册": "#E69F00", "监测中": "#56B4E9", "治理中": "#0072B2", "已销号": "#009E73"}
+SELECTED_ROW_STYLE = "background-color: #fff3b0; font-weight: bold"
+WAN_PER_YI = 10_000
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 st.set_page_config(page_title="城口县安全风险一张图", page_icon="🗺️", layout="wide")
+
+
+def _editor() -> str:
+    """Name of the person importing/undoing (history log); riskmap.auth swaps this in."""
+    return ""
+
+
+@st.cache_resource
+def _logger() -> logging.Logger:
+    """Return the ``riskmap.app`` logger: one line per run and per data load, on stderr."""
+    log = logging.getLogger("riskmap.app")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s riskmap.app %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    return log
 
 
 @st.cache_resource
@@ -49,33 +86,66 @@ def _data_version(settings: Settings) -> tuple:
     """File stamps that invalidate the cache when a layer or boundary file changes."""
     paths = [settings.catalog_path, settings.township_polygons_path, settings.county_path]
     paths += sorted(settings.layers_dir.glob("*.geojson"))
-    return tuple((str(p), p.stat().st_mtime_ns) for p in paths if p.exists())
+    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths if p.exists())
 
 
-@st.cache_data(show_spinner="正在加载图层与乡镇界线…")
+@st.cache_data(show_spinner="正在加载图层与乡镇界线…", max_entries=4)
 def _load(_settings: Settings, version: tuple) -> Project:
-    """Load and join every layer; cached per data version."""
+    """Load and join every layer; cached per data version (never on pan, zoom or filters)."""
     del version
-    return load_project(_settings)
+    started = time.perf_counter()
+    project = project_module.load_project(_settings)
+    _logger().info("load_project %.3f s", time.perf_counter() - started)
+    return project
+
+
+# ----------------------------------------------------------------------------- filters
+
+CHORO_LABEL_ALL = "全部图层"
+
+
+def _init_filters(project: Project) -> None:
+    """First run of a session: widget state from the URL query string (a shared view)."""
+    if st.session_state.get("_filters_ready"):
+        return
+    qp = st.query_params
+    names = [ALL, *project.township_codes["name"]]
+    township = qp.get("township", ALL)
+    if township not in names:
+        try:
+            township = project.township(township)[1]
+        except RiskmapError:
+            st.session_state["_qp_error"] = f"网址中的乡镇“{township}”不存在，已显示全县。"
+            township = ALL
+    st.session_state["f_township"] = township
+    layer_ids = list(project.layers)
+    raw_layers = qp.get("layers")
+    shown = layer_ids if raw_layers is None else raw_layers.split(",")
+    for lid in layer_ids:
+        st.session_state[f"show_{lid}"] = lid in shown
+    raw_status = qp.get("statuses")
+    statuses = DEFAULT_STATUSES if raw_status is None else raw_status.split(",")
+    st.session_state["f_statuses"] = [s for s in STATUS_ORDER if s in statuses]
+    st.session_state["f_q"] = qp.get("q", "")
+    choro = qp.get("choropleth", NO_CHORO)
+    st.session_state["f_choro"] = choro if choro in {"all", *layer_ids} else NO_CHORO
+    st.session_state["_filters_ready"] = True
 
 
 def _sidebar(project: Project) -> dict:
-    """Read the filters; defaults come from the URL query string (shareable views)."""
-    qp = st.query_params
+    """Read the filters and mirror them in the URL query string (shareable views)."""
+    _init_filters(project)
     sb = st.sidebar
     sb.header("筛选")
     names = [ALL, *project.township_codes["name"]]
-    default_t = qp.get("township", ALL)
-    township = sb.selectbox(
-        "乡镇/街道", names, index=names.index(default_t) if default_t in names else 0
+    township = sb.selectbox("乡镇/街道", names, key="f_township")
+    text = sb.text_input(
+        "搜索名称或编号", key="f_q", placeholder="如：滑坡、GH-0001", help="名称或统一编号的一部分"
     )
-    layer_ids = list(project.layers)
-    q_layers = [x for x in qp.get("layers", ",".join(layer_ids)).split(",") if x in layer_ids]
-    visible = [
-        lid for lid in layer_ids
-        if sb.checkbox(project.layers[lid].spec.name, value=lid in q_layers, key=f"show_{lid}")
-    ]  # fmt: skip
-    statuses = sb.multiselect("状态", list(STATUS_ORDER), default=DEFAULT_STATUSES)
+    sb.markdown("**图层**")
+    visible = [lid for lid in project.layers if sb.checkbox(project.layers[lid].spec.name,
+                                                             key=f"show_{lid}")]  # fmt: skip
+    statuses = sb.multiselect("状态", list(STATUS_ORDER), key="f_statuses")
     classes: dict[str, list[str]] = {}
     with sb.expander("等级筛选"):
         for lid in visible:
@@ -86,20 +156,35 @@ def _sidebar(project: Project) -> dict:
                 default=[*spec.classes, aggregate.UNCLASSED],
                 key=f"cls_{lid}",
             )
-    text = sb.text_input("搜索名称或编号", value=qp.get("q", ""))
-    choropleth = sb.toggle("按乡镇风险点数量着色", value=False)
-    st.query_params.update({"township": township, "layers": ",".join(visible), "q": text})
+    choro_options = [NO_CHORO, "all", *project.layers]
+    labels = {NO_CHORO: "不着色", "all": CHORO_LABEL_ALL}
+    labels |= {lid: layer.spec.name for lid, layer in project.layers.items()}
+    choropleth = sb.selectbox(
+        "按乡镇点位数着色", choro_options, format_func=labels.get, key="f_choro"
+    )
+    st.query_params.from_dict(
+        {
+            "township": township,
+            "layers": ",".join(visible),
+            "statuses": ",".join(statuses),
+            "q": text,
+            "choropleth": choropleth,
+        }
+    )
+    if message := st.session_state.pop("_qp_error", None):
+        sb.warning(message)
     return {
         "township": township,
         "visible": visible,
         "statuses": statuses,
         "classes": classes,
         "text": text,
-        "choropleth": choropleth,
+        "choropleth": choropleth or None,
     }
 
 
-def _filtered(project: Project, f: dict) -> dict[str, LayerData]:
+def _filtered(project: Project, f: dict, *, with_status: bool = True) -> dict[str, LayerData]:
+    """Every layer filtered by township, class, search text and (optionally) status."""
     code = None if f["township"] == ALL else project.township(f["township"])[0]
     out = {}
     for lid, layer in project.layers.items():
@@ -107,95 +192,268 @@ def _filtered(project: Project, f: dict) -> dict[str, LayerData]:
             layer,
             township_codes=None if code is None else [code],
             classes=f["classes"].get(lid),
-            statuses=f["statuses"],
             text=f["text"],
         )
+        if with_status:  # a point with no status yet (a fresh survey import) counts as 在册
+            status = gdf["status"]
+            blank = status.isna() & (STATUS_ORDER[0] in f["statuses"])
+            gdf = gdf[status.isin(f["statuses"]) | blank]
         shares = layer.shares[layer.shares["key"].isin(gdf[layer.spec.key])]
+        if code is not None:
+            shares = shares[shares["township_code"] == code]
         out[lid] = LayerData(spec=layer.spec, gdf=gdf, shares=shares)
     return out
 
 
-def _figures(project: Project, layers: dict[str, LayerData], township: str) -> None:
-    """Headline figures: the selected township's, or the county's (each feature once)."""
-    if township == ALL:
-        totals = aggregate.county_totals(layers)
-        counts = {lid: t["count"] for lid, t in totals.items()}
-        people = totals.get("geohazard", {}).get("sums", {}).get("threat_people", 0)
-    else:
-        df = aggregate.summarize_townships(layers, project.gdf_townships, project.township_codes)
-        row = df[df["name"] == township].iloc[0]
-        counts = {lid: int(row[lid]) for lid in layers}
-        people = row.get("geohazard|threat_people", 0)
-    cols = st.columns(len(layers) + 1)
-    for col, (lid, layer) in zip(cols, layers.items(), strict=False):
-        col.metric(layer.spec.name, counts[lid])
-    if "geohazard" in layers:
-        cols[-1].metric("地灾威胁人数", f"{int(people)} 人")
+# ----------------------------------------------------------------------------- figures
 
 
-def _dashboard(project: Project, layers: dict[str, LayerData], township: str) -> None:
-    df = aggregate.summarize_townships(layers, project.gdf_townships, project.township_codes)
-    if township != ALL:
-        df = df[df["name"] == township]
-    rows = [
-        {"图层": layer.spec.name, "状态": status, "数量": int(df[f"{lid}|status|{status}"].sum())}
-        for lid, layer in layers.items()
-        for status in STATUS_ORDER
-    ]
-    st.subheader("整治进度（在册 / 监测中 / 治理中 / 已销号）")
-    st.bar_chart(pd.DataFrame(rows), x="图层", y="数量", color="状态", horizontal=True)
-    st.subheader("各乡镇风险点统计")
-    show = df[["adcode", "name", *layers]].rename(
-        columns={"adcode": "代码", "name": "乡镇", **{k: v.spec.name for k, v in layers.items()}}
-    )
-    st.dataframe(show, hide_index=True, use_container_width=True)
+def _threat_sums(layers: dict[str, LayerData]) -> dict[str, float]:
+    """Threatened households / people / property (geohazard), each feature once."""
+    gdf = layers["geohazard"].gdf if "geohazard" in layers else pd.DataFrame()
+    return {
+        f: float(pd.to_numeric(gdf[f], errors="coerce").sum()) if f in gdf else 0.0
+        for f in ("threat_households", "threat_people", "threat_property_wan")
+    }
 
 
-def _lists(layers: dict[str, LayerData]) -> None:
+def _money(wan: float) -> str:
+    """Format an amount in 万元 short enough for a metric (亿元 from 1 亿 up)."""
+    return f"{wan / WAN_PER_YI:.2f} 亿元" if wan >= WAN_PER_YI else f"{wan:.0f} 万元"
+
+
+def _figures(layers: dict[str, LayerData], visible: list[str]) -> None:
+    """Headline figures of what the map shows (each feature once)."""
+    cols = st.columns(len(visible) + 3)
+    for col, lid in zip(cols, visible, strict=False):
+        col.metric(layers[lid].spec.name, f"{len(layers[lid].gdf)} 处")
+    threat = _threat_sums({lid: layers[lid] for lid in visible})
+    cols[-3].metric("威胁户数", f"{threat['threat_households']:.0f} 户")
+    cols[-2].metric("威胁人数", f"{threat['threat_people']:.0f} 人")
+    cols[-1].metric("威胁财产", _money(threat["threat_property_wan"]))
+
+
+def _progress_chart(layers: dict[str, LayerData]) -> alt.Chart:
+    rows = []
     for layer in layers.values():
+        status = layer.gdf["status"].fillna(aggregate.UNKNOWN_STATUS)
+        rows += [
+            {"图层": layer.spec.name, "状态": s, "数量": int((status == s).sum()),
+             "序": STATUS_ORDER.index(s)}
+            for s in STATUS_ORDER
+        ]  # fmt: skip
+    df = pd.DataFrame(rows)
+    return (
+        alt.Chart(df)
+        .mark_bar()
+        .encode(
+            y=alt.Y("图层:N", sort=[layer.spec.name for layer in layers.values()], title=None),
+            x=alt.X("sum(数量):Q", title="点位数"),
+            color=alt.Color(
+                "状态:N",
+                scale=alt.Scale(domain=list(STATUS_COLORS), range=list(STATUS_COLORS.values())),
+                legend=alt.Legend(orient="top", title=None, labelFontSize=13),
+            ),
+            order=alt.Order("序:Q"),
+            tooltip=["图层", "状态", "数量"],
+        )
+        .properties(height=44 * max(len(layers), 1) + 40)
+        .configure_axis(labelFontSize=13, titleFontSize=13)
+    )
+
+
+def _dashboard(project: Project, f: dict) -> None:
+    """Show the township's (or county's) figures over all statuses, so progress shows."""
+    layers = _filtered(project, f, with_status=False)
+    where = "全县" if f["township"] == ALL else f["township"]
+    st.markdown(f"#### {where}：风险点位概况（含全部状态，不受状态筛选影响）")
+    threat = _threat_sums(layers)
+    total = sum(len(layer.gdf) for layer in layers.values())
+    cleared = sum(int((layer.gdf["status"] == "已销号").sum()) for layer in layers.values())
+    c = st.columns(5)
+    c[0].metric("风险点位合计", f"{total} 处")
+    c[1].metric("已销号", f"{cleared} 处", help="整治完成、已销号的点位")
+    c[2].metric("威胁户数", f"{threat['threat_households']:.0f} 户")
+    c[3].metric("威胁人数", f"{threat['threat_people']:.0f} 人")
+    c[4].metric("威胁财产", _money(threat["threat_property_wan"]))
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown("**整治进度（在册 / 监测中 / 治理中 / 已销号）**")
+        st.altair_chart(_progress_chart(layers), width="stretch")
+    with right:
+        st.markdown("**按图层和等级统计**")
+        rows = []
+        for layer in layers.values():
+            spec = layer.spec
+            cls = layer.gdf[spec.class_field].fillna(aggregate.UNCLASSED)
+            rows += [
+                {"图层": spec.name, "分级": spec.label(spec.class_field), "等级": c_,
+                 "数量": int((cls == c_).sum())}
+                for c_ in [*spec.classes, aggregate.UNCLASSED]
+                if c_ != aggregate.UNCLASSED or (cls == c_).any()
+            ]  # fmt: skip
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=300)
+    if f["township"] == ALL:
+        st.markdown("**各乡镇风险点统计**")
+        df = aggregate.summarize_townships(layers, project.gdf_townships, project.township_codes)
+        cols = {"adcode": "代码", "name": "乡镇", **{k: v.spec.name for k, v in layers.items()}}
+        extra = {
+            "geohazard|threat_households": "威胁户数",
+            "geohazard|threat_people": "威胁人数",
+            "geohazard|threat_property_wan": "威胁财产（万元）",
+        }
+        cols |= {k: v for k, v in extra.items() if k in df.columns}
+        st.dataframe(df[list(cols)].rename(columns=cols), hide_index=True, width="stretch")
+
+
+# ----------------------------------------------------------------------------- map ↔ lists
+
+
+def _table_key(lid: str) -> str:
+    return f"tbl_{lid}_{st.session_state.get(f'_round_{lid}', 0)}"
+
+
+def _table_picks(visible: list[str]) -> None:
+    """Select (and highlight on the map) the feature of a row newly selected in a list."""
+    for lid in visible:
+        state = st.session_state.get(_table_key(lid))
+        rows = list(state.selection.rows) if state is not None else []
+        keys = st.session_state.get(f"_rows_{lid}", [])
+        picked = keys[rows[0]] if rows and rows[0] < len(keys) else None
+        if picked == st.session_state.get(f"_picked_{lid}"):
+            continue
+        st.session_state[f"_picked_{lid}"] = picked
+        if picked is not None:
+            st.session_state["sel"] = (lid, picked)
+            st.session_state["hl"] = (lid, picked)
+        elif st.session_state.get("sel", (None,))[0] == lid:
+            st.session_state["sel"] = st.session_state["hl"] = None
+
+
+def _map_pick(result: dict | None, layers: dict[str, LayerData]) -> None:
+    """Select the row of a feature newly clicked on the map (its list is re-created)."""
+    drawing = (result or {}).get("last_active_drawing") or {}
+    props = drawing.get("properties") or {}
+    lid, key = props.get("layer"), props.get("key")
+    if lid not in layers or key is None:
+        return
+    key = str(key)
+    if (lid, key) == st.session_state.get("_last_click"):
+        return
+    st.session_state["_last_click"] = (lid, key)
+    st.session_state["sel"] = (lid, key)
+    st.session_state[f"_round_{lid}"] = st.session_state.get(f"_round_{lid}", 0) + 1
+    st.session_state[f"_picked_{lid}"] = key
+
+
+def _selected_panel(layers: dict[str, LayerData]) -> None:
+    sel = st.session_state.get("sel")
+    if not sel or sel[0] not in layers:
+        st.caption("点击地图上的点位或清单中的一行，查看并联动选中该点位。")
+        return
+    lid, key = sel
+    layer = layers[lid]
+    spec = layer.spec
+    rows = layer.gdf[layer.gdf[spec.key].astype(str) == key]
+    if rows.empty:
+        st.info(f"已选点位 {spec.name} {key} 不在当前筛选结果中。")
+        return
+    cols = [c for c in spec.popup if c in rows.columns]
+    row = pd.DataFrame(rows[cols]).rename(columns={c: spec.header(c) for c in cols})
+    st.markdown(f"**已选点位：{spec.name} · {rows.iloc[0].get('name', key)}（{key}）**")
+    st.dataframe(row, hide_index=True, width="stretch")
+
+
+def _lists(layers: dict[str, LayerData], visible: list[str]) -> None:
+    sel = st.session_state.get("sel")
+    if not visible:
+        st.info("未选择任何图层：请在左侧勾选要显示的图层。")
+    for lid in visible:
+        layer = layers[lid]
         spec = layer.spec
         cols = [c for c in spec.list_fields if c in layer.gdf.columns]
-        table = pd.DataFrame(layer.gdf[cols]).rename(columns={c: spec.header(c) for c in cols})
+        keys = layer.gdf[spec.key].astype(str).tolist()
+        st.session_state[f"_rows_{lid}"] = keys
+        table = pd.DataFrame(layer.gdf[cols]).reset_index(drop=True)
+        table = table.rename(columns={c: spec.header(c) for c in cols})
         st.markdown(f"**{spec.name}**（{len(table)}）")
-        st.dataframe(table, hide_index=True, use_container_width=True)
+        if table.empty:
+            st.caption("无符合条件的点位。")
+            continue
+        default = None
+        data: pd.DataFrame | object = table
+        if sel and sel[0] == lid and sel[1] in keys:
+            pos = keys.index(sel[1])
+            default = {"selection": {"rows": [pos]}}
+            data = table.style.apply(
+                lambda r, pos=pos: [SELECTED_ROW_STYLE if r.name == pos else ""] * len(r), axis=1
+            )
+        st.dataframe(
+            data,
+            hide_index=True,
+            width="stretch",
+            key=_table_key(lid),
+            on_select="rerun",
+            selection_mode="single-row",
+            selection_default=default,
+        )
 
 
-def _downloads(project: Project, township: str, include_cleared: bool) -> None:
-    rich = {"approximate": project.approximate, "county_name": project.settings.county_name}
+# ----------------------------------------------------------------------------- downloads
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _export(_project: Project, version: tuple, fmt: str, code: str, include: bool) -> bytes:
+    """One township's list as xlsx/csv/geojson bytes, cached per data version."""
+    del version
+    name = _project.township(code)[1]
+    rich = {"approximate": _project.approximate, "county_name": _project.settings.county_name}
+    layers = _project.layers
+    if fmt == "xlsx":
+        return exporters.xlsx_township(layers, code, name, include_cleared=include, **rich)
+    if fmt == "csv":
+        return exporters.csv_township(layers, code, name, include_cleared=include)
+    return exporters.geojson_township(layers, code, name, include_cleared=include, **rich)
+
+
+def _downloads(project: Project, version: tuple, township: str, include_cleared: bool) -> None:
+    what = "含已销号点位" if include_cleared else "不含已销号点位（在“状态”中勾选已销号可包含）"
+    st.caption(f"清单内容：{what}。")
     if township == ALL:
-        st.info("请选择一个乡镇/街道后下载其风险点位清单；或下载全县各乡镇清单压缩包。")
+        st.info("请在左侧选择一个乡镇/街道后下载其风险点位清单；或生成全县各乡镇清单压缩包。")
         if st.button("生成全县各乡镇清单（ZIP）"):
-            with st.spinner("正在生成 25 个乡镇的清单…"):
-                data = exporters.all_townships_zip(
-                    project.layers, project.township_codes, fmt="xlsx",
-                    include_cleared=include_cleared, **rich,
-                )  # fmt: skip
+            with st.status("正在生成 25 个乡镇的清单…", expanded=False) as status:
+                try:
+                    data = exporters.all_townships_zip(
+                        project.layers, project.township_codes, fmt="xlsx",
+                        include_cleared=include_cleared, approximate=project.approximate,
+                        county_name=project.settings.county_name,
+                    )  # fmt: skip
+                except RiskmapError as exc:
+                    status.update(label="生成失败", state="error")
+                    st.error(f"生成清单失败：{exc}")
+                    return
+                status.update(label=f"已生成（{len(data) / 1024:.0f} KB）", state="complete")
             st.download_button(
                 "下载全县各乡镇清单（ZIP）", data, "城口县_风险点位清单.zip", "application/zip"
             )
         return
     code, name = project.township(township)
-    layers = project.layers
     c1, c2, c3 = st.columns(3)
-    c1.download_button(
-        "下载 Excel 清单",
-        exporters.xlsx_township(layers, code, name, include_cleared=include_cleared, **rich),
-        exporters.township_file_name(code, name, "xlsx"),
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
-    c2.download_button(
-        "下载 CSV",
-        exporters.csv_township(layers, code, name, include_cleared=include_cleared),
-        exporters.township_file_name(code, name, "csv"),
-        "text/csv",
-    )
-    c3.download_button(
-        "下载 GeoJSON",
-        exporters.geojson_township(layers, code, name, include_cleared=include_cleared, **rich),
-        exporters.township_file_name(code, name, "geojson"),
-        "application/geo+json",
-    )
+    for col, fmt, label, mime in (
+        (c1, "xlsx", "下载 Excel 清单", XLSX_MIME),
+        (c2, "csv", "下载 CSV", "text/csv"),
+        (c3, "geojson", "下载 GeoJSON", "application/geo+json"),
+    ):
+        try:
+            data = _export(project, version, fmt, code, include_cleared)
+        except RiskmapError as exc:
+            col.error(f"无法生成 {fmt.upper()} 清单：{exc}")
+            continue
+        col.download_button(label, data, exporters.township_file_name(code, name, fmt), mime)
 
+
+# ----------------------------------------------------------------------------- import
 
 CRS_LABELS = {
     "wgs84": "WGS84 经纬度（GPS、天地图）",
@@ -272,16 +530,38 @@ def _import_tab(project: Project, settings: Settings, editor: str) -> None:
             for k in missing:
                 if value := st.text_input(f"{spec.header(k)} 默认值", key=f"default_{k}"):
                     defaults[k] = value
-        with st.spinner("正在检查…"):
+        plan = _plan(project, settings, spec, data, upload.name, crs, sheet, mapping, defaults)
+        if plan is not None:
+            _show_plan(plan, project, settings, editor)
+    _history(spec, settings, editor)
+
+
+def _plan(
+    project: Project, settings: Settings, spec: LayerSpec, data: bytes, filename: str,
+    crs: str, sheet: str | None, mapping: dict, defaults: dict,
+) -> ImportPlan | None:  # fmt: skip
+    """Plan the import once per (file, options, data version); reruns reuse it."""
+    ident = (
+        hashlib.sha256(data).hexdigest(), filename, spec.id, crs, sheet,
+        tuple(sorted(mapping.items())), tuple(sorted(defaults.items())), _data_version(settings),
+    )  # fmt: skip
+    cached = st.session_state.get("_plan")
+    if cached is not None and cached[0] == ident:
+        return cached[1]
+    with st.spinner("正在检查调查表…"):
+        try:
             plan = plan_import(
-                data, upload.name, spec,
+                data, filename, spec,
                 existing=io.read_layer(spec, settings),
                 gdf_townships=project.gdf_townships, gdf_county=project.gdf_county,
                 crs=crs, sheet=sheet, mapping=mapping, defaults=defaults or None,
                 metric_crs=settings.metric_crs, county_name=settings.county_name,
             )  # fmt: skip
-        _show_plan(plan, project, settings, editor)
-    _history(spec, settings, editor)
+        except RiskmapError as exc:
+            st.error(f"无法检查调查表：{exc}")
+            return None
+    st.session_state["_plan"] = (ident, plan)
+    return plan
 
 
 def _show_plan(plan: ImportPlan, project: Project, settings: Settings, editor: str) -> None:
@@ -299,14 +579,13 @@ def _show_plan(plan: ImportPlan, project: Project, settings: Settings, editor: s
     m2.metric("更新", c["updated"])
     m3.metric("未导入", c["rejected"])
     m4.metric("警告", c["warnings"])
-    st.dataframe(report_frame(report), hide_index=True, use_container_width=True)
+    st.dataframe(report_frame(report), hide_index=True, width="stretch")
     if plan.changes:
         st.markdown("**将更新的点位**")
         st.dataframe(plan.gdf_updated[[spec.key, "name", "changes"]], hide_index=True)
     st.download_button(
-        "下载导入报告（Excel）", report_xlsx(report), f"导入报告_{plan.filename}.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )  # fmt: skip
+        "下载导入报告（Excel）", report_xlsx(report), f"导入报告_{plan.filename}.xlsx", XLSX_MIME
+    )
     if len(plan.gdf_new):
         preview = LayerData(spec=spec, gdf=plan.gdf_new, shares=SHARES_EMPTY)
         st_folium(
@@ -314,29 +593,36 @@ def _show_plan(plan: ImportPlan, project: Project, settings: Settings, editor: s
                       settings=settings, demo=False),
             height=360, use_container_width=True, returned_objects=[], key="preview_map",
         )  # fmt: skip
+    if not plan.can_commit:
+        st.info("没有可导入的点位：请根据上表修改调查表后重新上传。")
     if st.button("确认导入", type="primary", disabled=not plan.can_commit):
         try:
             commit_import(plan, spec, settings, user=editor)
         except RiskmapError as exc:
             st.error(f"导入失败：{exc}")
         else:
-            st.success(f"已导入 {spec.name}：新增 {c['added']}，更新 {c['updated']}。")
+            _done(f"已导入 {spec.name}：新增 {c['added']}，更新 {c['updated']}。")
 
 
 def _done(message: str) -> None:
     """After a write: show `message` on the next run, clear the uploader, reload the data."""
     st.session_state["import_flash"] = message
     st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
+    st.session_state.pop("_plan", None)
     st.rerun()
 
 
 def _history(spec: LayerSpec, settings: Settings, editor: str) -> None:
-    history = io.read_history(spec, settings)
+    try:
+        history = io.read_history(spec, settings)
+    except RiskmapError as exc:
+        st.error(f"无法读取修改记录：{exc}")
+        return
     st.markdown(f"**{spec.name} 修改记录**")
     if not history:
         st.caption("暂无导入记录。")
         return
-    st.dataframe(pd.DataFrame(history[::-1]), hide_index=True, use_container_width=True)
+    st.dataframe(pd.DataFrame(history[::-1]), hide_index=True, width="stretch")
     if st.button("撤销最近一次导入", key=f"undo_{spec.id}"):
         try:
             io.undo_last_write(spec, settings, user=editor)
@@ -346,24 +632,77 @@ def _history(spec: LayerSpec, settings: Settings, editor: str) -> None:
             _done(f"已撤销：{spec.name} 已恢复到上一版本。")
 
 
+# Less white space above the title, metrics that fit a 1366-px laptop row.
+PAGE_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; padding-bottom: 3rem; }
+[data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding: 0 0 0.25rem 0; }
+[data-testid="stMetricValue"] { font-size: 1.6rem; }
+[data-testid="stSidebarHeader"] { height: 2.5rem; }
+</style>"""
+
 HELP = """
 **使用说明**
-1. 左侧选择乡镇/街道、图层、状态和等级；地图与统计随之更新，网址可直接分享当前视图。
-2. 点击地图上的点位查看详情（责任人、联系电话、等级）。
-3. 在“下载清单”中导出本乡镇风险点位清单（Excel / CSV / GeoJSON）。
-4. 乡镇界线为示意边界（非官方），仅供参考；数据为演示数据时页面会标明。
+
+1. **筛选**：左侧选择乡镇/街道、搜索名称或统一编号、勾选图层、状态和等级；地图、统计和清单随之更新。
+   浏览器地址栏的网址包含当前筛选条件，复制发送即可分享同一视图。
+2. **地图**：滚轮缩放、拖动平移；右上角可开关图层；右下角图例可滚动。更改筛选时地图保持当前视野，
+   选择乡镇时缩放到该乡镇。
+3. **联动**：点击地图上的点位查看详情，清单中对应行被选中并高亮；
+   在“清单”中选中一行，地图定位并圈出该点位。
+4. **统计**：本乡镇（或全县）按图层和等级的点位数、威胁户数/人数/财产、
+   整治进度（在册/监测中/治理中/已销号）。
+5. **下载清单**：选择乡镇后下载 Excel / CSV / GeoJSON 清单；全县可生成各乡镇清单压缩包（ZIP）。
+6. **导入调查表**：上传 CSV / Excel → 核对列对应与坐标系 → 预览 → 确认导入；
+   导入错了可“撤销最近一次导入”。
+
+乡镇界线为示意边界（非官方），仅供参考；数据为演示数据时页面会标明。页面不访问互联网。
 """
+
+
+def _map_section(project: Project, layers: dict[str, LayerData], f: dict) -> None:
+    """Build and show the map; list selections highlight, map clicks select (both ways)."""
+    _table_picks(f["visible"])
+    code = None if f["township"] == ALL else project.township(f["township"])[0]
+    hl = st.session_state.get("hl")
+    if hl is not None and hl[0] not in f["visible"]:
+        hl = None
+    fmap = build_map(
+        {lid: layers[lid] for lid in f["visible"]},
+        project.gdf_townships,
+        project.gdf_county,
+        settings=project.settings,
+        choropleth=f["choropleth"],
+        selected_township=code,
+        highlight=hl,
+        demo=project.demo,
+        view_key=code or "county",
+    )
+    result = st_folium(
+        fmap,
+        height=540,
+        use_container_width=True,
+        returned_objects=["last_active_drawing"],
+        key="map",
+    )
+    _map_pick(result, layers)
 
 
 def main() -> None:
     """Render the page."""
+    started = time.perf_counter()
+    st.markdown(PAGE_CSS, unsafe_allow_html=True)
     st.title("城口县安全风险“一张图”")
     try:
         _static_assets()
         settings = Settings.from_env()
-        project = _load(settings, _data_version(settings))
+        version = _data_version(settings)
+        project = _load(settings, version)
     except RiskmapError as exc:
         st.error(f"数据加载失败：{exc}")
+        st.info("请检查上面提到的文件（格式、编码、字段），修正后刷新页面。")
+        st.stop()
+    except OSError as exc:
+        st.error(f"数据加载失败：无法读取数据文件（{exc}）。")
         st.stop()
     notes = []
     if project.approximate:
@@ -374,37 +713,27 @@ def main() -> None:
         st.caption("；".join(notes))
     f = _sidebar(project)
     layers = _filtered(project, f)
-    _figures(project, layers, f["township"])
-    code = None if f["township"] == ALL else project.township(f["township"])[0]
-    fmap = build_map(
-        {lid: layers[lid] for lid in f["visible"]},
-        project.gdf_townships,
-        project.gdf_county,
-        settings=project.settings,
-        choropleth="all" if f["choropleth"] else None,
-        selected_township=code,
-        demo=project.demo,
-    )
-    st_folium(
-        fmap,
-        height=620,
-        use_container_width=True,
-        returned_objects=["last_active_drawing"],
-        key="map",
-    )
+    if f["text"].strip() and not any(len(layers[lid].gdf) for lid in f["visible"]):
+        st.warning(f"没有找到名称或编号包含“{f['text'].strip()}”的点位（当前筛选条件下）。")
+    _figures(layers, f["visible"])
+    _map_section(project, layers, f)
+    _selected_panel(layers)
     tab_stats, tab_list, tab_dl, tab_import, tab_help = st.tabs(
         ["统计", "清单", "下载清单", "导入调查表", "使用说明"]
     )
     with tab_stats:
-        _dashboard(project, layers, f["township"])
+        _dashboard(project, f)
     with tab_list:
-        _lists({lid: layers[lid] for lid in f["visible"]})
+        _lists(layers, f["visible"])
     with tab_dl:
-        _downloads(project, f["township"], "已销号" in f["statuses"])
+        _downloads(project, version, f["township"], "已销号" in f["statuses"])
     with tab_import:
-        _import_tab(project, settings, editor="")
+        _import_tab(project, settings, editor=_editor())
     with tab_help:
         st.markdown(HELP)
+    ctx = get_script_run_ctx()
+    session = ctx.session_id if ctx is not None else "-"
+    _logger().info("run %.3f s session=%s", time.perf_counter() - started, session)
 
 
 main()

@@ -481,6 +481,8 @@ RUNTIME_JS = r"""
       }
     }
     R.maps.push(map);
+    // Plain "Leaflet" credit: no flag icon, no outbound link.
+    if (map.attributionControl) { map.attributionControl.setPrefix("Leaflet"); }
     if (map.options.maxZoom === undefined) { map.options.maxZoom = 19; }
     map.riskmap = {layers: {},
       // ONE canvas for points and polygons: a second canvas pane on top would swallow the
@@ -581,11 +583,32 @@ RUNTIME_JS = r"""
   };
   // Initial view: the township/county bounds, or the highlighted feature. Re-applied when the
   // container is resized before the user touches the map (st_folium sizes its iframe late).
-  R.initView = function (map, bounds, hl, missing) {
+  // With a view key, the last view shown under the same key (and highlight) is restored from
+  // sessionStorage instead: a page that rebuilds the map (new filters) keeps the user's view.
+  R.initView = function (map, bounds, hl, missing, viewKey) {
     var found = hl ? R.find(map, hl[0], hl[1]) : null;
     if (hl && !found && missing) { R.box(map, missing[0], missing[1], missing[2]); }
+    var saved = null, skey = viewKey ? JSON.stringify([viewKey, hl]) : null;
+    if (skey) {
+      try { saved = JSON.parse(window.sessionStorage.getItem("riskmap.view") || "null"); }
+      catch (e) { saved = null; }
+      if (!saved || saved.key !== skey) { saved = null; }
+      map.on("moveend", function () {
+        var c = map.getCenter();
+        try { window.sessionStorage.setItem("riskmap.view", JSON.stringify(
+          {key: skey, center: [c.lat, c.lng], zoom: map.getZoom()})); } catch (e) { /* off */ }
+      });
+    }
+    map.riskmap.restored = saved !== null;
     var apply = function () {
-      if (found) { R.focus(map, found); } else { map.fitBounds(bounds, {animate: false}); }
+      if (saved) { map.setView(saved.center, saved.zoom, {animate: false}); }
+      else if (found) { R.focus(map, found); } else {
+        // Keep the bounds clear of the legend (bottom right) when the map is wide enough.
+        var lg = map.getContainer().querySelector(".riskmap-legend");
+        var w = lg ? lg.offsetWidth : 0, pad = map.getSize().x > 3 * w ? w + 8 : 0;
+        map.fitBounds(bounds, {animate: false, paddingTopLeft: [8, 8],
+                               paddingBottomRight: [pad, 8]});
+      }
     };
     apply();
     if (found) { R.mark(map, found); }
@@ -620,7 +643,7 @@ RUNTIME_CSS = """
   border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.35); font-size: 12px; line-height: 1.45;
   max-height: 60vh; overflow-y: auto; color: #222;
   font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; }
-.riskmap-legend .title { font-weight: bold; margin-bottom: 2px; }
+.riskmap-legend .title { font-weight: bold; margin-bottom: 2px; cursor: pointer; }
 .riskmap-legend .layer { font-weight: bold; margin-top: 4px; }
 .riskmap-legend .row { white-space: nowrap; }
 .riskmap-legend svg { vertical-align: middle; margin-right: 4px; }
@@ -952,7 +975,8 @@ def _legend_html(
     clustered: bool = False,
 ) -> str:
     """Server-side escaped legend HTML. Rows: (spec, count, has unclassified, cleared count)."""
-    parts = ['<div class="title">图例</div>']
+    # <details open>: the legend folds to its title (small screens keep the map visible).
+    parts = ['<details open><summary class="title">图例</summary>']
     for spec, count, unclassified, cleared in layer_rows:
         parts.append(f'<div class="layer">{escape_html(spec.name)}（{count}）</div>')
         classes = [(str(k), str(v)) for k, v in spec.colors.items()]
@@ -984,6 +1008,7 @@ def _legend_html(
         parts.append(f'<div class="note">{escape_html(NOTE_APPROXIMATE)}</div>')
     if demo:
         parts.append(f'<div class="note">{escape_html(NOTE_DEMO)}</div>')
+    parts.append("</details>")
     return "".join(parts)
 
 
@@ -1099,6 +1124,7 @@ def build_map(
     selected_township: str | None = None,
     highlight: tuple[str, str] | None = None,
     demo: bool = True,
+    view_key: str | None = None,
     inline_assets: bool = False,
     basemap: str = "auto",
     static_url_prefix: str = assets.STATIC_URL_PREFIX,
@@ -1131,6 +1157,12 @@ def build_map(
         the (filtered) layer shows a Chinese notice on the map instead.
     demo
         Add "演示数据" to the legend.
+    view_key
+        Keep the view across rebuilds: the browser remembers (sessionStorage) the last view
+        shown under this key and the same `highlight`, and a map built with the same key
+        opens there instead of at the township/county bounds (the app passes the selected
+        township, so changing filters keeps the view and choosing a township zooms to it).
+        None = always open at the bounds.
     inline_assets
         True: Leaflet JS/CSS inline (standalone HTML file, no external file at all).
         False: loaded from ``static_url_prefix`` (Streamlit static serving; run
@@ -1198,7 +1230,7 @@ def build_map(
         name = layers[highlight[0]].spec.name
         note = f"未找到要定位的点位：{name} {highlight[1]}（可能已被筛选）"
         missing = [escape_html(note), "topleft", "riskmap-warning"]
-    view_args = ", ".join(js_json(v) for v in (_leaflet_bounds(view), hl, missing))
+    view_args = ", ".join(js_json(v) for v in (_leaflet_bounds(view), hl, missing, view_key))
     m.add_child(_Finish(boxes, view_args), name="riskmap_finish")
     return m
 

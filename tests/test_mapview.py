@@ -526,3 +526,12 @@ def test_big_point_layer_in_browser(catalog, gdf_townships, gdf_county, settings
         page.wait_for_function(f"{entry}.points._mode === 'cells'")
         browser.close()
     assert errors == []
+
+
+def test_view_key_and_plain_attribution(layers, gdf_townships, gdf_county, settings):
+    plain = _render(layers, gdf_townships, gdf_county, settings)
+    keyed = _render(layers, gdf_townships, gdf_county, settings, view_key="500229001")
+    assert 'setPrefix("Leaflet")' in plain
+    assert "null, null, null);" in plain  # no key: always open at the bounds
+    assert 'null, null, "500229001");' in keyed
+    assert "sessionStorage" in mapview.RUNTIME_JS

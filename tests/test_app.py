@@ -1,0 +1,182 @@
+"""The Streamlit page without a browser (streamlit.testing AppTest): logic, state, messages."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from riskmap import project as project_module
+from riskmap.layers import filter_features
+from riskmap.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+TIMEOUT = 60
+
+
+@pytest.fixture
+def layers_copy(tmp_path, monkeypatch) -> Path:
+    """A private copy of layers/ (the app reads RISKMAP_LAYERS_DIR)."""
+    target = tmp_path / "layers"
+    shutil.copytree(ROOT / "layers", target, ignore=shutil.ignore_patterns(".history", ".cache"))
+    monkeypatch.setenv("RISKMAP_LAYERS_DIR", str(target))
+    return target
+
+
+@pytest.fixture(scope="module")
+def project():
+    return project_module.load_project(Settings())
+
+
+def _run(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for m in at.metric:
+        out.setdefault(m.label, m.value)  # first occurrence: the headline row above the map
+    return out
+
+
+def test_app_runs_and_mirrors_filters_in_url(layers_copy):
+    del layers_copy
+    at = _run()
+    assert not at.exception
+    assert not at.error
+    assert at.title[0].value == "城口县安全风险“一张图”"
+    assert dict(at.query_params) == {
+        "township": "全县",
+        "layers": "geohazard,waterlogging,bridge,firezone",
+        "statuses": "在册,监测中,治理中",
+        "q": "",
+        "choropleth": "",
+    }
+    assert [t.label for t in at.tabs] == ["统计", "清单", "下载清单", "导入调查表", "使用说明"]
+
+
+def test_filters_from_query_string_round_trip(layers_copy):
+    del layers_copy
+    query = {
+        "township": "巴山镇",
+        "layers": "geohazard,bridge",
+        "statuses": "在册,已销号",
+        "q": "滑坡",
+        "choropleth": "all",
+    }
+    at = _run(query)
+    assert not at.exception
+    assert at.selectbox(key="f_township").value == "巴山镇"
+    assert at.checkbox(key="show_geohazard").value
+    assert not at.checkbox(key="show_waterlogging").value
+    assert at.checkbox(key="show_bridge").value
+    assert at.multiselect(key="f_statuses").value == ["在册", "已销号"]
+    assert at.text_input(key="f_q").value == "滑坡"
+    assert at.selectbox(key="f_choro").value == "all"
+    assert dict(at.query_params) == query
+    # a change is written back to the URL
+    at.selectbox(key="f_township").set_value("葛城街道").run()
+    assert at.query_params["township"] == "葛城街道"
+    assert at.query_params["layers"] == "geohazard,bridge"
+
+
+def test_unknown_township_in_url_warns_in_chinese(layers_copy):
+    del layers_copy
+    at = _run({"township": "不存在镇"})
+    assert not at.exception
+    assert at.selectbox(key="f_township").value == "全县"
+    assert any("不存在镇" in w.value and "不存在" in w.value for w in at.warning)
+
+
+def test_township_selection_shows_its_figures(layers_copy, project):
+    del layers_copy
+    at = _run()
+    at.selectbox(key="f_township").set_value("巴山镇").run()
+    assert not at.exception
+    code = project.township("巴山镇")[0]
+    statuses = ["在册", "监测中", "治理中"]
+    expected = {
+        layer.spec.name: len(filter_features(layer, township_codes=[code], statuses=statuses))
+        for layer in project.layers.values()
+    }
+    metrics = _metrics(at)
+    for name, n in expected.items():
+        assert metrics[name] == f"{n} 处"
+    gh = filter_features(project.layers["geohazard"], township_codes=[code], statuses=statuses)
+    assert metrics["威胁人数"] == f"{gh['threat_people'].sum():.0f} 人"
+    assert any("巴山镇：风险点位概况" in m.value for m in at.markdown)
+
+
+def test_search_narrows_lists(layers_copy, project):
+    del layers_copy
+    uid = str(project.layers["geohazard"].gdf["uid"].iloc[0])
+    at = _run()
+    before = {len(df.value) for df in at.tabs[1].dataframe}
+    at.text_input(key="f_q").set_value(uid).run()
+    assert not at.exception
+    lists = [df.value for df in at.tabs[1].dataframe]
+    assert [len(df) for df in lists] == [1]  # only the one geohazard row; empty layers say so
+    assert max(before) > 1
+    assert lists[0]["统一编号"].tolist() == [uid]
+    at.text_input(key="f_q").set_value("没有这个点位").run()
+    assert any("没有找到" in w.value for w in at.warning)
+
+
+def test_malformed_layer_file_shows_chinese_error(layers_copy):
+    broken = '{"type": "FeatureCollection", "features": ['
+    (layers_copy / "bridge.geojson").write_text(broken, "utf-8")
+    at = _run()
+    assert not at.exception  # a message, not a traceback
+    assert len(at.error) == 1
+    text = at.error[0].value
+    assert text.startswith("数据加载失败")
+    assert "bridge.geojson" in text
+    assert "格式错误" in text
+
+
+def test_rerun_without_data_change_does_not_reload(layers_copy, monkeypatch):
+    calls = []
+    real = project_module.load_project
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(project_module, "load_project", counting)
+    st.cache_data.clear()
+    at = _run()
+    assert len(calls) == 1
+    at.run()  # plain rerun (what a map click does)
+    at.selectbox(key="f_township").set_value("葛城街道").run()
+    at.multiselect(key="f_statuses").set_value(["在册"]).run()
+    at.checkbox(key="show_bridge").uncheck().run()
+    at.text_input(key="f_q").set_value("滑坡").run()
+    assert not at.exception
+    assert len(calls) == 1
+    # a changed layer file is a new data version: loaded again, once
+    path = layers_copy / "bridge.geojson"
+    path.write_text(path.read_text("utf-8") + "\n", "utf-8")
+    at.run()
+    at.run()
+    assert len(calls) == 2
+
+
+def test_editor_hook_is_a_single_function():
+    source = Path(APP).read_text("utf-8")
+    assert source.count("def _editor(") == 1
+    assert "editor=_editor()" in source
+
+
+def test_download_tab_for_township(layers_copy):
+    del layers_copy
+    at = _run({"township": "葛城街道"})
+    assert not at.exception
+    labels = [b.label for b in at.tabs[2].get("download_button")]
+    assert labels == ["下载 Excel 清单", "下载 CSV", "下载 GeoJSON"]
