@@ -255,9 +255,9 @@ def _point_xy(page: Page, frame: Frame, layer: str, index: int, zoom: int = 14) 
     x, y = frame.evaluate(
         """([layer, i, zoom]) => {
             const map = window.riskmap.maps[0];
-            const m = map.riskmap.layers[layer].items[i];
-            map.setView(m.getLatLng(), zoom, {animate: false});
-            const p = map.latLngToContainerPoint(m.getLatLng());
+            const ll = map.riskmap.layers[layer].latlng(i);
+            map.setView(ll, zoom, {animate: false});
+            const p = map.latLngToContainerPoint(ll);
             return [p.x, p.y];
         }""",
         [layer, index, zoom],
@@ -373,9 +373,12 @@ def test_choosing_a_township_zooms_and_shows_its_figures(page, server, project):
 _EMPTY_SPOT_JS = """([dx, dy]) => {
     const map = window.riskmap.maps[0], size = map.getSize(), pts = [], areas = [];
     for (const entry of Object.values(map.riskmap.layers)) {
-        for (const item of entry.items) {
-            if (item.getLatLng) { pts.push(map.latLngToContainerPoint(item.getLatLng())); }
-            else { areas.push(item); }
+        if (entry.points) {
+            for (let i = 0; i < entry.data.n; i++) {
+                pts.push(map.latLngToContainerPoint(entry.latlng(i)));
+            }
+        } else {
+            areas.push(...entry.items);
         }
     }
     const free = (x, y) => pts.every(p => Math.hypot(p.x - x, p.y - y) > 40)
