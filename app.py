@@ -27,6 +27,7 @@ from streamlit_folium import st_folium
 from riskmap import aggregate, exporters, io
 from riskmap import project as project_module
 from riskmap.assets import install_static_assets
+from riskmap.auth import sign_in_panel
 from riskmap.catalog import STATUS_ORDER, LayerSpec
 from riskmap.errors import RiskmapError
 from riskmap.importers import (
@@ -55,11 +56,6 @@ WAN_PER_YI = 10_000
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 st.set_page_config(page_title="城口县安全风险一张图", page_icon="🗺️", layout="wide")
-
-
-def _editor() -> str:
-    """Name of the person importing/undoing (history log); riskmap.auth swaps this in."""
-    return ""
 
 
 @st.cache_resource
@@ -712,6 +708,7 @@ def main() -> None:
     if notes:
         st.caption("；".join(notes))
     f = _sidebar(project)
+    who = sign_in_panel(st.sidebar)  # viewing needs no sign-in; changing data does
     layers = _filtered(project, f)
     if f["text"].strip() and not any(len(layers[lid].gdf) for lid in f["visible"]):
         st.warning(f"没有找到名称或编号包含“{f['text'].strip()}”的点位（当前筛选条件下）。")
@@ -728,7 +725,10 @@ def main() -> None:
     with tab_dl:
         _downloads(project, version, f["township"], "已销号" in f["statuses"])
     with tab_import:
-        _import_tab(project, settings, editor=_editor())
+        if who.can_edit and who.editor:
+            _import_tab(project, settings, editor=who.editor)
+        else:
+            st.info("查看无需登录；导入调查表、撤销导入需登录（左侧“编辑权限”）。")
     with tab_help:
         st.markdown(HELP)
     ctx = get_script_run_ctx()

@@ -168,10 +168,23 @@ def test_rerun_without_data_change_does_not_reload(layers_copy, monkeypatch):
     assert len(calls) == 2
 
 
-def test_editor_hook_is_a_single_function():
-    source = Path(APP).read_text("utf-8")
-    assert source.count("def _editor(") == 1
-    assert "editor=_editor()" in source
+def test_viewer_cannot_reach_import_controls_until_signed_in(layers_copy):
+    """Roles on the real page: viewing is open, importing needs an editor sign-in."""
+    from riskmap.auth import hash_password
+
+    del layers_copy
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.secrets["editors"] = {"alice": hash_password("correct horse battery", n=2**10)}
+    at.run()
+    assert not at.exception
+    assert not at.get("file_uploader")
+    assert any("导入调查表、撤销导入需登录" in i.value for i in at.info)
+    at.text_input(key="riskmap_login_user").input("alice")
+    at.text_input(key="riskmap_login_password").input("correct horse battery")
+    at = next(b for b in at.button if b.label == "登录").click().run()
+    assert not at.exception
+    assert at.session_state["riskmap_editor"] == "alice"
+    assert at.get("file_uploader")
 
 
 def test_download_tab_for_township(layers_copy):

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import pytest
 
+from riskmap.auth import hash_password
 from riskmap.project import load_project
 from riskmap.settings import Settings
 
@@ -90,6 +91,10 @@ def server(tmp_path_factory):  # module scope: playwright is closed before other
     tmp = tmp_path_factory.mktemp("server")
     layers = tmp / "layers"
     shutil.copytree(ROOT / "layers", layers, ignore=shutil.ignore_patterns(".history", ".cache"))
+    secrets = tmp / "secrets.toml"  # a test editor; the repo's .streamlit/secrets.toml is unused
+    secrets.write_text(
+        f'[editors]\n{EDITOR} = "{hash_password(EDITOR_PW, n=2**12)}"\n', encoding="utf-8"
+    )
     port = _free_port()
     log = tmp / "server.log"
     env = {**os.environ, "RISKMAP_LAYERS_DIR": str(layers)}
@@ -97,7 +102,7 @@ def server(tmp_path_factory):  # module scope: playwright is closed before other
         sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
         "--server.port", str(port), "--server.headless", "true",
         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
+        "--server.fileWatcherType", "none", "--secrets.files", str(secrets),
     ]  # fmt: skip
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -226,6 +231,18 @@ def _new_map(page: Page) -> Frame:
         time.sleep(0.1)
     pytest.fail("map was not rebuilt")
     return None  # unreachable
+
+
+EDITOR, EDITOR_PW = "tester", "browser-test-password"
+
+
+def _sign_in(page: Page) -> None:
+    side = page.get_by_test_id("stSidebar")
+    side.get_by_label("用户名").fill(EDITOR)
+    side.get_by_label("密码").fill(EDITOR_PW)
+    side.get_by_role("button", name="登录").click()
+    page.get_by_text(f"已登录：{EDITOR}").wait_for(timeout=60_000)
+    _idle(page)
 
 
 def _click_tab(page: Page, name: str) -> None:
@@ -556,6 +573,11 @@ def test_import_upload_preview_commit_undo(page, server):
     before = len(json.loads(path.read_text("utf-8"))["features"])
     _open(page, server)
     _click_tab(page, "导入调查表")
+    # a viewer cannot reach the import controls
+    page.get_by_text("导入调查表、撤销导入需登录").wait_for(timeout=30_000)
+    assert page.get_by_test_id("stFileUploaderDropzoneInput").count() == 0
+    _sign_in(page)
+    _click_tab(page, "导入调查表")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(CASES / "c01_gbk.csv"))
     page.get_by_text("文件缺少必填字段").wait_for(timeout=60_000)
     page.get_by_label("灾害类型 默认值").fill("滑坡")
@@ -573,6 +595,9 @@ def test_import_upload_preview_commit_undo(page, server):
     after = json.loads(path.read_text("utf-8"))["features"]
     assert len(after) == before + 1
     assert any(f["properties"]["name"] == "葛城滑坡点" for f in after)
+    log = (server.layers / ".history" / "geohazard" / "log.jsonl").read_text("utf-8")
+    last = json.loads(log.splitlines()[-1])
+    assert (last["action"], last["user"], last["source"]) == ("import", EDITOR, "c01_gbk.csv")
     # the map shows it: data reloaded once (new version)
     frame = _map_frame(page)
     names = frame.evaluate(
