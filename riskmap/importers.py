@@ -30,7 +30,8 @@ Policy (see ``docs/import.md``)
   the layer **updates** that feature: non-blank cells of mapped columns and the geometry
   replace the old values; blank cells keep the old value; every change is listed old → new.
   A uid repeated inside the file is an error on each of its rows.
-* ``source`` is set to the file name and ``updated_at`` to the import date when blank.
+* ``source`` is set to the file name and ``updated_at`` to the import date when blank; a new
+  point with no status starts as 在册.
 """
 
 from __future__ import annotations
@@ -662,6 +663,10 @@ def _field_errors(values: np.ndarray, fspec: Any) -> dict[int, str]:  # noqa: AN
     return {int(i): p for i, p in zip(pos[hit], found[hit], strict=True)}
 
 
+STATUS_NEW = "在册"
+"""Status given to new points imported without one."""
+
+
 def plan_import(
     data: bytes,
     filename: str,
@@ -1021,6 +1026,15 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages marked by comment
         stamp = today.isoformat()
         gdf_acc["updated_at"] = stamp if upd is None else upd.where(upd.notna(), stamp)
     acc_update = is_update[acc_idx]
+    if "status" in spec.fields:
+        # A new point starts its lifecycle as 在册 (DOMAIN.md: 在册 → 治理中 → 已销号); an
+        # update with a blank status keeps the stored one (see `_merge_updates`).
+        status = gdf_acc["status"] if "status" in gdf_acc.columns else None
+        blank = np.ones(len(gdf_acc), bool) if status is None else status.isna().to_numpy()
+        fill = blank & ~acc_update
+        gdf_acc["status"] = (
+            np.where(fill, STATUS_NEW, None) if status is None else status.mask(fill, STATUS_NEW)
+        )
     changes: dict[str, list[FieldChange]] = {}
     base = existing.reset_index(drop=True)
     if acc_update.any():

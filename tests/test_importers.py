@@ -872,3 +872,14 @@ def test_huge_field_in_the_sniffed_lines_is_a_report_not_a_crash(
     assert "第 2 行" in plan.report.file_error
     assert "field limit" in plan.report.file_error
     assert not plan.can_commit
+
+
+def test_new_points_start_as_listed_status(catalog, gdf_townships, gdf_county):
+    """A new point imported without a status is 在册 (visible under the default filter)."""
+    data = "名称,经度,纬度,状态\n甲,108.6640,31.9460,\n乙,108.6641,31.9461,治理中\n".encode()
+    plan = plan_import(
+        data, "s.csv", catalog.get("survey"),
+        existing=gpd.GeoDataFrame(geometry=[], crs=4326),
+        gdf_townships=gdf_townships, gdf_county=gdf_county,
+    )  # fmt: skip
+    assert plan.gdf_new["status"].tolist() == ["在册", "治理中"]
