@@ -1066,6 +1066,12 @@ def _find_township(gdf_townships: gpd.GeoDataFrame, code: str) -> gpd.GeoDataFra
     for column in ("adcode", "adcode12", "name"):
         if column in gdf_townships.columns:
             mask |= gdf_townships[column].astype(str) == str(code)
+    if not mask.any() and "also_covers" in gdf_townships.columns:
+        # A township without a polygon of its own (复兴街道 in the approximate partition) is
+        # shown through the cell that covers it.
+        names = gdf_townships.attrs.get("township_names", {})
+        code9 = next((c for c, n in names.items() if n == str(code)), str(code)[:9])
+        mask = gdf_townships["also_covers"].fillna("").astype(str).str.contains(code9, regex=False)
     if not mask.any():
         msg = f"selected_township: 未找到乡镇 {code!r}（9 位或 12 位代码，或乡镇名称）"
         raise TownshipNotFoundError(msg)

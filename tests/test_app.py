@@ -193,3 +193,12 @@ def test_download_tab_for_township(layers_copy):
     assert not at.exception
     labels = [b.label for b in at.tabs[2].get("download_button")]
     assert labels == ["下载 Excel 清单", "下载 CSV", "下载 GeoJSON"]
+
+
+def test_township_without_its_own_polygon_can_be_selected(layers_copy):
+    """复兴街道 has no cell in the approximate partition: the map shows the cell covering it."""
+    del layers_copy
+    at = _run({"township": "复兴街道"})
+    assert not at.exception
+    assert not at.error
+    assert _metrics(at)["内涝积水点"] == "3 处"
