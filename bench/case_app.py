@@ -38,8 +38,8 @@ def _timers(layers: Path, settings: Settings, repeat: int) -> dict[str, float]:
     from dataclasses import replace  # noqa: PLC0415
 
     project = load_project(replace(settings, layers_dir=layers))
-    # st.cache_data hands each rerun an unpickled copy. `Project` itself does not pickle (its
-    # catalog holds mappingproxy objects), so time the copy of the data it holds.
+    # "cache copy": what st.cache_data would add to every rerun (an unpickled copy of the
+    # layers); app.py caches the project with st.cache_resource instead, for this reason.
     try:
         pickle.dumps(project)
         picklable = True

@@ -150,7 +150,7 @@ def test_rerun_without_data_change_does_not_reload(layers_copy, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(project_module, "load_project", counting)
-    st.cache_data.clear()
+    st.cache_resource.clear()
     at = _run()
     assert len(calls) == 1
     at.run()  # plain rerun (what a map click does)
