@@ -16,6 +16,7 @@ import hashlib
 import logging
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import altair as alt
@@ -449,11 +450,9 @@ def _downloads(project: Project, version: tuple, township: str, include_cleared:
         (c2, "csv", "下载 CSV", "text/csv"),
         (c3, "geojson", "下载 GeoJSON", "application/geo+json"),
     ):
-        try:
-            data = _export(project, version, fmt, code, include_cleared)
-        except RiskmapError as exc:
-            col.error(f"无法生成 {fmt.upper()} 清单：{exc}")
-            continue
+        # Deferred: the file is built when the button is clicked, not on every rerun (an
+        # Excel list of a few thousand points takes seconds with openpyxl).
+        data = partial(_export, project, version, fmt, code, include_cleared)
         col.download_button(label, data, exporters.township_file_name(code, name, fmt), mime)
 
 
