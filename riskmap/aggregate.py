@@ -104,7 +104,7 @@ def county_totals(layers: Mapping[str, LayerData]) -> dict[str, Any]:
     -------
     totals
         ``{layer_id: {"count": n, "by_class": {...}, "by_status": {...}, "sums": {...},
-        "outside": n_outside_county}}``.
+        "outside": n_outside_county_or_without_coordinates}}``.
     """
     totals: dict[str, Any] = {}
     for layer_id, layer in layers.items():
@@ -119,7 +119,9 @@ def county_totals(layers: Mapping[str, LayerData]) -> dict[str, Any]:
             "sums": {
                 f: float(np.nansum(pd.to_numeric(gdf[f], errors="coerce"))) for f in spec.sums
             },
-            "outside": int((gdf.get("join_flag", pd.Series(dtype=object)) == "outside").sum()),
+            "outside": int(
+                gdf.get("join_flag", pd.Series(dtype=object)).isin(["outside", "no_geometry"]).sum()
+            ),
         }
     return totals
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +66,24 @@ def _load(townships_path: Path | None) -> Project:
     return load_project(_settings(townships_path))
 
 
+def _out_target(text: str) -> tuple[Path, bool]:
+    """
+    Resolve ``--out``: ``(path, is_folder)``.
+
+    A folder is an existing directory or any text ending in ``/`` (created if missing), so
+    ``--out lists/`` writes ``lists/<generated name>`` even before ``lists`` exists.
+    """
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            msg = f"{text}: 无法创建输出文件夹 (cannot create folder): {exc.strerror or exc}"
+            raise RiskmapError(msg) from None
+        return path, True
+    return path, False
+
+
 def _check_out(out: Path, overwrite: bool) -> None:
     if out.exists() and not overwrite:
         msg = f"{out} 已存在；加 --overwrite 覆盖 (file exists; use --overwrite)"
@@ -80,13 +97,18 @@ def main() -> None:
 
 
 @main.command("map")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out",
+    "out_text",
+    required=True,
+    help="Output .html file, or a folder (existing, or with a trailing /).",
+)
 @click.option("--layer", "layer_ids", multiple=True, help="Layer ids to show (default: all).")
 @click.option("--include-cleared", is_flag=True, help="Also show cleared (已销号) points.")
 @townships_opt
 @overwrite_opt
 def map_cmd(
-    out: Path,
+    out_text: str,
     layer_ids: tuple[str, ...],
     include_cleared: bool,
     townships_path: Path | None,
@@ -96,8 +118,11 @@ def map_cmd(
     from riskmap.exporters import listed_layers  # noqa: PLC0415
     from riskmap.mapview import build_map, save_map  # noqa: PLC0415
 
-    _check_out(out, overwrite)
+    out, is_folder = _out_target(out_text)
     project = _load(townships_path)
+    if is_folder:
+        out = out / f"{project.settings.county_name}_一张图.html"
+    _check_out(out, overwrite)
     for layer_id in layer_ids:
         project.catalog.get(layer_id)
     layers = listed_layers(project.layers, include_cleared=include_cleared)
@@ -144,6 +169,10 @@ def summary(fmt: str, townships_path: Path | None) -> None:
     click.echo(table.to_string(index=False))
     totals = county_totals(project.layers)
     line = "，".join(f"{t['name']} {t['count']}" for t in totals.values())
+    unplaced = {t["name"]: t["outside"] for t in totals.values() if t["outside"]}
+    if unplaced:
+        items = "，".join(f"{name} {n}" for name, n in unplaced.items())
+        click.echo(f"未落入任何乡镇（县界外或无坐标），未计入上表: {items}")
     note = "（乡镇界线为示意边界）" if project.approximate else ""
     demo = "（演示数据）" if project.demo else ""
     click.echo(f"\n全县合计: {line}{note}{demo}")
@@ -153,7 +182,12 @@ def summary(fmt: str, townships_path: Path | None) -> None:
 @click.option("--township", help="Township name or 9/12-digit code.")
 @click.option("--all", "all_townships", is_flag=True, help="Every township (a ZIP of lists).")
 @click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "geojson"]), default="xlsx")
-@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--out",
+    "out_text",
+    required=True,
+    help="Output file, or a folder (existing, or written with a trailing /) for generated names.",
+)
 @click.option("--include-cleared", is_flag=True, help="Also list cleared (已销号) points.")
 @click.option(
     "--public",
@@ -173,7 +207,7 @@ def export(
     township: str | None,
     all_townships: bool,
     fmt: str,
-    out: Path,
+    out_text: str,
     include_cleared: bool,
     public: bool,
     precision: float,
@@ -197,14 +231,15 @@ def export(
         suffix = "_公开版"
     kw: dict[str, Any] = {"include_cleared": include_cleared}
     rich = {"approximate": project.approximate, "county_name": project.settings.county_name}
+    out, is_folder = _out_target(out_text)
     if all_townships:
-        if out.is_dir():
+        if is_folder:
             out = out / f"{project.settings.county_name}_风险点位清单{suffix}_{fmt}.zip"
         _check_out(out, overwrite)
         data = exporters.all_townships_zip(layers, project.township_codes, fmt=fmt, **kw, **rich)
     else:
         code, name = project.township(str(township))
-        if out.is_dir():
+        if is_folder:
             out = out / exporters.township_file_name(code, name + suffix, fmt)
         _check_out(out, overwrite)
         if fmt == "xlsx":
@@ -309,8 +344,13 @@ def import_cmd(
         county_name=settings.county_name,
     )
     report = plan.report
+    changes = {
+        uid: [{"field": c.field, "label": c.label, "old": c.old, "new": c.new} for c in fields]
+        for uid, fields in plan.changes.items()
+    }
     if report_json is not None:
-        text = json.dumps(report.to_json_dict(), ensure_ascii=False, allow_nan=False, indent=1)
+        data = {**report.to_json_dict(), "changes": changes}
+        text = json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1)
         io.write_text_atomic(report_json, text)
     click.echo(f"文件: {file.name}  编码: {report.encoding or '-'}  图层: {spec.name}")
     for note in report.notes:
@@ -322,6 +362,11 @@ def import_cmd(
     issues = rows[rows["状态"] != "正常"]
     if len(issues):
         click.echo(issues.to_string(index=False))
+    for uid, fields in changes.items():
+        diff = "；".join(
+            f"{f['label']}: {f['old'] or '（空）'} → {f['new'] or '（空）'}" for f in fields
+        )
+        click.echo(f"更新 {uid}: {diff}")
     c = report.counts
     click.echo(
         f"共 {c['rows']} 行: 新增 {c['added']}，更新 {c['updated']}，"
@@ -418,6 +463,11 @@ def serve(port: int, address: str) -> None:
         "--server.port", str(port), "--server.address", address,
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
+    from riskmap.assets import install_static_assets  # noqa: PLC0415
+
+    install_static_assets(app.parent / "static")  # before Streamlit looks for ./static
     click.echo(f"riskmap 一张图: http://{address}:{port}")
-    # cwd = the project, so Streamlit finds .streamlit/config.toml and secrets.toml there.
-    raise SystemExit(subprocess.call(cmd, env={**os.environ}, cwd=app.parent))  # noqa: S603 - fixed argv
+    # cwd = the project, so Streamlit finds .streamlit/config.toml and secrets.toml there;
+    # exec (not a child process) so that stopping `riskmap serve` stops the server too.
+    os.chdir(app.parent)
+    os.execv(sys.executable, cmd)  # noqa: S606 - fixed argv, no shell

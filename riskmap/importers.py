@@ -62,7 +62,7 @@ from riskmap.coords import (
     to_wgs84,
 )
 from riskmap.derive import FLAG_SEP
-from riskmap.errors import CRSError, DataFileError, ImportFileError
+from riskmap.errors import CRSError, DataFileError, ImportFileError, SchemaError
 from riskmap.layers import prepare_layer
 from riskmap.readers import MAX_COLUMNS, MAX_ROWS, read_table
 from riskmap.schema import coerce_layer, field_problem, is_blank
@@ -737,15 +737,15 @@ def plan_import(
     ------
     CRSError
         When `crs` is not a known name (an argument error, not file content).
-    ValueError
-        When `layer` is not a Point layer.
+    SchemaError
+        When `layer` is not a Point layer (a `ValueError` too).
     """
     if crs not in CRS_CHOICES:
         msg = f"未知坐标系 {crs!r}；可选: {', '.join(CRS_CHOICES)}"
         raise CRSError(msg)
     if layer.geometry != "Point":
         msg = f"图层 {layer.id} 是面图层；表格导入只支持点图层 (Point layers)"
-        raise ValueError(msg)
+        raise SchemaError(msg)
     spec = layer
     report = ImportReport(filename=filename, layer=spec.id, crs=crs)
     try:

@@ -555,12 +555,20 @@ def _read_reference_vector(path: Path) -> gpd.GeoDataFrame:
     last_error: Exception | None = None
     for encoding in encodings:
         try:
-            return gpd.read_file(path, engine="pyogrio", encoding=encoding)
+            gdf = gpd.read_file(path, engine="pyogrio", encoding=encoding)
         except UnicodeDecodeError as exc:
             last_error = exc
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-            msg = f"{path}: cannot read vector data ({exc})"
+            msg = f"{path}: 无法读取矢量数据 (cannot read vector data: {exc})"
             raise DataFileError(msg) from exc
+        else:
+            if not isinstance(gdf, gpd.GeoDataFrame):
+                msg = (
+                    f"{path}: 没有几何图形（只是表格）；请提供 GeoJSON、GeoPackage 或 "
+                    "Shapefile 格式的乡镇界 (no geometry: give a GeoJSON/GPKG/SHP file)"
+                )
+                raise DataFileError(msg)
+            return gdf
     msg = f"{path}: text fields are neither UTF-8 nor GBK/GB18030 ({last_error})"
     raise DataFileError(msg)
 

@@ -94,7 +94,9 @@ def _flag_join(out: gpd.GeoDataFrame, gdf_townships: gpd.GeoDataFrame, county: s
     flags = add_flag(flags, flag == "outside", f"位于{county}界外，未落入任何乡镇")
     flags = add_flag(flags, flag == "no_geometry", "无坐标，未落图")
     if "township_declared" in out.columns:
-        mismatch = township_mismatch(out, gdf_townships)
+        # Only for located points: outside / no coordinates already carry their own flag.
+        located = out["township_code"].notna().to_numpy()
+        mismatch = township_mismatch(out, gdf_townships) & located
         msg = pd.Series("", index=out.index, dtype=object)
         msg[mismatch] = [
             f"填报乡镇({d})与落图乡镇({t})不符"

@@ -209,3 +209,50 @@ def test_export_public_drops_names_phones_and_coarsens(runner, tmp_path):
     bad = runner.invoke(main, ["export", "--all", "--out", str(tmp_path), "--public",
                                "--precision", "-1"])  # fmt: skip
     assert bad.exit_code == 2
+
+
+def test_out_with_trailing_slash_is_a_new_folder(runner, tmp_path, monkeypatch):
+    """The README's `--out lists/` works before `lists` exists (click strips the slash)."""
+    monkeypatch.chdir(tmp_path)
+    first = runner.invoke(main, ["export", "--township", "葛城街道", "--out", "lists/"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(main, ["export", "--all", "--out", "lists/"])
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in (tmp_path / "lists").iterdir()) == [
+        "500229001_葛城街道.xlsx",
+        "城口县_风险点位清单_xlsx.zip",
+    ]
+    page = runner.invoke(main, ["map", "--out", "maps/"])
+    assert page.exit_code == 0, page.output
+    assert (tmp_path / "maps" / "城口县_一张图.html").is_file()
+
+
+def test_polygon_layer_import_and_table_as_townships_are_one_line_errors(runner, tmp_path):
+    case = Path(__file__).parent / "data" / "cases" / "c01_gbk.csv"
+    res = runner.invoke(main, ["import", str(case), "--layer", "firezone", "--dry-run"])
+    assert res.exit_code == 2
+    assert "面图层" in res.output
+    table = tmp_path / "townships.csv"
+    table.write_text("name,lon,lat\n葛城街道,108.66,31.95\n", encoding="utf-8")
+    res = runner.invoke(main, ["summary", "--townships", str(table)])
+    assert res.exit_code == 2
+    assert "没有几何图形" in res.output
+
+
+def test_import_lists_what_an_update_changes(runner, layers_copy, tmp_path):
+    survey = tmp_path / "upd.csv"
+    survey.write_text(
+        "统一编号,名称,经度,纬度,威胁人数,状态\n"
+        "DZ-500229-001,农民村黄泥坡滑坡,108.4494,32.1153,99,治理中\n",
+        encoding="utf-8",
+    )
+    report = tmp_path / "r.json"
+    res = runner.invoke(
+        main,
+        ["import", str(survey), "--layer", "geohazard", "--dry-run", "--report-json", str(report)],
+    )
+    assert res.exit_code == 0, res.output
+    assert "威胁人数: 66 → 99" in res.output
+    changes = json.loads(report.read_text("utf-8"))["changes"]["DZ-500229-001"]
+    assert {"field": "status", "label": "状态", "old": "监测中", "new": "治理中"} in changes
+    del layers_copy
