@@ -227,14 +227,19 @@ def _money(wan: float) -> str:
     return f"{wan / WAN_PER_YI:.2f} 亿元" if wan >= WAN_PER_YI else f"{wan:.0f} 万元"
 
 
+def _count(n: float, unit: str) -> str:
+    """Format a count short enough for a metric (万 from 10,000 up): ``2453 人``, ``24.5 万人``."""
+    return f"{n / 10_000:.1f} 万{unit}" if n >= 10_000 else f"{n:.0f} {unit}"  # noqa: PLR2004
+
+
 def _figures(layers: dict[str, LayerData], visible: list[str]) -> None:
     """Headline figures of what the map shows (each feature once)."""
     cols = st.columns(len(visible) + 3)
     for col, lid in zip(cols, visible, strict=False):
         col.metric(layers[lid].spec.name, f"{len(layers[lid].gdf)} 处")
     threat = _threat_sums({lid: layers[lid] for lid in visible})
-    cols[-3].metric("威胁户数", f"{threat['threat_households']:.0f} 户")
-    cols[-2].metric("威胁人数", f"{threat['threat_people']:.0f} 人")
+    cols[-3].metric("威胁户数", _count(threat["threat_households"], "户"))
+    cols[-2].metric("威胁人数", _count(threat["threat_people"], "人"))
     cols[-1].metric("威胁财产", _money(threat["threat_property_wan"]))
 
 
@@ -253,7 +258,7 @@ def _progress_chart(layers: dict[str, LayerData]) -> alt.Chart:
         .mark_bar()
         .encode(
             y=alt.Y("图层:N", sort=[layer.spec.name for layer in layers.values()], title=None),
-            x=alt.X("sum(数量):Q", title="点位数"),
+            x=alt.X("sum(数量):Q", title="点位数", axis=alt.Axis(format="d", tickMinStep=1)),
             color=alt.Color(
                 "状态:N",
                 scale=alt.Scale(domain=list(STATUS_COLORS), range=list(STATUS_COLORS.values())),
@@ -278,8 +283,8 @@ def _dashboard(project: Project, f: dict) -> None:
     c = st.columns(5)
     c[0].metric("风险点位合计", f"{total} 处")
     c[1].metric("已销号", f"{cleared} 处", help="整治完成、已销号的点位")
-    c[2].metric("威胁户数", f"{threat['threat_households']:.0f} 户")
-    c[3].metric("威胁人数", f"{threat['threat_people']:.0f} 人")
+    c[2].metric("威胁户数", _count(threat["threat_households"], "户"))
+    c[3].metric("威胁人数", _count(threat["threat_people"], "人"))
     c[4].metric("威胁财产", _money(threat["threat_property_wan"]))
     left, right = st.columns([3, 2])
     with left:
@@ -379,8 +384,7 @@ def _lists(layers: dict[str, LayerData], visible: list[str]) -> None:
         cols = [c for c in spec.list_fields if c in layer.gdf.columns]
         keys = layer.gdf[spec.key].astype(str).tolist()
         st.session_state[f"_rows_{lid}"] = keys
-        table = pd.DataFrame(layer.gdf[cols]).reset_index(drop=True)
-        table = table.rename(columns={c: spec.header(c) for c in cols})
+        table, config = _display_table(pd.DataFrame(layer.gdf[cols]).reset_index(drop=True), spec)
         st.markdown(f"**{spec.name}**（{len(table)}）")
         if table.empty:
             st.caption("无符合条件的点位。")
@@ -401,7 +405,26 @@ def _lists(layers: dict[str, LayerData], visible: list[str]) -> None:
             on_select="rerun",
             selection_mode="single-row",
             selection_default=default,
+            column_config=config,
         )
+
+
+def _display_table(table: pd.DataFrame, spec: LayerSpec) -> tuple[pd.DataFrame, dict]:
+    """Chinese headers; text blanks shown empty (never None/nan), 是/否, numbers as typed."""
+    out = pd.DataFrame(index=table.index)
+    config = {}
+    for key in table.columns:
+        kind = spec.fields[key].type if key in spec.fields else "str"
+        header = spec.header(key)
+        col = table[key]
+        if kind == "bool":
+            out[header] = col.map({True: "是", False: "否"}).astype(object).where(col.notna(), "")
+        elif kind in {"int", "float"}:
+            out[header] = col
+            config[header] = st.column_config.NumberColumn(format="plain")
+        else:
+            out[header] = col.astype(object).where(col.notna(), "")
+    return out, config
 
 
 # ----------------------------------------------------------------------------- downloads
