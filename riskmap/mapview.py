@@ -126,6 +126,8 @@ RUNTIME_JS = r"""
 (function () {
   if (window.riskmap) { return; }
   var R = window.riskmap = {maps: []};
+  // Below this map width the legend starts folded to its title (the data notes stay shown).
+  var LEGEND_FOLD_BELOW_PX = 1200;
   // `\r` as a character reference survives HTML newline normalisation (CRLF stays CRLF).
   var ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
              "`": "&#96;", "\r": "&#13;"};
@@ -603,16 +605,19 @@ RUNTIME_JS = r"""
     var apply = function () {
       if (saved) { map.setView(saved.center, saved.zoom, {animate: false}); }
       else if (found) { R.focus(map, found); } else {
-        // Keep the bounds clear of the legend (bottom right) when the map is wide enough.
+        // Keep the bounds clear of the legend (bottom right) when the map is wide enough;
+        // on a narrower map (a laptop beside the sidebar) fold the legend to its title first.
         var lg = map.getContainer().querySelector(".riskmap-legend");
+        var det = lg ? lg.querySelector("details") : null;
+        if (det && !touched && map.getSize().x < LEGEND_FOLD_BELOW_PX) { det.open = false; }
         var w = lg ? lg.offsetWidth : 0, pad = map.getSize().x > 3 * w ? w + 8 : 0;
         map.fitBounds(bounds, {animate: false, paddingTopLeft: [8, 8],
                                paddingBottomRight: [pad, 8]});
       }
     };
+    var touched = false;
     apply();
     if (found) { R.mark(map, found); }
-    var touched = false;
     L.DomEvent.on(map.getContainer(), "mousedown touchstart wheel keydown",
                   function () { touched = true; });
     map.on("resize", function () { if (!touched) { apply(); } });
@@ -647,7 +652,7 @@ RUNTIME_CSS = """
 .riskmap-legend .layer { font-weight: bold; margin-top: 4px; }
 .riskmap-legend .row { white-space: nowrap; }
 .riskmap-legend svg { vertical-align: middle; margin-right: 4px; }
-.riskmap-legend .note { color: #a33; margin-top: 4px; }
+.riskmap-legend .note { color: #a33; margin-bottom: 2px; }
 .riskmap-warning { background: #fff3cd; border: 1px solid #d9a400; color: #5c4400;
   max-width: 320px; }
 .riskmap-popup { font-size: 12px; }
@@ -1004,12 +1009,11 @@ def _legend_html(
     )
     if clustered:
         parts.append('<div class="row">带数字的圆圈：点位聚合数（放大后显示单个点位）</div>')
-    if approximate:
-        parts.append(f'<div class="note">{escape_html(NOTE_APPROXIMATE)}</div>')
-    if demo:
-        parts.append(f'<div class="note">{escape_html(NOTE_DEMO)}</div>')
     parts.append("</details>")
-    return "".join(parts)
+    # The data notes come first, so they stay visible when the legend is folded or scrolled.
+    notes = [NOTE_APPROXIMATE] if approximate else []
+    notes += [NOTE_DEMO] if demo else []
+    return "".join(f'<div class="note">{escape_html(n)}</div>' for n in notes) + "".join(parts)
 
 
 # ----------------------------------------------------------------------------- choropleth
