@@ -135,7 +135,8 @@ def map_cmd(
         demo=project.demo,
         inline_assets=True,
     )
-    io.write_text_atomic(out, save_map(fmap))
+    title = f"{project.settings.county_name}安全风险“一张图”"
+    io.write_text_atomic(out, save_map(fmap, title=title))
     n = sum(len(layer.gdf) for layer in layers.values())
     click.echo(f"已写出 {out} ({n} 个要素, {out.stat().st_size / 1e6:.1f} MB)")
 
@@ -356,7 +357,8 @@ def import_cmd(
     for note in report.notes:
         click.echo(f"  · {note}")
     if report.file_error:
-        msg = f"{file.name}: {report.file_error}"
+        error = report.file_error
+        msg = error if error.startswith(file.name) else f"{file.name}: {error}"
         raise RiskmapError(msg)
     rows = report_frame(report)
     issues = rows[rows["状态"] != "正常"]

@@ -26,7 +26,6 @@ import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -285,10 +284,43 @@ def _as_of_text(as_of: dt.date | None) -> str:
     return f"截至 {as_of.isoformat()}（数据更新时间）"
 
 
+PUBLIC_ATTR = "public_precision_deg"
+"""``gdf.attrs`` key `public_layers` sets: the grid step in degrees (0 = exact coordinates)."""
+
+
+def public_note(layers: Mapping[str, LayerData]) -> str | None:
+    """
+    Return the 公开版 note for layers made by `public_layers`, or None for ordinary layers.
+
+    Returns
+    -------
+    note
+        E.g. ``"公开版：已去除个人姓名和电话号码；点位坐标已粗化至 0.01°
+        （约 946×1109 米）"`` (one line).
+    """
+    steps = [
+        layer.gdf.attrs[PUBLIC_ATTR] for layer in layers.values() if PUBLIC_ATTR in layer.gdf.attrs
+    ]
+    if not steps:
+        return None
+    note = "公开版：已去除个人姓名和电话号码"
+    if step := max(steps):
+        ew, ns = grid_metres(step)
+        note += f"；点位坐标已粗化至 {step:g}°（约 {ew:.0f}×{ns:.0f} 米）"
+    return note
+
+
 def _notes(
-    as_of: dt.date | None, *, approximate: bool, demo: bool, include_cleared: bool
+    as_of: dt.date | None,
+    *,
+    approximate: bool,
+    demo: bool,
+    include_cleared: bool,
+    public: str | None = None,
 ) -> list[str]:
     notes = [_as_of_text(as_of)]
+    if public:
+        notes.append(public)
     if approximate:
         notes.append(NOTE_APPROXIMATE)
     if demo:
@@ -571,6 +603,7 @@ def xlsx_township(
         approximate=approximate,
         demo=_any_demo(listed),
         include_cleared=include_cleared,
+        public=public_note(layers),
     )
     wb = Workbook()
     ws = wb.active
@@ -715,6 +748,7 @@ def geojson_township(
         "township": {"code": code, "name": township_name},
         "approximate_boundaries": bool(approximate),
         "demo": _any_demo(listed),
+        "public_release": public_note(layers),
         "as_of": None if as_of is None else as_of.isoformat(),
         "generated": (generated or dt.date.today()).isoformat(),
         "features": features,
@@ -841,7 +875,7 @@ def public_layers(
         fields = {k: f for k, f in spec.fields.items() if k not in drop}
         public_spec = replace(
             spec,
-            fields=MappingProxyType(fields),
+            fields=fields,
             popup=tuple(k for k in spec.popup if k not in drop),
             list_fields=tuple(k for k in spec.list_fields if k not in drop),
         )
@@ -853,6 +887,7 @@ def public_layers(
                 gdf[col] = gdf[col].map(_scrub_phones)
         if precision_deg is not None and len(gdf):
             gdf = _snap_points(gdf, float(precision_deg))
+        gdf.attrs[PUBLIC_ATTR] = float(precision_deg or 0)
         out[lid] = LayerData(spec=public_spec, gdf=gdf, shares=layer.shares)
     return out
 
@@ -995,6 +1030,7 @@ def summary_xlsx(
         approximate=approximate,
         demo=_any_demo({lid: layer.gdf for lid, layer in layers.items()}),
         include_cleared=include_cleared,
+        public=public_note(layers),
     )
     wb = Workbook()
     ws = wb.active

@@ -1373,6 +1373,9 @@ def _add_risk_layers(
     return legend_rows, any_cluster
 
 
-def save_map(m: folium.Map) -> str:
-    """Render `m` to a complete HTML page (text); `riskmap.io` writes it to disk."""
-    return m.get_root().render()
+def save_map(m: folium.Map, *, title: str = "") -> str:
+    """Render `m` to a complete HTML page (text) with `title`; `riskmap.io` writes it."""
+    root = m.get_root()
+    if title:
+        root.title = escape_html(title)
+    return root.render()

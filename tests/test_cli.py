@@ -256,3 +256,19 @@ def test_import_lists_what_an_update_changes(runner, layers_copy, tmp_path):
     changes = json.loads(report.read_text("utf-8"))["changes"]["DZ-500229-001"]
     assert {"field": "status", "label": "状态", "old": "监测中", "new": "治理中"} in changes
     del layers_copy
+
+
+def test_public_release_says_so_inside_the_files(runner, tmp_path):
+    import openpyxl
+
+    out = tmp_path / "pub"
+    res = runner.invoke(main, ["export", "--township", "巴山镇", "--public", "--out", f"{out}/"])
+    assert res.exit_code == 0, res.output
+    wb = openpyxl.load_workbook(out / "500229102_巴山镇_公开版.xlsx")
+    assert "公开版" in wb["地质灾害隐患点"]["A2"].value
+    assert "0.01°" in wb["地质灾害隐患点"]["A2"].value
+    res = runner.invoke(main, ["export", "--township", "巴山镇", "--public", "--format", "geojson",
+                               "--out", f"{out}/"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "500229102_巴山镇_公开版.geojson").read_text("utf-8"))
+    assert data["public_release"].startswith("公开版")
