@@ -463,8 +463,9 @@ def _downloads(project: Project, version: tuple, township: str, include_cleared:
                     return
                 status.update(label=f"已生成（{len(data) / 1024:.0f} KB）", state="complete")
             st.download_button(
-                "下载全县各乡镇清单（ZIP）", data, "城口县_风险点位清单.zip", "application/zip"
-            )
+                "下载全县各乡镇清单（ZIP）", data, "城口县_风险点位清单.zip", "application/zip",
+                on_click="ignore",
+            )  # fmt: skip
         return
     code, name = project.township(township)
     c1, c2, c3 = st.columns(3)
@@ -476,7 +477,9 @@ def _downloads(project: Project, version: tuple, township: str, include_cleared:
         # Deferred: the file is built when the button is clicked, not on every rerun (an
         # Excel list of a few thousand points takes seconds with openpyxl).
         data = partial(_export, project, version, fmt, code, include_cleared)
-        col.download_button(label, data, exporters.township_file_name(code, name, fmt), mime)
+        col.download_button(
+            label, data, exporters.township_file_name(code, name, fmt), mime, on_click="ignore"
+        )
 
 
 # ----------------------------------------------------------------------------- import
@@ -610,8 +613,9 @@ def _show_plan(plan: ImportPlan, project: Project, settings: Settings, editor: s
         st.markdown("**将更新的点位**")
         st.dataframe(plan.gdf_updated[[spec.key, "name", "changes"]], hide_index=True)
     st.download_button(
-        "下载导入报告（Excel）", report_xlsx(report), f"导入报告_{plan.filename}.xlsx", XLSX_MIME
-    )
+        "下载导入报告（Excel）", report_xlsx(report), f"导入报告_{plan.filename}.xlsx", XLSX_MIME,
+        on_click="ignore",
+    )  # fmt: skip
     if len(plan.gdf_new):
         preview = LayerData(spec=spec, gdf=plan.gdf_new, shares=SHARES_EMPTY)
         st_folium(

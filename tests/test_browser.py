@@ -535,6 +535,7 @@ def _download(page: Page, name: str) -> bytes:
     with page.expect_download() as info:
         page.get_by_role("button", name=name).click()
     path = info.value.path()
+    _idle(page)
     return Path(path).read_bytes()
 
 
