@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import sys
 import time
 from functools import partial
@@ -366,12 +367,12 @@ def _selected_panel(layers: dict[str, LayerData]) -> None:
     spec = layer.spec
     rows = layer.gdf[layer.gdf[spec.key].astype(str) == key]
     if rows.empty:
-        st.info(f"已选点位 {spec.name} {key} 不在当前筛选结果中。")
+        st.info(f"已选点位 {spec.name} {_md(key)} 不在当前筛选结果中。")
         return
     cols = [c for c in spec.popup if c in rows.columns]
-    row = pd.DataFrame(rows[cols]).rename(columns={c: spec.header(c) for c in cols})
-    st.markdown(f"**已选点位：{spec.name} · {rows.iloc[0].get('name', key)}（{key}）**")
-    st.dataframe(row, hide_index=True, width="stretch")
+    row, config = _display_table(pd.DataFrame(rows[cols]), spec)
+    st.markdown(f"**已选点位：{spec.name} · {_md(rows.iloc[0].get('name', key))}（{_md(key)}）**")
+    st.dataframe(row, hide_index=True, width="stretch", column_config=config)
 
 
 def _lists(layers: dict[str, LayerData], visible: list[str]) -> None:
@@ -407,6 +408,20 @@ def _lists(layers: dict[str, LayerData], visible: list[str]) -> None:
             selection_default=default,
             column_config=config,
         )
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&\"'])")
+
+
+def _md(value: object) -> str:
+    """
+    Text from data or users made literal for Streamlit's Markdown (st.markdown/info/error…).
+
+    Every ASCII punctuation mark is backslash-escaped (CommonMark allows it), so a name, a
+    file name or a search text can never become a link, an image (a request off the
+    intranet), HTML, LaTeX, an emoji code or a colour directive; line breaks become spaces.
+    """
+    return _MD_SPECIAL.sub(r"\\\1", str(value)).replace("\r", " ").replace("\n", " ")
 
 
 def _display_table(table: pd.DataFrame, spec: LayerSpec) -> tuple[pd.DataFrame, dict]:
@@ -459,7 +474,7 @@ def _downloads(project: Project, version: tuple, township: str, include_cleared:
                     )  # fmt: skip
                 except RiskmapError as exc:
                     status.update(label="生成失败", state="error")
-                    st.error(f"生成清单失败：{exc}")
+                    st.error(f"生成清单失败：{_md(exc)}")
                     return
                 status.update(label=f"已生成（{len(data) / 1024:.0f} KB）", state="complete")
             st.download_button(
@@ -504,7 +519,7 @@ def _mapping_editor(columns: list[str], spec: LayerSpec, guessed: dict[str, str]
     for i, col in enumerate(columns):
         default = guessed.get(col, KEEP)
         chosen[col] = cols[i % 3].selectbox(
-            f"「{col}」→",
+            f"「{_md(col)}」→",
             targets,
             index=targets.index(default) if default in targets else 0,
             format_func=labels.get,
@@ -539,7 +554,7 @@ def _import_tab(project: Project, settings: Settings, editor: str) -> None:
         try:
             raw = read_table(data, upload.name, sheet=sheet)
         except RiskmapError as exc:
-            st.error(f"无法读取文件：{exc}")
+            st.error(f"无法读取文件：{_md(exc)}")
             return
         st.caption(
             f"编码: {raw.encoding or '-'}　分隔符: {raw.delimiter or '-'}　"
@@ -587,7 +602,7 @@ def _plan(
                 metric_crs=settings.metric_crs, county_name=settings.county_name,
             )  # fmt: skip
         except RiskmapError as exc:
-            st.error(f"无法检查调查表：{exc}")
+            st.error(f"无法检查调查表：{_md(exc)}")
             return None
     st.session_state["_plan"] = (ident, plan)
     return plan
@@ -598,9 +613,9 @@ def _show_plan(plan: ImportPlan, project: Project, settings: Settings, editor: s
     spec = project.catalog.get(plan.layer_id)
     report = plan.report
     for note in report.notes:
-        st.caption(f"· {note}")
+        st.caption(f"· {_md(note)}")
     if report.file_error:
-        st.error(f"整份文件未导入：{report.file_error}")
+        st.error(f"整份文件未导入：{_md(report.file_error)}")
         return
     c = report.counts
     m1, m2, m3, m4 = st.columns(4)
@@ -629,7 +644,7 @@ def _show_plan(plan: ImportPlan, project: Project, settings: Settings, editor: s
         try:
             commit_import(plan, spec, settings, user=editor)
         except RiskmapError as exc:
-            st.error(f"导入失败：{exc}")
+            st.error(f"导入失败：{_md(exc)}")
         else:
             _done(f"已导入 {spec.name}：新增 {c['added']}，更新 {c['updated']}。")
 
@@ -646,7 +661,7 @@ def _history(spec: LayerSpec, settings: Settings, editor: str) -> None:
     try:
         history = io.read_history(spec, settings)
     except RiskmapError as exc:
-        st.error(f"无法读取修改记录：{exc}")
+        st.error(f"无法读取修改记录：{_md(exc)}")
         return
     st.markdown(f"**{spec.name} 修改记录**")
     if not history:
@@ -657,7 +672,7 @@ def _history(spec: LayerSpec, settings: Settings, editor: str) -> None:
         try:
             io.undo_last_write(spec, settings, user=editor)
         except RiskmapError as exc:
-            st.error(f"撤销失败：{exc}")
+            st.error(f"撤销失败：{_md(exc)}")
         else:
             _done(f"已撤销：{spec.name} 已恢复到上一版本。")
 
@@ -728,11 +743,11 @@ def main() -> None:
         version = _data_version(settings)
         project = _load(settings, version)
     except RiskmapError as exc:
-        st.error(f"数据加载失败：{exc}")
+        st.error(f"数据加载失败：{_md(exc)}")
         st.info("请检查上面提到的文件（格式、编码、字段），修正后刷新页面。")
         st.stop()
     except OSError as exc:
-        st.error(f"数据加载失败：无法读取数据文件（{exc}）。")
+        st.error(f"数据加载失败：无法读取数据文件（{_md(exc)}）。")
         st.stop()
     notes = []
     if project.approximate:
@@ -745,7 +760,7 @@ def main() -> None:
     who = sign_in_panel(st.sidebar)  # viewing needs no sign-in; changing data does
     layers = _filtered(project, f)
     if f["text"].strip() and not any(len(layers[lid].gdf) for lid in f["visible"]):
-        st.warning(f"没有找到名称或编号包含“{f['text'].strip()}”的点位（当前筛选条件下）。")
+        st.warning(f"没有找到名称或编号包含“{_md(f['text'].strip())}”的点位（当前筛选条件下）。")
     _figures(layers, f["visible"])
     _map_section(project, layers, f)
     _selected_panel(layers)

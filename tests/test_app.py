@@ -135,7 +135,7 @@ def test_malformed_layer_file_shows_chinese_error(layers_copy):
     at = _run()
     assert not at.exception  # a message, not a traceback
     assert len(at.error) == 1
-    text = at.error[0].value
+    text = at.error[0].value.replace("\\", "")  # file names are Markdown-escaped (`_md`)
     assert text.startswith("数据加载失败")
     assert "bridge.geojson" in text
     assert "格式错误" in text
@@ -202,3 +202,17 @@ def test_township_without_its_own_polygon_can_be_selected(layers_copy):
     assert not at.exception
     assert not at.error
     assert _metrics(at)["内涝积水点"] == "3 处"
+
+
+def test_user_text_in_messages_is_literal_markdown(layers_copy):
+    """A shared URL's search text cannot become a link or an image (a request off the intranet)."""
+    del layers_copy
+    evil = "![x](http://example.invalid/t.png) [点此](http://example.invalid) **粗** :red[红]"
+    at = _run({"q": evil})
+    assert not at.exception
+    shown = " ".join(w.value for w in at.warning)
+    assert "没有找到名称或编号包含" in shown
+    assert "](http" not in shown  # every bracket and parenthesis is escaped
+    assert r"\!\[x\]\(http\:" in shown
+    assert r"\*\*粗\*\*" in shown
+    assert r"\:red\[红\]" in shown
