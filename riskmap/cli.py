@@ -363,7 +363,7 @@ def import_cmd(
     rows = report_frame(report)
     issues = rows[rows["状态"] != "正常"]
     if len(issues):
-        click.echo(issues.to_string(index=False))
+        click.echo(issues.astype(object).where(issues.notna(), "").to_string(index=False))
     for uid, fields in changes.items():
         diff = "；".join(
             f"{f['label']}: {f['old'] or '（空）'} → {f['new'] or '（空）'}" for f in fields

@@ -14,7 +14,7 @@ import pandas as pd
 
 import geopandas as gpd
 
-from riskmap.schema import require_crs
+from riskmap.join import polygon_area_ha
 
 if TYPE_CHECKING:
     from riskmap.catalog import DerivedSpec, LayerSpec
@@ -150,7 +150,6 @@ def apply_derived(gdf: gpd.GeoDataFrame, spec: LayerSpec, *, metric_crs: str) ->
         result = values.isin(flag.in_values)
         out[flag.field] = result.where(values.notna(), other=pd.NA).astype("boolean")
     if spec.area_field:
-        require_crs(out, "gdf")
-        area_m2 = out.geometry.to_crs(metric_crs).area
-        out[spec.area_field] = (area_m2 / 10_000.0).round(2).where(out.geometry.notna())
+        area_ha = polygon_area_ha(out, metric_crs)
+        out[spec.area_field] = area_ha.round(2).where(out.geometry.notna())
     return out
