@@ -220,3 +220,16 @@ def test_a_new_layer_is_only_a_catalog_entry_and_a_file(tmp_path):
     assert df["shelter"].sum() == 3
     assert df["shelter|capacity"].sum() == 600
     assert np.isclose(df.set_index("name").loc["明通镇", "shelter|室外"], 1)
+
+
+def test_unplaced_points_are_not_flagged_as_a_township_mismatch(catalog, gdf_two_townships):
+    """Outside / no coordinates carry their own flag; never "落图乡镇(nan)"."""
+    spec = catalog.get("geohazard")
+    raw = gpd.GeoDataFrame(
+        {"uid": ["o", "n"], "name": ["o", "n"], "hazard_type": "滑坡", "threat_people": 1,
+         "township_declared": ["甲街道", "乙街道"]},
+        geometry=[Point(116.39, 39.91), None],
+        crs=4326,
+    )  # fmt: skip
+    flags = prepare_layer(raw, spec, gdf_two_townships, metric_crs="EPSG:4545").gdf["flags"]
+    assert flags.tolist() == ["位于城口县界外，未落入任何乡镇", "无坐标，未落图"]
