@@ -146,7 +146,7 @@ def _new_page(browser, viewport) -> Page:
     page = browser.new_page(viewport=viewport, accept_downloads=True, locale="zh-CN")
     page.on("request", lambda r: REQUESTS.append(r.url))
     page.on("pageerror", lambda e: ERRORS.append(str(e)))
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(60_000)  # a shared 2-core CI machine can be slow
     return page
 
 
@@ -575,7 +575,7 @@ def test_import_upload_preview_commit_undo(page, server):
     _open(page, server)
     _click_tab(page, "导入调查表")
     # a viewer cannot reach the import controls
-    page.get_by_text("导入调查表、撤销导入需登录").wait_for(timeout=30_000)
+    page.get_by_text("导入调查表、撤销导入需登录").wait_for(timeout=60_000)
     assert page.get_by_test_id("stFileUploaderDropzoneInput").count() == 0
     _sign_in(page)
     _click_tab(page, "导入调查表")
@@ -589,7 +589,7 @@ def test_import_upload_preview_commit_undo(page, server):
     _idle(page)
     assert "GB18030" in page.get_by_test_id("stMainBlockContainer").inner_text().upper()
     added = page.get_by_test_id("stMetric").filter(has_text="新增").get_by_test_id("stMetricValue")
-    expect(added).to_have_text("1", timeout=30_000)
+    expect(added).to_have_text("1", timeout=60_000)
     page.get_by_role("button", name="确认导入").click()
     page.get_by_text("已导入 地质灾害隐患点：新增 1").wait_for(timeout=60_000)
     _idle(page)
