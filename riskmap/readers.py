@@ -602,6 +602,7 @@ def read_table(
     """
     notes: list[str] = []
     encoding = delimiter = chosen = ""
+    columns: list[tc.Column] | None = None
     if not data.strip():
         raise _fail(filename, "文件为空")
     if data.startswith(ZIP_MAGIC):
@@ -616,27 +617,11 @@ def read_table(
         fmt = "csv"
         text, encoding = decode_text(data, filename)
         delimiter = sniff_delimiter(text)
-        columns = _columns_from_text(text, delimiter)
-        if columns is not None:
-            return _table_from_columns(
-                columns,
-                filename,
-                is_known=is_known,
-                max_rows=max_rows,
-                max_columns=max_columns,
-                meta={"encoding": encoding, "delimiter": delimiter, "fmt": fmt},
-            )
-        rows = _rows_from_text(text, delimiter, max_rows, filename)
-    width = max((len(r) for r in rows), default=0)
-    while width and not any(len(r) >= width and r[width - 1].strip() for r in rows):
-        width -= 1  # trailing empty columns (Excel pads rows)
-    if width == 0:
-        raise _fail(filename, "文件没有任何数据")
-    if width > max_columns:
-        msg = f"列数 {width} 超过上限 {max_columns}"
-        raise _fail(filename, msg)
-    rows = [(r + [""] * (width - len(r)))[:width] for r in rows]
-    columns = [tc.text_column([r[j] for r in rows]) for j in range(width)]
+        columns = _columns_from_text(text, delimiter)  # fast Arrow path, or None
+        if columns is None:
+            rows = _rows_from_text(text, delimiter, max_rows, filename)
+    if columns is None:
+        columns = _columns_from_rows(rows, filename, max_columns)
     return _table_from_columns(
         columns,
         filename,
@@ -646,6 +631,22 @@ def read_table(
         meta={"encoding": encoding, "delimiter": delimiter, "fmt": fmt, "sheet": chosen},
         notes=notes,
     )
+
+
+def _columns_from_rows(
+    rows: list[list[str]], filename: str, max_columns: int
+) -> list[tc.Column]:
+    """Rows of text cells (csv module, openpyxl, xlrd) → one text column per field."""
+    width = max((len(r) for r in rows), default=0)
+    while width and not any(len(r) >= width and r[width - 1].strip() for r in rows):
+        width -= 1  # trailing empty columns (Excel pads rows)
+    if width == 0:
+        raise _fail(filename, "文件没有任何数据")
+    if width > max_columns:
+        msg = f"列数 {width} 超过上限 {max_columns}"
+        raise _fail(filename, msg)
+    rows = [(r + [""] * (width - len(r)))[:width] for r in rows]
+    return [tc.text_column([r[j] for r in rows]) for j in range(width)]
 
 
 def _table_from_columns(
