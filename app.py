@@ -204,10 +204,11 @@ def _filtered(project: Project, f: dict, *, with_status: bool = True) -> dict[st
             status = gdf["status"]
             blank = status.isna() & (STATUS_ORDER[0] in f["statuses"])
             gdf = gdf[status.isin(f["statuses"]) | blank]
-        shares = layer.shares[layer.shares["key"].isin(gdf[layer.spec.key])]
+        selected = layer.subset(gdf)
         if code is not None:
-            shares = shares[shares["township_code"] == code]
-        out[lid] = LayerData(spec=layer.spec, gdf=gdf, shares=shares)
+            shares = selected.shares
+            selected = LayerData(selected.spec, gdf, shares[shares["township_code"] == code])
+        out[lid] = selected
     return out
 
 
