@@ -26,7 +26,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit_folium import st_folium
 
-from riskmap import aggregate, exporters, io
+from riskmap import aggregate, exporters
 from riskmap import project as project_module
 from riskmap.assets import install_static_assets
 from riskmap.auth import sign_in_panel
@@ -45,6 +45,7 @@ from riskmap.mapview import build_map
 from riskmap.project import Project
 from riskmap.readers import read_table
 from riskmap.settings import Settings
+from riskmap.store import open_store
 
 APP_DIR = Path(__file__).resolve().parent
 ALL = "全县"
@@ -80,15 +81,13 @@ def _static_assets() -> bool:
     return True
 
 
-def _data_version(settings: Settings) -> tuple:
-    """File stamps that invalidate the cache when a layer or boundary file changes."""
-    paths = [settings.catalog_path, settings.township_polygons_path, settings.county_path]
-    paths += sorted(settings.layers_dir.glob("*.geojson"))
-    return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths if p.exists())
+def _data_version(settings: Settings) -> str:
+    """Return the store's stamp, which changes whenever a layer, record or boundary file changes."""
+    return open_store(settings).stamp()
 
 
 @st.cache_resource(show_spinner="正在加载图层与乡镇界线…", max_entries=4)
-def _load(_settings: Settings, version: tuple) -> Project:
+def _load(_settings: Settings, version: str) -> Project:
     """
     Load and join every layer; cached per data version (never on pan, zoom or filters).
 
@@ -597,7 +596,7 @@ def _plan(
         try:
             plan = plan_import(
                 data, filename, spec,
-                existing=io.read_layer(spec, settings),
+                existing=open_store(settings).read_layer(spec),
                 gdf_townships=project.gdf_townships, gdf_county=project.gdf_county,
                 crs=crs, sheet=sheet, mapping=mapping, defaults=defaults or None,
                 metric_crs=settings.metric_crs, county_name=settings.county_name,
@@ -643,7 +642,7 @@ def _show_plan(plan: ImportPlan, project: Project, settings: Settings, editor: s
         st.info("没有可导入的点位：请根据上表修改调查表后重新上传。")
     if st.button("确认导入", type="primary", disabled=not plan.can_commit):
         try:
-            commit_import(plan, spec, settings, user=editor)
+            commit_import(plan, spec, open_store(settings), user=editor)
         except RiskmapError as exc:
             st.error(f"导入失败：{_md(exc)}")
         else:
@@ -660,7 +659,7 @@ def _done(message: str) -> None:
 
 def _history(spec: LayerSpec, settings: Settings, editor: str) -> None:
     try:
-        history = io.read_history(spec, settings)
+        history = open_store(settings).history(spec)
     except RiskmapError as exc:
         st.error(f"无法读取修改记录：{_md(exc)}")
         return
@@ -671,7 +670,7 @@ def _history(spec: LayerSpec, settings: Settings, editor: str) -> None:
     st.dataframe(pd.DataFrame(history[::-1]), hide_index=True, width="stretch")
     if st.button("撤销最近一次导入", key=f"undo_{spec.id}"):
         try:
-            io.undo_last_write(spec, settings, user=editor)
+            open_store(settings).undo(spec, user=editor)
         except RiskmapError as exc:
             st.error(f"撤销失败：{_md(exc)}")
         else:

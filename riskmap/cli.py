@@ -17,6 +17,7 @@ import click
 from riskmap import io
 from riskmap.errors import RiskmapError
 from riskmap.settings import Settings
+from riskmap.store import open_store
 
 if TYPE_CHECKING:
     from riskmap.project import Project
@@ -319,7 +320,8 @@ def import_cmd(
     from riskmap.importers import commit_import, plan_import, report_frame  # noqa: PLC0415
 
     settings = Settings.from_env()
-    catalog = io.read_catalog(settings)
+    store = open_store(settings)
+    catalog = store.read_catalog()
     spec = catalog.get(layer_id)
     data = io.read_import_bytes(file, max_mb=settings.upload_max_mb)
     mapping = io.read_mapping_file(mapping_path) if mapping_path else None
@@ -334,7 +336,7 @@ def import_cmd(
         data,
         file.name,
         spec,
-        existing=io.read_layer(spec, settings),
+        existing=store.read_layer(spec),
         gdf_townships=io.read_townships(settings),
         gdf_county=io.read_county(settings),
         crs=crs,
@@ -380,8 +382,10 @@ def import_cmd(
     if not plan.can_commit:
         click.echo("没有可导入的行，未写入。")
         sys.exit(1)
-    path = commit_import(plan, spec, settings, user=user)
-    click.echo(f"已写入 {path}（上一版本已保存，可用 riskmap undo --layer {spec.id} 撤销）")
+    commit_import(plan, spec, store, user=user)
+    click.echo(
+        f"已写入图层 {spec.name}（上一版本已保存，可用 riskmap undo --layer {spec.id} 撤销）"
+    )
 
 
 @main.command()
@@ -390,9 +394,10 @@ def import_cmd(
 def undo(layer_id: str, user: str) -> None:
     """Undo the last import (or undo) of a layer: restore the version it replaced."""
     settings = Settings.from_env()
-    spec = io.read_catalog(settings).get(layer_id)
-    path = io.undo_last_write(spec, settings, user=user)
-    click.echo(f"已恢复 {path} 的上一版本")
+    store = open_store(settings)
+    spec = store.read_catalog().get(layer_id)
+    store.undo(spec, user=user)
+    click.echo(f"已恢复图层 {spec.name} 的上一版本")
 
 
 @main.group()

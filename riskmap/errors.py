@@ -47,3 +47,7 @@ class ImportFileError(RiskmapError, ValueError):
 
 class LockError(RiskmapError, OSError):
     """Another process holds the write lock on a layer."""
+
+
+class StaleVersionError(DataFileError):
+    """The data changed since the user's preview; nothing was written (re-run the preview)."""

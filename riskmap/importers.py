@@ -11,8 +11,8 @@ The flow every entry point uses (CLI ``riskmap import``, the app's upload page):
    (`riskmap.layers.prepare_layer`). It writes nothing and **never raises for bad content**:
    an unreadable file becomes a report with a file-level error.
 2. The user reviews `ImportPlan.report` (counts, per-row messages with Excel row numbers).
-3. `commit_import` writes ``plan.gdf_result`` with `riskmap.io.write_layer` (atomic, previous
-   version kept, lock held); `riskmap.io.undo_last_write` undoes it.
+3. `commit_import` writes ``plan.gdf_result`` through the store (`riskmap.store.Store`:
+   atomic, previous version kept, audited); `Store.undo` undoes it.
 
 Policy (see ``docs/import.md``)
 -------------------------------
@@ -53,7 +53,6 @@ import geopandas as gpd
 import shapely
 
 from riskmap import cells as tc
-from riskmap import io
 from riskmap.coords import (
     CRS_CHOICES,
     LEVEL_ERROR,
@@ -62,17 +61,17 @@ from riskmap.coords import (
     to_wgs84,
 )
 from riskmap.derive import FLAG_SEP
-from riskmap.errors import CRSError, DataFileError, ImportFileError, SchemaError
+from riskmap.errors import CRSError, ImportFileError, SchemaError, StaleVersionError
+from riskmap.io import empty_layer
 from riskmap.layers import prepare_layer
 from riskmap.readers import MAX_COLUMNS, MAX_ROWS, read_table
 from riskmap.schema import coerce_layer, field_problem, is_blank
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-    from pathlib import Path
 
     from riskmap.catalog import LayerSpec
-    from riskmap.settings import Settings
+    from riskmap.store import Store
 
 COORD_ROLES = ("lon", "lat", "x", "y")
 """Mapping targets for coordinate columns: lon/lat (degrees) and x/y (projected metres)."""
@@ -1199,14 +1198,14 @@ def _assemble(
 # --- commit -----------------------------------------------------------------------------------
 
 
-def commit_import(plan: ImportPlan, spec: LayerSpec, settings: Settings, *, user: str) -> Path:
+def commit_import(plan: ImportPlan, spec: LayerSpec, store: Store, *, user: str) -> str:
     """
-    Write a previewed import: atomic, previous version kept, lock held, logged.
+    Write a previewed import through the store: one audited, undoable transaction.
 
-    Writes ``plan.gdf_result`` with `riskmap.io.write_layer` (``action="import"``,
+    Writes ``plan.gdf_result`` with `Store.write_layer` (``action="import"``,
     ``source=plan.filename``, ``counts={added, updated, rejected}``). When the layer has no
-    file yet, an empty version is written first (``action="create"``) so the import can be
-    undone with `riskmap.io.undo_last_write` like any other.
+    data yet, an empty version is written first (``action="create"``) so the import can be
+    undone with `Store.undo` like any other.
 
     Parameters
     ----------
@@ -1214,21 +1213,21 @@ def commit_import(plan: ImportPlan, spec: LayerSpec, settings: Settings, *, user
         From `plan_import` for the same layer.
     spec
         The layer's declaration.
-    settings
-        Where the layers live.
+    store
+        Where the layer lives (`riskmap.store.open_store`).
     user
-        Recorded in the history log.
+        Recorded in the audit log.
 
     Returns
     -------
-    path
-        The layer file written.
+    version
+        The layer's new version token.
 
     Raises
     ------
     ImportFileError
         When the plan has a file-level error or nothing to add or update.
-    DataFileError
+    StaleVersionError
         When the layer changed since the plan was made (re-run the preview).
     LockError
         When another process is writing the layer.
@@ -1242,33 +1241,24 @@ def commit_import(plan: ImportPlan, spec: LayerSpec, settings: Settings, *, user
     if not plan.can_commit:
         msg = f"{plan.filename}: 没有可导入的行（{plan.counts['rejected']} 行有错误）"
         raise ImportFileError(msg)
-
-    def unchanged_since_preview() -> None:
-        # Checked with the layer lock held: two imports previewed on the same version
-        # cannot both land (the second is refused instead of silently overwriting).
-        current = io.read_layer(spec, settings)
-        if layer_fingerprint(current, spec.key) != plan.existing_fingerprint:
-            msg = f"{spec.name}: 预览之后图层已被修改（可能有其他导入），请重新预览后再导入"
-            raise DataFileError(msg)
-
-    unchanged_since_preview()
-    if not spec.path(settings.layers_dir).exists():
-        io.write_layer(
-            io.empty_layer(spec),
-            spec,
-            settings,
-            user=user,
-            action="create",
-            source=plan.filename,
-            precondition=unchanged_since_preview,
-        )
-    return io.write_layer(
+    # The version read here must hold the features the plan was made against; the store
+    # checks it again under its lock, so two imports previewed on the same version cannot
+    # both land (the second is refused instead of silently overwriting).
+    version = store.layer_version(spec)
+    if layer_fingerprint(store.read_layer(spec), spec.key) != plan.existing_fingerprint:
+        msg = f"{spec.name}: 预览之后图层已被修改（可能有其他导入），请重新预览后再导入"
+        raise StaleVersionError(msg)
+    if version == "":
+        version = store.write_layer(
+            empty_layer(spec), spec, user=user, action="create", source=plan.filename,
+            expected_version=version,
+        )  # fmt: skip
+    return store.write_layer(
         plan.gdf_result,
         spec,
-        settings,
         user=user,
         action="import",
         source=plan.filename,
         counts=plan.counts,
-        precondition=unchanged_since_preview,
+        expected_version=version,
     )

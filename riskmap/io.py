@@ -27,7 +27,14 @@ import geopandas as gpd
 import pyogrio.errors
 
 from riskmap.catalog import Catalog, LayerSpec, catalog_from_dict
-from riskmap.errors import CatalogError, CRSError, DataFileError, ImportFileError, LockError
+from riskmap.errors import (
+    CatalogError,
+    CRSError,
+    DataFileError,
+    ImportFileError,
+    LockError,
+    StaleVersionError,
+)
 from riskmap.townships import townships_from_frame
 
 if TYPE_CHECKING:
@@ -359,20 +366,159 @@ def history_dir(spec: LayerSpec, settings: Settings) -> Path:
     return settings.layers_dir / HISTORY_DIR / spec.id
 
 
+def file_version(path: Path) -> str:
+    """
+    Version token of a stored file: SHA-256 of its bytes, ``""`` when it does not exist.
+
+    Equal tokens mean identical content; used to refuse a write made against a stale preview.
+    """
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return ""
+
+
+def read_log(hdir: Path) -> list[dict[str, Any]]:
+    """
+    Return the audit log ``<hdir>/log.jsonl``, oldest first; ``[]`` when there is none.
+
+    A line that is not a JSON object, or whose ``backup`` is not a plain file name, is
+    skipped with a `UserWarning` naming the line: a corrupt log never stops the app, and a
+    backup reference can never point outside `hdir`.
+    """
+    log = hdir / "log.jsonl"
+    if not log.exists():
+        return []
+    entries: list[dict[str, Any]] = []
+    for lineno, line in enumerate(log.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            entry = None
+        backup = entry.get("backup") if isinstance(entry, dict) else None
+        bad_backup = backup is not None and (
+            not isinstance(backup, str)
+            or os.path.basename(backup) != backup
+            or backup in {".", ".."}
+        )
+        if not isinstance(entry, dict) or bad_backup:
+            warnings.warn(f"{log}:{lineno}: 历史记录行已损坏，已跳过 (corrupt log line skipped)",
+                          UserWarning, stacklevel=2)
+            continue
+        entries.append(entry)
+    return entries
+
+
 def read_history(spec: LayerSpec, settings: Settings) -> list[dict[str, Any]]:
     """
-    Return the layer's change log, oldest first.
+    Return the layer's change log, oldest first (see `read_log`).
 
     Each entry: ``time`` (ISO 8601, UTC), ``user``, ``action``, ``source`` (file name),
     ``rows_before``, ``rows_after``, ``added``, ``updated``, ``backup`` (file name of the
     version that was replaced, in `history_dir`, or None when there was none).
     """
-    log = history_dir(spec, settings) / "log.jsonl"
-    if not log.exists():
-        return []
-    return [
-        json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
+    return read_log(history_dir(spec, settings))
+
+
+def write_versioned(
+    path: Path,
+    data: bytes,
+    hdir: Path,
+    *,
+    entry: dict[str, Any],
+    keep: int,
+    count_rows: Callable[[bytes], int | None] | None = None,
+    precondition: Callable[[], None] | None = None,
+    expected_version: str | None = None,
+    lock_timeout_s: float = 10.0,
+) -> str:
+    """
+    Replace `path` with `data` atomically, keeping the previous version and a log entry.
+
+    Under the lock of `path`: `expected_version` and `precondition` are checked, stale temp
+    files of a killed writer are removed, the current file is copied to `hdir`, the log
+    entry is appended to ``hdir/log.jsonl``, then the new file replaces the old one
+    (`write_bytes_atomic`). A writer killed at any moment leaves the old or the new version,
+    never a partial file; the OS releases its lock. The log entry is written before the file
+    so that no change is ever unlogged (a writer killed between the two leaves an entry whose
+    backup equals the current file: undoing it changes nothing).
+
+    Parameters
+    ----------
+    path, data
+        File to replace and its new content.
+    hdir
+        History folder: backups ``<UTC stamp>__<file name>`` and ``log.jsonl``.
+    entry
+        Log fields (``user``, ``action``, ``source``, counts…); ``time``, ``backup``,
+        ``rows_before``/``rows_after`` (when `count_rows` is given) are added.
+    keep
+        Previous versions kept (older backups are deleted).
+    count_rows
+        Counts the records of a version's bytes, for ``rows_before``/``rows_after``.
+    precondition
+        Called with the lock held, before anything is written; raise to refuse the write.
+    expected_version
+        `file_version` the caller previewed; a different current version raises.
+    lock_timeout_s
+        How long to wait for another writer.
+
+    Returns
+    -------
+    version
+        `file_version` of the new content.
+
+    Raises
+    ------
+    StaleVersionError
+        When `expected_version` differs from the current version.
+    LockError
+        When another process holds the lock for longer than `lock_timeout_s`.
+    """
+    with layer_lock(path, timeout_s=lock_timeout_s):
+        if expected_version is not None and file_version(path) != expected_version:
+            msg = (
+                f"{path.name}: 预览之后数据已被修改（可能有其他编辑），请重新预览后再提交"
+                " (changed since your preview)"
+            )
+            raise StaleVersionError(msg)
+        if precondition is not None:
+            precondition()
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)  # left by a killed writer; only lock holders write
+        rows_before = None
+        backup = None
+        hdir.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            backup = f"{stamp}__{path.name}"
+            old = path.read_bytes()
+            rows_before = count_rows(old) if count_rows else None
+            write_bytes_atomic(hdir / backup, old)
+        full = {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "user": "",
+            "action": "write",
+            "source": "",
+            "rows_before": rows_before,
+            "rows_after": count_rows(data) if count_rows else None,
+            "backup": backup,
+            **entry,
+        }
+        log = hdir / "log.jsonl"
+        previous = log.read_text(encoding="utf-8") if log.exists() else ""
+        write_text_atomic(log, previous + json.dumps(full, ensure_ascii=False) + "\n")
+        write_bytes_atomic(path, data)
+        backups = sorted(hdir.glob(f"*__{path.name}"))
+        for old_backup in backups[: max(0, len(backups) - keep)]:
+            old_backup.unlink()
+    return hashlib.sha256(data).hexdigest()
+
+
+def _count_features(data: bytes) -> int:
+    return data.count(b'"type":"Feature"') + data.count(b'"type": "Feature"')
 
 
 def write_layer(
@@ -383,21 +529,14 @@ def write_layer(
     user: str = "",
     action: str = "write",
     source: str = "",
-    counts: dict[str, int] | None = None,
+    counts: dict[str, Any] | None = None,
     drop_columns: tuple[str, ...] = ("join_flag",),
     precondition: Callable[[], None] | None = None,
+    expected_version: str | None = None,
     lock_timeout_s: float = 10.0,
 ) -> Path:
     """
-    Write a layer atomically, keeping the previous version and a log entry.
-
-    Under the layer lock: `precondition` is checked, stale temp files of a killed writer are
-    removed, the current file is copied to the history, the log entry is appended, then the
-    new file replaces the old one (`write_text_atomic`). A writer killed at any moment
-    leaves the old or the new version, never a partial file; the OS releases its lock. The
-    log entry is written before the layer so that no change is ever unlogged (a writer
-    killed between the two leaves an entry whose backup equals the current file: undoing it
-    changes nothing).
+    Write a layer atomically, keeping the previous version and a log entry (`write_versioned`).
 
     Parameters
     ----------
@@ -411,12 +550,8 @@ def write_layer(
         Recorded in the history log (who, ``import``/``undo``/``write``, file name, counts).
     drop_columns
         Working columns not stored.
-    precondition
-        Called with the lock held, before anything is written; raise to refuse the write
-        (e.g. `riskmap.importers.commit_import` checks the layer did not change since the
-        preview, so two imports of the same base cannot both land).
-    lock_timeout_s
-        How long to wait for another writer.
+    precondition, expected_version, lock_timeout_s
+        See `write_versioned`.
 
     Returns
     -------
@@ -425,48 +560,40 @@ def write_layer(
 
     Raises
     ------
+    StaleVersionError
+        When the layer changed since `expected_version`.
     LockError
         When another process is writing the same layer for longer than `lock_timeout_s`.
     """
     path = spec.path(settings.layers_dir)
     text = geojson_text(gdf, drop_columns=drop_columns)
-    hdir = history_dir(spec, settings)
-    with layer_lock(path, timeout_s=lock_timeout_s):
-        if precondition is not None:
-            precondition()
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)  # left by a killed writer; only lock holders write
-        rows_before = None
-        backup = None
-        hdir.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            backup = f"{stamp}__{spec.file}"
-            old = path.read_bytes()
-            rows_before = old.count(b'"type":"Feature"') + old.count(b'"type": "Feature"')
-            write_bytes_atomic(hdir / backup, old)
-        entry = {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "user": user,
-            "action": action,
-            "source": source,
-            "rows_before": rows_before,
-            "rows_after": len(gdf),
-            "backup": backup,
-            **(counts or {}),
-        }
-        log = hdir / "log.jsonl"
-        previous = log.read_text(encoding="utf-8") if log.exists() else ""
-        write_text_atomic(log, previous + json.dumps(entry, ensure_ascii=False) + "\n")
-        write_text_atomic(path, text)
-        _prune_history(hdir, spec, settings.history_keep)
+    write_versioned(
+        path,
+        text.encode("utf-8"),
+        history_dir(spec, settings),
+        entry={"user": user, "action": action, "source": source, **(counts or {})},
+        keep=settings.history_keep,
+        count_rows=_count_features,
+        precondition=precondition,
+        expected_version=expected_version,
+        lock_timeout_s=lock_timeout_s,
+    )
     return path
 
 
-def _prune_history(hdir: Path, spec: LayerSpec, keep: int) -> None:
-    backups = sorted(hdir.glob(f"*__{spec.file}"))
-    for old in backups[: max(0, len(backups) - keep)]:
-        old.unlink()
+def last_undoable(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """
+    Return the log entry the next undo reverts, or None when there is nothing to undo.
+
+    Undo entries carry ``undoes`` (the backup they restored); an entry already undone is
+    skipped, so repeated undos walk back through the history.
+    """
+    undone = {e.get("undoes") for e in entries if e.get("action") == "undo"}
+    candidates = [
+        e for e in entries
+        if e.get("action") != "undo" and e.get("backup") and e["backup"] not in undone
+    ]
+    return candidates[-1] if candidates else None
 
 
 def undo_last_write(spec: LayerSpec, settings: Settings, *, user: str = "") -> Path:
@@ -480,13 +607,10 @@ def undo_last_write(spec: LayerSpec, settings: Settings, *, user: str = "") -> P
     DataFileError
         When there is nothing to undo.
     """
-    entries = [e for e in read_history(spec, settings) if e.get("action") != "undo"]
-    undone = {e.get("undoes") for e in read_history(spec, settings) if e.get("action") == "undo"}
-    candidates = [e for e in entries if e.get("backup") and e["backup"] not in undone]
-    if not candidates:
+    last = last_undoable(read_history(spec, settings))
+    if last is None:
         msg = f"{spec.name}: 没有可撤销的导入 (nothing to undo)"
         raise DataFileError(msg)
-    last = candidates[-1]
     backup = history_dir(spec, settings) / last["backup"]
     if not backup.exists():
         msg = f"{backup}: 历史版本已被清理，无法撤销 (backup pruned)"
@@ -499,7 +623,7 @@ def undo_last_write(spec: LayerSpec, settings: Settings, *, user: str = "") -> P
         user=user,
         action="undo",
         source=last.get("source", ""),
-        counts={"undoes": last["backup"]},  # type: ignore[dict-item]
+        counts={"undoes": last["backup"]},
     )
 
 

@@ -1,7 +1,8 @@
 """Everything one riskmap installation holds, loaded once: catalog, townships, prepared layers.
 
-`load_project` is the edge that the CLI and the app call (the app caches it). It reads through
-`riskmap.io` and prepares each layer with `riskmap.layers.prepare_layer`.
+`load_project` is the edge that the CLI and the app call (the app caches it). It reads layers
+through the store (`riskmap.store.open_store`), reference data through `riskmap.io`, and
+prepares each layer with `riskmap.layers.prepare_layer`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from riskmap import io
 from riskmap.errors import TownshipNotFoundError
 from riskmap.layers import LayerData, prepare_layer
+from riskmap.store import open_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
     from riskmap.catalog import Catalog
     from riskmap.settings import Settings
+    from riskmap.store import Store
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,12 @@ class Project:
 
 
 def load_layer(
-    layer_id: str, settings: Settings, catalog: Catalog, gdf_townships: gpd.GeoDataFrame
+    layer_id: str,
+    settings: Settings,
+    catalog: Catalog,
+    gdf_townships: gpd.GeoDataFrame,
+    *,
+    store: Store | None = None,
 ) -> LayerData:
     """
     Read and prepare one layer.
@@ -118,8 +126,9 @@ def load_layer(
         When its file is malformed.
     """
     spec = catalog.get(layer_id)
+    store = open_store(settings) if store is None else store
     return prepare_layer(
-        io.read_layer(spec, settings),
+        store.read_layer(spec),
         spec,
         gdf_townships,
         metric_crs=settings.metric_crs,
@@ -148,10 +157,13 @@ def load_project(settings: Settings, *, layer_ids: Iterable[str] | None = None) 
     RiskmapError
         Any catalog, reference-data or layer-file problem, naming the file.
     """
-    catalog = io.read_catalog(settings)
+    store = open_store(settings)
+    catalog = store.read_catalog()
     gdf_townships = io.read_townships(settings)
     ids = catalog.ids if layer_ids is None else tuple(layer_ids)
-    layers = {lid: load_layer(lid, settings, catalog, gdf_townships) for lid in ids}
+    layers = {
+        lid: load_layer(lid, settings, catalog, gdf_townships, store=store) for lid in ids
+    }
     return Project(
         settings=settings,
         catalog=catalog,

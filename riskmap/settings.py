@@ -49,6 +49,9 @@ class Settings:
         Largest survey file accepted, in MiB; default 20.
     history_keep
         How many previous versions of each layer to keep in ``layers/.history``; default 20.
+    database_url
+        ``postgresql://user:pass@host/db`` = keep layers, records and history in PostGIS
+        (`riskmap.store.open_store`); empty (default) = files in `layers_dir`.
     """
 
     root: Path = PROJECT_ROOT
@@ -63,6 +66,7 @@ class Settings:
     tianditu_key: str = ""
     upload_max_mb: float = 20.0
     history_keep: int = 20
+    database_url: str = ""
 
     @property
     def catalog_path(self) -> Path:

@@ -27,6 +27,7 @@ from riskmap.importers import (
 )
 from riskmap.readers import read_table
 from riskmap.settings import Settings
+from riskmap.store.files import FileStore
 from tests.conftest import CASES, DATA, P_LAT, P_LON, ROOT
 
 GEOD = Geod(ellps="WGS84")
@@ -698,7 +699,8 @@ def test_commit_and_undo_round_trip(layer_settings, gdf_townships, gdf_county):
     )
     assert plan.can_commit
     assert not spec.path(layer_settings.layers_dir).exists()  # planning wrote nothing
-    path = commit_import(plan, spec, layer_settings, user="tester")
+    commit_import(plan, spec, FileStore(layer_settings), user="tester")
+    path = spec.path(layer_settings.layers_dir)
     stored = io.read_layer(spec, layer_settings)
     assert sorted(stored["uid"]) == ["G1", "G2", "G5"]
     assert "join_flag" not in stored.columns
@@ -717,7 +719,7 @@ def test_commit_and_undo_round_trip(layer_settings, gdf_townships, gdf_county):
         gdf_county=gdf_county,
     )
     assert plan2.counts == {"added": 0, "updated": 1, "rejected": 0}
-    commit_import(plan2, spec, layer_settings, user="tester")
+    commit_import(plan2, spec, FileStore(layer_settings), user="tester")
     assert "甲滑坡改" in io.read_layer(spec, layer_settings)["name"].tolist()
     io.undo_last_write(spec, layer_settings, user="tester")
     assert "甲滑坡" in io.read_layer(spec, layer_settings)["name"].tolist()
@@ -734,14 +736,14 @@ def test_commit_refuses_stale_plan_and_bad_plans(layer_settings, gdf_townships, 
     plan_b = plan_import(
         GEO_CSV.encode(), "b.csv", spec, existing=io.read_layer(spec, layer_settings), **kw
     )
-    commit_import(plan_a, spec, layer_settings, user="a")
+    commit_import(plan_a, spec, FileStore(layer_settings), user="a")
     with pytest.raises(DataFileError, match="重新预览"):
-        commit_import(plan_b, spec, layer_settings, user="b")
+        commit_import(plan_b, spec, FileStore(layer_settings), user="b")
     bad = plan_import(
         b"\x00\x01", "bad.bin", spec, existing=io.read_layer(spec, layer_settings), **kw
     )
     with pytest.raises(ImportFileError):
-        commit_import(bad, spec, layer_settings, user="c")
+        commit_import(bad, spec, FileStore(layer_settings), user="c")
 
 
 def test_read_import_bytes_and_mapping_file(tmp_path):

@@ -24,6 +24,7 @@ from riskmap import io
 from riskmap.errors import DataFileError, LockError
 from riskmap.importers import commit_import, plan_import
 from riskmap.settings import Settings
+from riskmap.store.files import FileStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -230,7 +231,7 @@ def test_concurrent_commits_of_same_preview_are_serialised(
 
     def commit(plan, who):
         try:
-            results[who] = commit_import(plan, spec, layer_settings, user=who)
+            results[who] = commit_import(plan, spec, FileStore(layer_settings), user=who)
         except DataFileError as exc:
             results[who] = exc
 
@@ -266,7 +267,7 @@ def test_history_records_user_source_counts_and_undo_restores(
         existing=io.read_layer(spec, layer_settings),
         **kw,
     )
-    commit_import(plan, spec, layer_settings, user="王科长")
+    commit_import(plan, spec, FileStore(layer_settings), user="王科长")
     after_first = path.read_bytes()
     plan2 = plan_import(
         (GEO_CSV + "A2,乙,108.665,31.947,崩塌,7\n").format(uid="A1", name="甲改").encode(),
@@ -275,7 +276,7 @@ def test_history_records_user_source_counts_and_undo_restores(
         existing=io.read_layer(spec, layer_settings),
         **kw,
     )
-    commit_import(plan2, spec, layer_settings, user="李工")
+    commit_import(plan2, spec, FileStore(layer_settings), user="李工")
     log = io.read_history(spec, layer_settings)
     assert [(e["action"], e["user"]) for e in log] == [
         ("create", "王科长"),
