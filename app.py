@@ -757,7 +757,7 @@ def main() -> None:
     if notes:
         st.caption("；".join(notes))
     f = _sidebar(project)
-    who = sign_in_panel(st.sidebar)  # viewing needs no sign-in; changing data does
+    who = sign_in_panel(st.sidebar, settings=settings)  # viewing needs no sign-in
     layers = _filtered(project, f)
     if f["text"].strip() and not any(len(layers[lid].gdf) for lid in f["visible"]):
         st.warning(f"没有找到名称或编号包含“{_md(f['text'].strip())}”的点位（当前筛选条件下）。")

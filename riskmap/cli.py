@@ -459,6 +459,17 @@ def editor_list(secrets_path: Path | None) -> None:
         click.echo("  （无本地编辑者）")
 
 
+@editor.command("unlock")
+@click.argument("name")
+def editor_unlock(name: str) -> None:
+    """Lift the sign-in pause of user NAME (after too many failed sign-ins)."""
+    from riskmap import auth  # noqa: PLC0415
+
+    guard = auth.SignInGuard.for_settings(Settings.from_env())
+    had = guard.unlock(name)
+    click.echo(f"已解除 {name} 的登录暂停" if had else f"{name} 没有登录失败记录")
+
+
 @main.command()
 @click.option("--port", default=8501, show_default=True)
 @click.option("--address", default="localhost", show_default=True)

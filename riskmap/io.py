@@ -361,6 +361,64 @@ def write_text_atomic(path: Path, text: str, *, mode: int | None = None) -> None
     write_bytes_atomic(path, text.encode("utf-8"), mode=mode)
 
 
+def update_json_state(
+    path: Path,
+    change: Callable[[dict[str, Any]], Any],
+    *,
+    lock_timeout_s: float = 5.0,
+) -> Any:  # noqa: ANN401 - whatever `change` returns
+    """
+    Read-modify-write a small JSON state file under its lock, atomically.
+
+    For counters several app processes must agree on (sign-in failures). The file is
+    read under `layer_lock`, `change` edits the dict in place, and the result is written
+    with `write_text_atomic` only when it changed: two processes never lose each other's
+    update, and a killed writer leaves the old or the new file. A file that is not a JSON
+    object (corrupt, hand-edited) is read as ``{}`` with a `UserWarning`.
+
+    Parameters
+    ----------
+    path
+        The state file (e.g. ``layers/.state/signin.json``); its folder is created.
+    change
+        Called with the current state (a dict, possibly empty); edits it in place and
+        returns what the caller needs.
+    lock_timeout_s
+        How long to wait for another process.
+
+    Returns
+    -------
+    result
+        What `change` returned.
+
+    Raises
+    ------
+    LockError
+        When another process holds the lock for longer than `lock_timeout_s` seconds.
+    OSError
+        When the folder or file cannot be written (read-only data folder).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with layer_lock(path, timeout_s=lock_timeout_s):
+        try:
+            before = path.read_bytes()
+        except FileNotFoundError:
+            before = b""
+        try:
+            state = json.loads(before) if before else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            state = None
+        if not isinstance(state, dict):
+            warnings.warn(f"{path}: 状态文件已损坏，已重置 (corrupt state file reset)",
+                          UserWarning, stacklevel=2)
+            state = {}
+        result = change(state)
+        after = json.dumps(state, ensure_ascii=False, sort_keys=True, allow_nan=False).encode()
+        if after != before:
+            write_bytes_atomic(path, after, mode=0o600)
+    return result
+
+
 def history_dir(spec: LayerSpec, settings: Settings) -> Path:
     """Folder of previous versions of a layer: ``layers/.history/<layer id>/``."""
     return settings.layers_dir / HISTORY_DIR / spec.id
