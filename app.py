@@ -17,6 +17,7 @@ import logging
 import re
 import sys
 import time
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -659,18 +660,27 @@ def _done(message: str) -> None:
 
 def _history(spec: LayerSpec, settings: Settings, editor: str) -> None:
     try:
-        history = open_store(settings).history(spec)
+        with warnings.catch_warnings(record=True) as skipped:
+            warnings.simplefilter("always")
+            history = open_store(settings).history(spec)
     except RiskmapError as exc:
         st.error(f"无法读取修改记录：{_md(exc)}")
         return
     st.markdown(f"**{spec.name} 修改记录**")
+    if skipped:
+        st.warning(
+            f"修改记录中有 {len(skipped)} 行已损坏，已跳过（管理员可运行 riskmap history verify）"
+        )
     if not history:
         st.caption("暂无导入记录。")
         return
-    st.dataframe(pd.DataFrame(history[::-1]), hide_index=True, width="stretch")
+    shown = pd.DataFrame(history[::-1]).drop(columns=["sha256", "written_sha256"], errors="ignore")
+    st.dataframe(shown, hide_index=True, width="stretch")
     if st.button("撤销最近一次导入", key=f"undo_{spec.id}"):
         try:
-            open_store(settings).undo(spec, user=editor)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the skipped lines were reported above
+                open_store(settings).undo(spec, user=editor)
         except RiskmapError as exc:
             st.error(f"撤销失败：{_md(exc)}")
         else:

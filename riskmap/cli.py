@@ -491,3 +491,49 @@ def serve(port: int, address: str) -> None:
     # exec (not a child process) so that stopping `riskmap serve` stops the server too.
     os.chdir(app.parent)
     os.execv(sys.executable, cmd)  # noqa: S606 - fixed argv, no shell
+
+
+@main.group()
+def history() -> None:
+    """Change history of the layers and records (layers/.history)."""
+
+
+@history.command("verify")
+@click.option("--layer", "layer_id", help="Only this layer id (default: all, with records).")
+def history_verify(layer_id: str | None) -> None:
+    """Check the history chain: log lines, backups, SHA-256 of each, the current files.
+
+    Exit 0 when nothing is wrong (notes may be shown), 1 when an error is found.
+    """
+    from riskmap import io  # noqa: PLC0415
+    from riskmap.store.files import RECORDS_DIR  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    if settings.database_url:
+        msg = "history verify 只检查文件存储（layers/.history）；数据库存储由数据库保证一致性"
+        raise RiskmapError(msg)
+    catalog = io.read_catalog(settings)
+    specs = [catalog.get(layer_id)] if layer_id else list(catalog.layers.values())
+    targets = [(s.name, io.history_dir(s, settings), s.path(settings.layers_dir)) for s in specs]
+    if not layer_id:
+        root = settings.layers_dir / io.HISTORY_DIR
+        for hdir in sorted(root.glob("records.*")):
+            collection = hdir.name.removeprefix("records.")
+            target = settings.layers_dir / RECORDS_DIR / f"{collection}.json"
+            targets.append((f"记录 {collection}", hdir, target))
+    errors = 0
+    for label, hdir, target in targets:
+        if not (hdir / "log.jsonl").exists():
+            continue
+        findings = io.verify_history(hdir, target, keep=settings.history_keep)
+        entries, _ = io.check_log(hdir)
+        if not findings:
+            click.echo(f"{label}: 完好（{len(entries)} 条记录）")
+        for level, message in findings:
+            click.echo(f"{label}: [{level}] {message}")
+            errors += level == "错误"
+    if not any((hdir / "log.jsonl").exists() for _, hdir, _ in targets):
+        click.echo("没有修改记录")
+    if errors:
+        click.echo(f"发现 {errors} 处错误")
+        sys.exit(1)
