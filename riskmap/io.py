@@ -35,6 +35,7 @@ from riskmap.errors import (
     DataFileError,
     ImportFileError,
     LockError,
+    RiskmapError,
     StaleVersionError,
 )
 from riskmap.townships import townships_from_frame
@@ -755,49 +756,94 @@ def write_versioned(
         When `expected_version` differs from the current version.
     LockError
         When another process holds the lock for longer than `lock_timeout_s`.
+    DataFileError
+        When the folder or a file cannot be written (read-only data folder, no permission,
+        disk full): the message says so in Chinese and names the file; nothing is changed
+        (a log entry or backup already written is taken back).
     """
-    with layer_lock(path, timeout_s=lock_timeout_s):
-        if expected_version is not None and file_version(path) != expected_version:
-            msg = (
-                f"{path.name}: 预览之后数据已被修改（可能有其他编辑），请重新预览后再提交"
-                " (changed since your preview)"
-            )
-            raise StaleVersionError(msg)
-        if precondition is not None:
-            precondition()
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)  # left by a killed writer; only lock holders write
-        rows_before = None
-        backup = None
-        backup_sha256 = None
-        hdir.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            backup = f"{stamp}__{path.name}"
-            old = path.read_bytes()
-            backup_sha256 = hashlib.sha256(old).hexdigest()
-            rows_before = count_rows(old) if count_rows else None
-            write_bytes_atomic(hdir / backup, old)
-        full = {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "user": "",
-            "action": "write",
-            "source": "",
-            "rows_before": rows_before,
-            "rows_after": count_rows(data) if count_rows else None,
-            **entry,
-            "backup": backup,
-            "sha256": backup_sha256,
-            "written_sha256": hashlib.sha256(data).hexdigest(),
-        }
-        log = hdir / "log.jsonl"
-        previous = log.read_text(encoding="utf-8") if log.exists() else ""
-        write_text_atomic(log, previous + json.dumps(full, ensure_ascii=False) + "\n")
-        write_bytes_atomic(path, data)
-        backups = sorted(hdir.glob(f"*__{path.name}"))
-        for old_backup in backups[: max(0, len(backups) - keep)]:
-            old_backup.unlink()
+    try:
+        with layer_lock(path, timeout_s=lock_timeout_s):
+            if expected_version is not None and file_version(path) != expected_version:
+                msg = (
+                    f"{path.name}: 预览之后数据已被修改（可能有其他编辑），请重新预览后再提交"
+                    " (changed since your preview)"
+                )
+                raise StaleVersionError(msg)
+            if precondition is not None:
+                precondition()
+            _write_logged(path, data, hdir, entry=entry, keep=keep, count_rows=count_rows)
+    except RiskmapError:
+        raise
+    except OSError as exc:
+        where = exc.filename or path
+        msg = (
+            f"{where}: 无法写入（数据目录只读或没有权限？{exc.strerror or exc}），未作任何修改"
+            " (cannot write: read-only data folder?)"
+        )
+        raise DataFileError(msg) from None
     return hashlib.sha256(data).hexdigest()
+
+
+def _write_logged(
+    path: Path,
+    data: bytes,
+    hdir: Path,
+    *,
+    entry: dict[str, Any],
+    keep: int,
+    count_rows: Callable[[bytes], int | None] | None,
+) -> None:
+    """Write under the lock (body of `write_versioned`): backup, log entry, replace, prune.
+
+    If the final replace fails, the log entry and the backup are taken back, so a refused
+    write (read-only file system, disk full) leaves nothing behind.
+    """
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)  # left by a killed writer; only lock holders write
+    rows_before = None
+    backup = None
+    backup_sha256 = None
+    hdir.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        backup = f"{stamp}__{path.name}"
+        old = path.read_bytes()
+        backup_sha256 = hashlib.sha256(old).hexdigest()
+        rows_before = count_rows(old) if count_rows else None
+        write_bytes_atomic(hdir / backup, old)
+    full = {
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "user": "",
+        "action": "write",
+        "source": "",
+        "rows_before": rows_before,
+        "rows_after": count_rows(data) if count_rows else None,
+        **entry,
+        "backup": backup,
+        "sha256": backup_sha256,
+        "written_sha256": hashlib.sha256(data).hexdigest(),
+    }
+    log = hdir / "log.jsonl"
+    previous = log.read_bytes() if log.exists() else None  # bytes: a corrupt log still appends
+    line = json.dumps(full, ensure_ascii=False).encode("utf-8") + b"\n"
+    if previous and not previous.endswith(b"\n"):
+        line = b"\n" + line  # a torn last line stays on its own line
+    try:
+        write_bytes_atomic(log, (previous or b"") + line)
+        write_bytes_atomic(path, data)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if previous is None:
+                log.unlink(missing_ok=True)
+            else:
+                write_bytes_atomic(log, previous)
+        with contextlib.suppress(OSError):
+            if backup is not None:
+                (hdir / backup).unlink(missing_ok=True)
+        raise
+    backups = sorted(hdir.glob(f"*__{path.name}"))
+    for old_backup in backups[: max(0, len(backups) - keep)]:
+        old_backup.unlink()
 
 
 def _count_features(data: bytes) -> int:

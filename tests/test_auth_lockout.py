@@ -170,7 +170,7 @@ def test_corrupt_or_unwritable_state(secrets, guard, tmp_path):
     os.chmod(tmp_path / "ro", 0o555)  # noqa: S103 - read-only folder
     try:
         if os.geteuid() == 0:
-            pytest.skip("root ignores directory permissions (covered by the non-root run)")
+            pytest.skip("root ignores permissions: run as non-root by test_security_nonroot")
         message = _try(secrets, ro, "alice", PW)
         assert "无法记录登录尝试" in message
     finally:

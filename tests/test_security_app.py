@@ -40,7 +40,7 @@ def _signed_in_app() -> AppTest:
     return at
 
 
-def _history_with_two_writes(layers_copy: Path):
+def _history_with_two_writes():
     settings = Settings.from_env()
     spec = io.read_catalog(settings).get("geohazard")
     store = FileStore(settings)
@@ -50,8 +50,9 @@ def _history_with_two_writes(layers_copy: Path):
     return spec, store, io.history_dir(spec, settings)
 
 
-def test_import_tab_and_undo_survive_a_corrupt_log(layers_copy):
-    spec, store, hdir = _history_with_two_writes(layers_copy)
+@pytest.mark.usefixtures("layers_copy")
+def test_import_tab_and_undo_survive_a_corrupt_log():
+    spec, store, hdir = _history_with_two_writes()
     log = hdir / "log.jsonl"
     junk = ["{oops", "[]", json.dumps({"time": 1, "action": {"x": 1}}),
             json.dumps({"time": "2026-01-01T00:00:00", "action": "import",
@@ -64,11 +65,12 @@ def test_import_tab_and_undo_survive_a_corrupt_log(layers_copy):
     at = next(b for b in at.button if b.label == "撤销最近一次导入").click().run()
     assert not at.exception
     assert not at.error
-    assert len(store.read_layer(spec)) > 3  # the real previous version is back  # noqa: PLR2004
+    assert len(store.read_layer(spec)) > 3  # the real previous version is back
 
 
-def test_undo_of_a_tampered_backup_is_a_message_not_a_traceback(layers_copy):
-    spec, store, hdir = _history_with_two_writes(layers_copy)
+@pytest.mark.usefixtures("layers_copy")
+def test_undo_of_a_tampered_backup_is_a_message_not_a_traceback():
+    spec, store, hdir = _history_with_two_writes()
     last = store.history(spec)[-1]
     (hdir / last["backup"]).write_text('{"type":"FeatureCollection","features":[]}', "utf-8")
     before = store.layer_version(spec)

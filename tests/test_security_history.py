@@ -109,7 +109,7 @@ def test_corrupt_line_is_skipped_with_a_chinese_reason(three_writes, line, why):
     assert [e["source"] for e in entries] == ["A.csv", "B.csv", "C.csv"]
 
 
-def test_last_line_pointing_outside_is_never_followed(three_writes, layer_settings, tmp_path):
+def test_last_line_pointing_outside_is_never_followed(three_writes, tmp_path):
     """A forged last entry naming a file outside the history folder: skipped, undo goes on."""
     spec, store, hdir = three_writes
     outside = tmp_path / "outside.geojson"
@@ -163,7 +163,8 @@ def _verify(*args: str):
     return CliRunner().invoke(main, ["history", "verify", *args])
 
 
-def test_verify_clean_history(three_writes):
+@pytest.mark.usefixtures("three_writes")
+def test_verify_clean_history():
     result = _verify("--layer", "geohazard")
     assert result.exit_code == 0, result.output
     assert "完好（3 条记录）" in result.output
@@ -188,7 +189,8 @@ def test_verify_reports_each_fault_in_chinese(three_writes, layer_settings):
     assert "发现 3 处错误" in out
 
 
-def test_verify_pruned_backups_are_not_errors(layer_settings, monkeypatch):
+@pytest.mark.usefixtures("layer_settings")
+def test_verify_pruned_backups_are_not_errors(monkeypatch):
     monkeypatch.setenv("RISKMAP_HISTORY_KEEP", "2")
     settings = Settings.from_env()
     spec = io.read_catalog(settings).get("geohazard")
@@ -196,7 +198,7 @@ def test_verify_pruned_backups_are_not_errors(layer_settings, monkeypatch):
     for tag in "ABCDE":
         store.write_layer(_layer(tag), spec, user="a", action="import")
     hdir = io.history_dir(spec, settings)
-    assert len(list(hdir.glob("*__*"))) == 2  # noqa: PLR2004 - keep = 2
+    assert len(list(hdir.glob("*__*"))) == 2
     result = _verify("--layer", "geohazard")
     assert result.exit_code == 0, result.output
     assert "完好（5 条记录）" in result.output
@@ -214,7 +216,7 @@ def test_verify_records_and_no_history(layer_settings):
     assert "记录 warnings: 完好（2 条记录）" in result.output
 
 
-def test_old_entries_without_hashes_still_undo(three_writes, layer_settings):
+def test_old_entries_without_hashes_still_undo(three_writes):
     """Logs written before the hashes existed: entries are valid, undo works, verify passes."""
     spec, store, hdir = three_writes
     log = hdir / "log.jsonl"
