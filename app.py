@@ -30,7 +30,7 @@ from streamlit_folium import st_folium
 from riskmap import aggregate, exporters
 from riskmap import project as project_module
 from riskmap.assets import install_static_assets
-from riskmap.auth import sign_in_panel
+from riskmap.auth import EditorSession, guarded_store, require_editor, sign_in_panel
 from riskmap.catalog import STATUS_ORDER, LayerSpec
 from riskmap.errors import RiskmapError
 from riskmap.importers import (
@@ -529,7 +529,7 @@ def _mapping_editor(columns: list[str], spec: LayerSpec, guessed: dict[str, str]
     return {c: ("" if t == KEEP else t) for c, t in chosen.items()}
 
 
-def _import_tab(project: Project, settings: Settings, editor: str) -> None:
+def _import_tab(project: Project, settings: Settings, who: EditorSession) -> None:
     st.markdown(
         "上传外业调查表（CSV / Excel），核对列对应与坐标系，预览无误后导入；可撤销最近一次导入。"
     )
@@ -577,8 +577,8 @@ def _import_tab(project: Project, settings: Settings, editor: str) -> None:
                     defaults[k] = value
         plan = _plan(project, settings, spec, data, upload.name, crs, sheet, mapping, defaults)
         if plan is not None:
-            _show_plan(plan, project, settings, editor)
-    _history(spec, settings, editor)
+            _show_plan(plan, project, settings, who)
+    _history(spec, settings, who)
 
 
 def _plan(
@@ -609,7 +609,7 @@ def _plan(
     return plan
 
 
-def _show_plan(plan: ImportPlan, project: Project, settings: Settings, editor: str) -> None:
+def _show_plan(plan: ImportPlan, project: Project, settings: Settings, who: EditorSession) -> None:
     """Preview of a planned import: counts, row report, updates, map; commit button."""
     spec = project.catalog.get(plan.layer_id)
     report = plan.report
@@ -643,7 +643,8 @@ def _show_plan(plan: ImportPlan, project: Project, settings: Settings, editor: s
         st.info("没有可导入的点位：请根据上表修改调查表后重新上传。")
     if st.button("确认导入", type="primary", disabled=not plan.can_commit):
         try:
-            commit_import(plan, spec, open_store(settings), user=editor)
+            store = guarded_store(open_store(settings), who)  # refuses a viewer
+            commit_import(plan, spec, store, user=require_editor(who, "import"))
         except RiskmapError as exc:
             st.error(f"导入失败：{_md(exc)}")
         else:
@@ -658,7 +659,7 @@ def _done(message: str) -> None:
     st.rerun()
 
 
-def _history(spec: LayerSpec, settings: Settings, editor: str) -> None:
+def _history(spec: LayerSpec, settings: Settings, who: EditorSession) -> None:
     try:
         with warnings.catch_warnings(record=True) as skipped:
             warnings.simplefilter("always")
@@ -680,7 +681,7 @@ def _history(spec: LayerSpec, settings: Settings, editor: str) -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the skipped lines were reported above
-                open_store(settings).undo(spec, user=editor)
+                guarded_store(open_store(settings), who).undo(spec)
         except RiskmapError as exc:
             st.error(f"撤销失败：{_md(exc)}")
         else:
@@ -785,7 +786,7 @@ def main() -> None:
         _downloads(project, version, f["township"], "已销号" in f["statuses"])
     with tab_import:
         if who.can_edit and who.editor:
-            _import_tab(project, settings, editor=who.editor)
+            _import_tab(project, settings, who)
         else:
             st.info("查看无需登录；导入调查表、撤销导入需登录（左侧“编辑权限”）。")
     with tab_help:

@@ -715,6 +715,119 @@ def sign_out(session: MutableMapping[str, Any]) -> None:
     session.pop(SESSION_EDITOR, None)
 
 
+
+# --- the one server-side role check -------------------------------------------------------------
+
+EDIT_ACTIONS = {
+    "import": "导入调查表",
+    "create": "导入调查表",
+    "undo": "撤销修改",
+    "status": "变更状态",
+    "evidence": "上传证明材料",
+    "warning": "发布或修改预警",
+    "records": "修改记录",
+    "pdf": "生成纸质材料",
+    "database": "写入数据库",
+    "write": "修改数据",
+}
+"""Editing actions the guard knows, with their Chinese names (for the refusal message)."""
+
+
+class EditPermissionError(RiskmapError, PermissionError):
+    """The session may not change data (a viewer, or an editor no longer in the list)."""
+
+
+def require_editor(who: EditorSession | None, action: str) -> str:
+    """
+    Return the editor's name, or refuse: the one role check every editing path calls.
+
+    Called by the library's write paths (`guarded_store`, status changes, evidence,
+    warnings, PDF generation from user text, database writes) on the server, so a widget
+    shown by mistake, a stale widget event or a forged session value cannot change data:
+    hiding the controls from viewers is not the only guard.
+
+    Parameters
+    ----------
+    who
+        The session from `current_editor`/`sign_in_panel` (None = nobody signed in).
+    action
+        Key of `EDIT_ACTIONS` (an unknown key is named as 修改数据).
+
+    Returns
+    -------
+    editor
+        The editor's name, to record in the audit entry.
+
+    Raises
+    ------
+    EditPermissionError
+        When `who` is not an `EditorSession` that may edit; the Chinese message names the
+        action.
+    """
+    if not isinstance(who, EditorSession) or not who.can_edit or not isinstance(who.editor, str):
+        label = EDIT_ACTIONS.get(action, "修改数据")
+        msg = f"只有登录的编辑者可以{label}（当前为查看模式）"
+        raise EditPermissionError(msg)
+    return who.editor
+
+
+class GuardedStore:
+    """
+    A `riskmap.store.Store` whose every write first passes `require_editor`.
+
+    Reads go straight to the wrapped store. Writes (`write_layer`, `undo`,
+    `write_records`, `undo_records`, `write_attachment`) are refused for a viewer before
+    anything is touched, and the audit entry's ``user`` is always the signed-in editor
+    (a caller cannot record someone else). The app opens its store through this.
+
+    Parameters
+    ----------
+    store
+        The store (`riskmap.store.open_store`).
+    who
+        The session.
+    """
+
+    def __init__(self, store: Any, who: EditorSession | None) -> None:  # noqa: ANN401
+        self._store = store
+        self._who = who
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - read methods pass through
+        """Pass every other attribute (the read methods) to the wrapped store."""
+        return getattr(self._store, name)
+
+    def write_layer(self, gdf: Any, spec: Any, *, action: str, **kwargs: Any) -> str:  # noqa: ANN401
+        """`Store.write_layer` for an editor only (`require_editor` with `action`)."""
+        kwargs["user"] = require_editor(self._who, action)
+        return self._store.write_layer(gdf, spec, action=action, **kwargs)
+
+    def undo(self, spec: Any, **_: Any) -> str:  # noqa: ANN401
+        """`Store.undo` for an editor only."""
+        return self._store.undo(spec, user=require_editor(self._who, "undo"))
+
+    def write_records(
+        self, collection: str, records: list[dict[str, Any]], *, action: str, **kwargs: Any  # noqa: ANN401
+    ) -> str:
+        """`Store.write_records` for an editor only."""
+        kwargs["user"] = require_editor(
+            self._who, action if action in EDIT_ACTIONS else "records"
+        )
+        return self._store.write_records(collection, records, action=action, **kwargs)
+
+    def undo_records(self, collection: str, **_: Any) -> str:  # noqa: ANN401
+        """`Store.undo_records` for an editor only."""
+        return self._store.undo_records(collection, user=require_editor(self._who, "undo"))
+
+    def write_attachment(self, data: bytes, *, suffix: str) -> str:
+        """`Store.write_attachment` for an editor only (check the file first: `uploads`)."""
+        require_editor(self._who, "evidence")
+        return self._store.write_attachment(data, suffix=suffix)
+
+
+def guarded_store(store: Any, who: EditorSession | None) -> GuardedStore:  # noqa: ANN401
+    """Return `store` behind `require_editor` (see `GuardedStore`)."""
+    return GuardedStore(store, who)
+
 # --- Streamlit panel --------------------------------------------------------------------------
 
 
