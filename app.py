@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import altair as alt
@@ -46,6 +44,8 @@ from riskmap.project import Project
 from riskmap.readers import read_table
 from riskmap.settings import Settings
 from riskmap.store import open_store
+from riskmap.ui.downloads import township_downloads
+from riskmap.ui.text import md as _md
 
 APP_DIR = Path(__file__).resolve().parent
 ALL = "全县"
@@ -56,7 +56,6 @@ NO_CHORO = ""
 STATUS_COLORS = {"在册": "#E69F00", "监测中": "#56B4E9", "治理中": "#0072B2", "已销号": "#009E73"}
 SELECTED_ROW_STYLE = "background-color: #fff3b0; font-weight: bold"
 WAN_PER_YI = 10_000
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 st.set_page_config(page_title="城口县安全风险一张图", page_icon="🗺️", layout="wide")
 
@@ -410,20 +409,6 @@ def _lists(layers: dict[str, LayerData], visible: list[str]) -> None:
         )
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&\"'])")
-
-
-def _md(value: object) -> str:
-    """
-    Text from data or users made literal for Streamlit's Markdown (st.markdown/info/error…).
-
-    Every ASCII punctuation mark is backslash-escaped (CommonMark allows it), so a name, a
-    file name or a search text can never become a link, an image (a request off the
-    intranet), HTML, LaTeX, an emoji code or a colour directive; line breaks become spaces.
-    """
-    return _MD_SPECIAL.sub(r"\\\1", str(value)).replace("\r", " ").replace("\n", " ")
-
-
 def _display_table(table: pd.DataFrame, spec: LayerSpec) -> tuple[pd.DataFrame, dict]:
     """Chinese headers; text blanks shown empty (never None/nan), 是/否, numbers as typed."""
     out = pd.DataFrame(index=table.index)
@@ -440,61 +425,6 @@ def _display_table(table: pd.DataFrame, spec: LayerSpec) -> tuple[pd.DataFrame, 
         else:
             out[header] = col.astype(object).where(col.notna(), "")
     return out, config
-
-
-# ----------------------------------------------------------------------------- downloads
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _export(_project: Project, version: tuple, fmt: str, code: str, include: bool) -> bytes:
-    """One township's list as xlsx/csv/geojson bytes, cached per data version."""
-    del version
-    name = _project.township(code)[1]
-    rich = {"approximate": _project.approximate, "county_name": _project.settings.county_name}
-    layers = _project.layers
-    if fmt == "xlsx":
-        return exporters.xlsx_township(layers, code, name, include_cleared=include, **rich)
-    if fmt == "csv":
-        return exporters.csv_township(layers, code, name, include_cleared=include)
-    return exporters.geojson_township(layers, code, name, include_cleared=include, **rich)
-
-
-def _downloads(project: Project, version: tuple, township: str, include_cleared: bool) -> None:
-    what = "含已销号点位" if include_cleared else "不含已销号点位（在“状态”中勾选已销号可包含）"
-    st.caption(f"清单内容：{what}。")
-    if township == ALL:
-        st.info("请在左侧选择一个乡镇/街道后下载其风险点位清单；或生成全县各乡镇清单压缩包。")
-        if st.button("生成全县各乡镇清单（ZIP）"):
-            with st.status("正在生成 25 个乡镇的清单…", expanded=False) as status:
-                try:
-                    data = exporters.all_townships_zip(
-                        project.layers, project.township_codes, fmt="xlsx",
-                        include_cleared=include_cleared, approximate=project.approximate,
-                        county_name=project.settings.county_name,
-                    )  # fmt: skip
-                except RiskmapError as exc:
-                    status.update(label="生成失败", state="error")
-                    st.error(f"生成清单失败：{_md(exc)}")
-                    return
-                status.update(label=f"已生成（{len(data) / 1024:.0f} KB）", state="complete")
-            st.download_button(
-                "下载全县各乡镇清单（ZIP）", data, "城口县_风险点位清单.zip", "application/zip",
-                on_click="ignore",
-            )  # fmt: skip
-        return
-    code, name = project.township(township)
-    c1, c2, c3 = st.columns(3)
-    for col, fmt, label, mime in (
-        (c1, "xlsx", "下载 Excel 清单", XLSX_MIME),
-        (c2, "csv", "下载 CSV", "text/csv"),
-        (c3, "geojson", "下载 GeoJSON", "application/geo+json"),
-    ):
-        # Deferred: the file is built when the button is clicked, not on every rerun (an
-        # Excel list of a few thousand points takes seconds with openpyxl).
-        data = partial(_export, project, version, fmt, code, include_cleared)
-        col.download_button(
-            label, data, exporters.township_file_name(code, name, fmt), mime, on_click="ignore"
-        )
 
 
 # ----------------------------------------------------------------------------- import
@@ -628,8 +558,8 @@ def _show_plan(plan: ImportPlan, project: Project, settings: Settings, editor: s
         st.markdown("**将更新的点位**")
         st.dataframe(plan.gdf_updated[[spec.key, "name", "changes"]], hide_index=True)
     st.download_button(
-        "下载导入报告（Excel）", report_xlsx(report), f"导入报告_{plan.filename}.xlsx", XLSX_MIME,
-        on_click="ignore",
+        "下载导入报告（Excel）", report_xlsx(report), f"导入报告_{plan.filename}.xlsx",
+        exporters.XLSX_MEDIA_TYPE, on_click="ignore",
     )  # fmt: skip
     if len(plan.gdf_new):
         preview = LayerData(spec=spec, gdf=plan.gdf_new, shares=SHARES_EMPTY)
@@ -772,7 +702,8 @@ def main() -> None:
     with tab_list:
         _lists(layers, f["visible"])
     with tab_dl:
-        _downloads(project, version, f["township"], "已销号" in f["statuses"])
+        code = None if f["township"] == ALL else project.township(f["township"])[0]
+        township_downloads(project, version, code, include_cleared="已销号" in f["statuses"])
     with tab_import:
         if who.can_edit and who.editor:
             _import_tab(project, settings, editor=who.editor)
