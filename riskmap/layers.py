@@ -17,7 +17,7 @@ import pandas as pd
 
 import geopandas as gpd
 
-from riskmap.catalog import STATUS_CLEARED
+from riskmap.catalog import STATUS_CLEARED, STATUS_DEFAULT, UNCLASSED
 from riskmap.derive import add_flag, apply_derived
 from riskmap.join import join_points_township, join_polygons_township, township_mismatch
 from riskmap.schema import coerce_layer, require_crs
@@ -212,9 +212,10 @@ def filter_features(
         them (a fire zone across two townships appears in both).
     classes
         Values of ``spec.class_field``; None = all. Features with no class are kept only
-        when ``"未分级"`` is listed.
+        when `riskmap.catalog.UNCLASSED` (未分级) is listed.
     statuses
-        Status values; None = all.
+        Status values; None = all. A feature with no status counts as
+        `riskmap.catalog.STATUS_DEFAULT` (在册: a fresh survey import not yet reviewed).
     text
         Case-insensitive substring of the name or the key; "" = all.
 
@@ -232,9 +233,11 @@ def filter_features(
     if classes is not None:
         wanted = set(classes)
         cls = gdf[spec.class_field]
-        mask &= cls.isin(wanted) | (cls.isna() & ("未分级" in wanted))
+        mask &= cls.isin(wanted) | (cls.isna() & (UNCLASSED in wanted))
     if statuses is not None:
-        mask &= gdf["status"].isin(set(statuses))
+        wanted = set(statuses)
+        status = gdf["status"]
+        mask &= status.isin(wanted) | (status.isna() & (STATUS_DEFAULT in wanted))
     if text.strip():
         needle = text.strip().lower()
         name = gdf["name"].fillna("").astype(str).str.lower()

@@ -57,6 +57,7 @@ from riskmap.exporters.listing import (
     listed_features,
     listed_layers,
     township_list_frames,
+    typed_table,
 )
 from riskmap.exporters.public import (
     METRES_PER_DEGREE_LAT,
@@ -116,6 +117,7 @@ __all__ = [
     "township_export",
     "township_file_name",
     "township_list_frames",
+    "typed_table",
     "xlsx_township",
     "zip_file_name",
 ]

@@ -16,7 +16,7 @@ from riskmap.layers import LayerData, active
 from riskmap.schema import is_blank
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     import geopandas as gpd
 
@@ -82,7 +82,15 @@ def listed_features(
     }
 
 
-def _typed_column(values: pd.Series, fspec: FieldSpec | None, n: int) -> pd.Series:
+NOISE_DECIMALS = 9
+"""Decimals a ``float`` field without declared ``decimals`` is rounded to: float64 holds 15-17
+significant digits and values here stay below 1e6, so 9 decimals keep every digit a survey
+records while dropping binary rounding noise (108.60000000000001 → 108.6)."""
+
+
+def _typed_column(
+    values: pd.Series | None, fspec: FieldSpec | None, n: int, *, blank: str | None = None
+) -> pd.Series:
     """One list column: ints ``Int64``, floats float64, bools 是/否, everything else text."""
     raw = values.to_numpy(dtype=object) if values is not None else np.full(n, None, dtype=object)
     ftype = fspec.type if fspec is not None else "str"
@@ -91,23 +99,65 @@ def _typed_column(values: pd.Series, fspec: FieldSpec | None, n: int) -> pd.Seri
             "Int64"
         )
     if ftype == "float":
-        return pd.to_numeric(pd.Series(raw), errors="coerce").astype("float64")
+        decimals = fspec.decimals if fspec is not None and fspec.decimals is not None else None
+        numbers = pd.to_numeric(pd.Series(raw), errors="coerce").astype("float64")
+        return numbers.round(NOISE_DECIMALS if decimals is None else decimals)
     if ftype == "bool":
         return pd.Series(
-            [None if is_blank(v) else ("是" if bool(v) else "否") for v in raw], dtype=object
+            [blank if is_blank(v) else ("是" if bool(v) else "否") for v in raw], dtype=object
         )
-    return pd.Series([None if is_blank(v) else str(v) for v in raw], dtype=object)
+    return pd.Series([blank if is_blank(v) else str(v) for v in raw], dtype=object)
 
 
-def _headers(spec: LayerSpec) -> dict[str, str]:
-    """``{field key: unique Chinese header}`` for the layer's list fields."""
+def _headers(spec: LayerSpec, keys: Sequence[str] | None = None) -> dict[str, str]:
+    """``{field key: unique Chinese header}`` for `keys` (default: the layer's list fields)."""
     out: dict[str, str] = {}
-    for key in spec.list_fields:
+    for key in spec.list_fields if keys is None else keys:
         header = spec.header(key)
         if header in out.values() or header in {SEQ_HEADER, AREA_HEADER, SHARE_HEADER}:
             header = f"{header}[{key}]"
         out[key] = header
     return out
+
+
+def typed_table(
+    gdf: pd.DataFrame, spec: LayerSpec, keys: Sequence[str], *, blank: str | None = None
+) -> pd.DataFrame:
+    """
+    Turn features into a table typed from the catalog, with Chinese headers.
+
+    The one typing rule of every table riskmap shows or writes (app tables, lists).
+
+    Parameters
+    ----------
+    gdf
+        Features (any frame holding the columns; a missing column gives blanks).
+    spec
+        The layer's declaration: field types, labels, units, ``decimals``.
+    keys
+        Field keys to show, in order.
+    blank
+        What a blank text or yes/no cell becomes: None (lists; the writers leave the cell
+        empty) or ``""`` (screen tables, so nothing reads "None").
+
+    Returns
+    -------
+    df
+        RangeIndex; one column per key, headed ``spec.header(key)`` (made unique with
+        ``[key]``): ``int`` fields ``Int64`` (integers stay integers), ``float`` fields
+        float64 rounded to the field's declared ``decimals`` (else `NOISE_DECIMALS`),
+        ``bool`` fields 是/否, everything else text; blank numbers are NA.
+    """
+    n = len(gdf)
+    return pd.DataFrame(
+        {
+            header: _typed_column(
+                gdf[key] if key in gdf.columns else None, spec.fields.get(key), n, blank=blank
+            )
+            for key, header in _headers(spec, keys).items()
+        },
+        index=pd.RangeIndex(n),
+    )
 
 
 def list_frame(layer: LayerData, gdf: gpd.GeoDataFrame, township_code: str) -> pd.DataFrame:
@@ -134,9 +184,7 @@ def list_frame(layer: LayerData, gdf: gpd.GeoDataFrame, township_code: str) -> p
     spec = layer.spec
     n = len(gdf)
     data: dict[str, pd.Series] = {SEQ_HEADER: pd.Series(np.arange(1, n + 1), dtype="Int64")}
-    for key, header in _headers(spec).items():
-        values = gdf[key] if key in gdf.columns else None
-        data[header] = _typed_column(values, spec.fields.get(key), n)
+    data.update(typed_table(gdf, spec, spec.list_fields).to_dict("series"))
     if spec.geometry == "Polygon":
         shares = layer.shares[layer.shares["township_code"] == township_code]
         mine = shares.drop_duplicates("key").set_index("key")

@@ -47,7 +47,7 @@ import geopandas as gpd
 import shapely
 
 from riskmap import assets
-from riskmap.catalog import STATUS_CLEARED
+from riskmap.catalog import STATUS_CLEARED, UNCLASSED
 from riskmap.errors import LayerNotFoundError, TownshipNotFoundError
 from riskmap.mapview.elements import Areas, AssetLinks, Finish, InlineAsset, RiskLayer, Runtime
 
@@ -62,7 +62,7 @@ CLUSTER_THRESHOLD = 20_000
 """Above this many points in view (below `AGGREGATE_MAX_ZOOM`) a layer is drawn as count bubbles."""
 AGGREGATE_MAX_ZOOM = 15
 """From this zoom level on, points are always drawn one by one."""
-UNCLASSIFIED = "未分级"
+UNCLASSIFIED = UNCLASSED
 UNCLASSIFIED_COLOR = "#969696"
 CHOROPLETH_ALL = "all"
 # ColorBrewer "Purples" (sequential; unused by any layer palette, so points stay readable).
