@@ -1,4 +1,4 @@
-"""城口县安全风险“一张图” — Streamlit page. UI only: widgets → riskmap calls → render.
+"""The county's 安全风险“一张图” — Streamlit page. UI only: widgets → riskmap calls → render.
 
 Run with ``riskmap serve`` (or ``streamlit run app.py``). Works with no internet: the map's
 Leaflet files are served from ``static/vendor`` (copied from the installed XStatic packages);
@@ -43,7 +43,7 @@ from riskmap.layers import SHARE_COLUMNS, LayerData
 from riskmap.mapview import build_map
 from riskmap.project import Project
 from riskmap.readers import read_table
-from riskmap.settings import Settings
+from riskmap.settings import COUNTY_NAME, NOTE_APPROXIMATE, NOTE_DEMO, Settings
 from riskmap.store import open_store
 from riskmap.ui.downloads import township_downloads
 from riskmap.ui.text import md as _md
@@ -59,7 +59,17 @@ STATUS_COLORS = {"在册": "#E69F00", "监测中": "#56B4E9", "治理中": "#007
 SELECTED_ROW_STYLE = "background-color: #fff3b0; font-weight: bold"
 METRICS_PER_ROW = 7
 
-st.set_page_config(page_title="城口县安全风险一张图", page_icon="🗺️", layout="wide")
+
+
+def _county_name() -> str:
+    """County name for the title (`Settings.county_name`); a bad setting is reported in `main`."""
+    try:
+        return Settings.from_env().county_name
+    except (RiskmapError, ValueError):
+        return COUNTY_NAME
+
+
+st.set_page_config(page_title=f"{_county_name()}安全风险一张图", page_icon="🗺️", layout="wide")
 
 
 @st.cache_resource
@@ -561,7 +571,7 @@ PAGE_CSS = """<style>
 [data-testid="stSidebarHeader"] { height: 2.5rem; }
 </style>"""
 
-HELP = """
+HELP = f"""
 **使用说明**
 
 1. **筛选**：左侧选择乡镇/街道、搜索名称或统一编号、勾选图层、状态和等级；地图、统计和清单随之更新。
@@ -576,7 +586,7 @@ HELP = """
 6. **导入调查表**：上传 CSV / Excel → 核对列对应与坐标系 → 预览 → 确认导入；
    导入错了可“撤销最近一次导入”。
 
-乡镇界线为示意边界（非官方），仅供参考；数据为演示数据时页面会标明。页面不访问互联网。
+{NOTE_APPROXIMATE}（使用官方界线时不显示此句）；数据为演示数据时页面会标明。页面不访问互联网。
 """
 
 
@@ -612,7 +622,7 @@ def main() -> None:
     """Render the page."""
     started = time.perf_counter()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
-    st.title("城口县安全风险“一张图”")
+    st.title(f"{_county_name()}安全风险“一张图”")
     try:
         _static_assets()
         settings = Settings.from_env()
@@ -627,9 +637,9 @@ def main() -> None:
         st.stop()
     notes = []
     if project.approximate:
-        notes.append("乡镇界线为**示意边界**（按乡镇驻地划分，非官方界线）")
+        notes.append(NOTE_APPROXIMATE)
     if project.demo:
-        notes.append("当前图层为**演示数据**（非真实点位）")
+        notes.append(NOTE_DEMO)
     if notes:
         st.caption("；".join(notes))
     f = _sidebar(project)

@@ -19,6 +19,7 @@ from riskmap.exporters.listing import (
 )
 from riskmap.exporters.summary import summary_xlsx
 from riskmap.layers import LayerData
+from riskmap.settings import COUNTY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -51,7 +52,7 @@ def all_townships_zip(
     approximate: bool = True,
     as_of: dt.date | None = None,
     generated: dt.date | None = None,
-    county_name: str = "城口县",
+    county_name: str = COUNTY_NAME,
 ) -> bytes:
     """
     Every township's list in one ZIP, plus the county overview.

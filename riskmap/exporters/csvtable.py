@@ -41,14 +41,8 @@ def csv_township(
 
     Parameters
     ----------
-    layers
-        Prepared layers by id.
-    township_code
-        9-digit code.
-    township_name
-        Township name (not a column).
-    include_cleared
-        Also list cleared (已销号) features.
+    layers, township_code, township_name, include_cleared
+        As in `riskmap.exporters.xlsx_township` (the name is not a column).
 
     Returns
     -------

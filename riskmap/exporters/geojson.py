@@ -18,6 +18,7 @@ from riskmap.exporters.listing import (
 from riskmap.exporters.public import public_note
 from riskmap.io import geojson_text
 from riskmap.layers import LayerData
+from riskmap.settings import COUNTY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -32,7 +33,7 @@ def geojson_township(
     approximate: bool = True,
     as_of: dt.date | None = None,
     generated: dt.date | None = None,
-    county_name: str = "城口县",
+    county_name: str = COUNTY_NAME,
 ) -> bytes:
     """
     Write the township's features as one RFC 7946 FeatureCollection (UTF-8, no BOM).

@@ -14,6 +14,7 @@ from riskmap.catalog import STATUS_ORDER
 from riskmap.errors import TownshipNotFoundError
 from riskmap.layers import LayerData, active
 from riskmap.schema import is_blank
+from riskmap.settings import NOTE_APPROXIMATE, NOTE_DEMO
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -32,8 +33,6 @@ SHARE_HEADER = "本乡镇占比(%)"
 """Polygon layers: that area as a percentage of the feature's whole area, 1 decimal."""
 
 
-NOTE_APPROXIMATE = "乡镇界线为示意边界（非官方），归属仅供参考"
-NOTE_DEMO = "演示数据（非真实点位）"
 NOTE_NO_CLEARED = "不含已销号点位"
 NOTE_ZONES = "跨乡镇的区域列入所涉每个乡镇，本乡镇面积为其落在本乡镇内的部分"
 

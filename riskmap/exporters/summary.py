@@ -35,6 +35,7 @@ from riskmap.exporters.values import (
 )
 from riskmap.exporters.xlsx import SUMMARY_SHEET
 from riskmap.layers import LayerData
+from riskmap.settings import COUNTY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -112,7 +113,7 @@ def summary_xlsx(
     approximate: bool = True,
     as_of: dt.date | None = None,
     generated: dt.date | None = None,
-    county_name: str = "城口县",
+    county_name: str = COUNTY_NAME,
     include_cleared: bool = False,
 ) -> bytes:
     """

@@ -36,6 +36,7 @@ from riskmap.exporters.sheet import (
     _write_table,
 )
 from riskmap.layers import LayerData
+from riskmap.settings import COUNTY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -85,7 +86,7 @@ def xlsx_township(
     approximate: bool = True,
     as_of: dt.date | None = None,
     generated: dt.date | None = None,
-    county_name: str = "城口县",
+    county_name: str = COUNTY_NAME,
 ) -> bytes:
     """
     Write the township's risk list as an Excel workbook (``.xlsx``).

@@ -50,6 +50,7 @@ from riskmap import assets
 from riskmap.catalog import STATUS_CLEARED, UNCLASSED
 from riskmap.errors import LayerNotFoundError, TownshipNotFoundError
 from riskmap.mapview.elements import Areas, AssetLinks, Finish, InlineAsset, RiskLayer, Runtime
+from riskmap.settings import NOTE_APPROXIMATE, NOTE_DEMO, STORAGE_CRS
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
@@ -71,8 +72,6 @@ PURPLES = {
     4: ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#6a51a3"),
     5: ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f"),
 }
-NOTE_APPROXIMATE = "乡镇界线为示意边界（非官方）"
-NOTE_DEMO = "演示数据"
 TIANDITU_URL = (
     "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
     "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
@@ -208,8 +207,8 @@ def _layer_payload(layer: LayerData, *, aggregate_above: int) -> tuple[dict[str,
     """Return the JS data of one layer and its feature count (no-geometry rows dropped)."""
     spec = layer.spec
     gdf = layer.gdf
-    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
-        gdf = gdf.to_crs("EPSG:4326")
+    if gdf.crs is not None and not gdf.crs.equals(STORAGE_CRS):
+        gdf = gdf.to_crs(STORAGE_CRS)
     geoms = gdf.geometry.to_numpy()
     keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     gdf = gdf[keep]
@@ -428,8 +427,8 @@ def _find_township(gdf_townships: gpd.GeoDataFrame, code: str) -> gpd.GeoDataFra
 
 
 def _to_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
-        return gdf.to_crs("EPSG:4326")
+    if gdf.crs is not None and not gdf.crs.equals(STORAGE_CRS):
+        return gdf.to_crs(STORAGE_CRS)
     return gdf
 
 
