@@ -7,8 +7,9 @@ one writer function plus one entry here, and shows up in all three.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack
 
 from riskmap.errors import RiskmapError
 from riskmap.exporters.csvtable import csv_township
@@ -16,10 +17,19 @@ from riskmap.exporters.geojson import geojson_township
 from riskmap.exporters.xlsx import xlsx_township
 
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import Mapping
 
     from riskmap.layers import LayerData
+
+
+class ListOptions(TypedDict, total=False):
+    """Keyword options every township writer takes (see `riskmap.exporters.xlsx_township`)."""
+
+    include_cleared: bool
+    approximate: bool
+    as_of: dt.date | None
+    generated: dt.date | None
+    county_name: str
 
 
 class TownshipWriter(Protocol):
@@ -30,12 +40,7 @@ class TownshipWriter(Protocol):
         layers: Mapping[str, LayerData],
         township_code: str,
         township_name: str,
-        *,
-        include_cleared: bool = False,
-        approximate: bool = True,
-        as_of: dt.date | None = None,
-        generated: dt.date | None = None,
-        county_name: str,
+        **options: Unpack[ListOptions],
     ) -> bytes: ...
 
 
@@ -43,11 +48,10 @@ def _csv_writer(
     layers: Mapping[str, LayerData],
     township_code: str,
     township_name: str,
-    *,
-    include_cleared: bool = False,
-    **_document: object,
+    **options: Unpack[ListOptions],
 ) -> bytes:
     """`csv_township` under the common signature: a data table has no title or note rows."""
+    include_cleared = options.get("include_cleared", False)
     return csv_township(layers, township_code, township_name, include_cleared=include_cleared)
 
 
@@ -120,23 +124,20 @@ def township_export(
     township_name: str,
     *,
     fmt: str,
-    include_cleared: bool = False,
-    approximate: bool = True,
-    as_of: dt.date | None = None,
-    generated: dt.date | None = None,
-    county_name: str,
+    **options: Unpack[ListOptions],
 ) -> bytes:
     """
     Write one township's list in the registered format `fmt`.
 
     Parameters
     ----------
-    layers, township_code, township_name, include_cleared, approximate, as_of, generated,
-    county_name
-        As in `riskmap.exporters.xlsx_township` (formats without notes ignore the document
-        arguments).
+    layers, township_code, township_name
+        As in `riskmap.exporters.xlsx_township`.
     fmt
         An id of `EXPORT_FORMATS`.
+    **options
+        `ListOptions`, as in `riskmap.exporters.xlsx_township` (a format without notes
+        ignores the document options).
 
     Returns
     -------
@@ -150,13 +151,4 @@ def township_export(
     TownshipNotFoundError
         When `township_code` is not 9 digits.
     """
-    return export_format(fmt).writer(
-        layers,
-        township_code,
-        township_name,
-        include_cleared=include_cleared,
-        approximate=approximate,
-        as_of=as_of,
-        generated=generated,
-        county_name=county_name,
-    )
+    return export_format(fmt).writer(layers, township_code, township_name, **options)

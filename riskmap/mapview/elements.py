@@ -59,34 +59,32 @@ class Runtime(MacroElement):
         self.css = css
 
 
-class RiskLayer(_DataElement):
+class _GroupData(_DataElement):
+    """Data (embedded once) handed to ``riskmap.<function>(map, group, data)`` for its group."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "riskmap.{{ this.function }}({{ this._parent._parent.get_name() }}, "
+        "{{ this._parent.get_name() }}, {{ this.data }});{% endmacro %}"
+    )
+    function = ""
+
+    def __init__(self, data: str) -> None:
+        super().__init__()
+        self._name = type(self).__name__
+        self.data = data
+
+
+class RiskLayer(_GroupData):
     """One risk layer's data (embedded once) added to its parent `folium.FeatureGroup`."""
 
-    _template = Template(
-        "{% macro script(this, kwargs) %}"
-        "riskmap.addLayer({{ this._parent._parent.get_name() }}, {{ this._parent.get_name() }}, "
-        "{{ this.data }});{% endmacro %}"
-    )
-
-    def __init__(self, data: str) -> None:
-        super().__init__()
-        self._name = "RiskLayer"
-        self.data = data
+    function = "addLayer"
 
 
-class Areas(_DataElement):
+class Areas(_GroupData):
     """Non-interactive polygons with optional labels (county, townships, choropleth)."""
 
-    _template = Template(
-        "{% macro script(this, kwargs) %}"
-        "riskmap.addAreas({{ this._parent._parent.get_name() }}, {{ this._parent.get_name() }}, "
-        "{{ this.data }});{% endmacro %}"
-    )
-
-    def __init__(self, data: str) -> None:
-        super().__init__()
-        self._name = "RiskAreas"
-        self.data = data
+    function = "addAreas"
 
 
 class Finish(_DataElement):
