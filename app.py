@@ -47,6 +47,7 @@ from riskmap.readers import read_table
 from riskmap.settings import COUNTY_NAME, NOTE_APPROXIMATE, NOTE_DEMO, Settings
 from riskmap.store import open_store
 from riskmap.ui.downloads import township_downloads
+from riskmap.ui.text import fmt
 from riskmap.ui.text import md as _md
 
 APP_DIR = Path(__file__).resolve().parent
@@ -160,7 +161,7 @@ def _sidebar(project: Project) -> dict:
         "搜索名称或编号", key="f_q", placeholder="如：滑坡、GH-0001", help="名称或统一编号的一部分"
     )
     sb.markdown("**图层**")
-    visible = [lid for lid in project.layers if sb.checkbox(project.layers[lid].spec.name,
+    visible = [lid for lid in project.layers if sb.checkbox(_md(project.layers[lid].spec.name),
                                                              key=f"show_{lid}")]  # fmt: skip
     statuses = sb.multiselect("状态", list(STATUS_ORDER), key="f_statuses")
     classes: dict[str, list[str]] = {}
@@ -168,7 +169,7 @@ def _sidebar(project: Project) -> dict:
         for lid in visible:
             spec = project.layers[lid].spec
             classes[lid] = st.multiselect(
-                f"{spec.name} · {spec.label(spec.class_field)}",
+                f"{_md(spec.name)} · {_md(spec.label(spec.class_field))}",
                 [*spec.classes, aggregate.UNCLASSED],
                 default=[*spec.classes, aggregate.UNCLASSED],
                 key=f"cls_{lid}",
@@ -189,7 +190,7 @@ def _sidebar(project: Project) -> dict:
         }
     )
     if message := st.session_state.pop("_qp_error", None):
-        sb.warning(message)
+        sb.warning(_md(message))
     return {
         "township": township,
         "visible": visible,
@@ -223,7 +224,7 @@ def _metric_rows(figures: list[aggregate.Figure], per_row: int = METRICS_PER_ROW
     for first in range(0, len(figures), per_row):
         row = figures[first : first + per_row]
         for col, fig in zip(st.columns(per_row), row, strict=False):
-            col.metric(fig.label, fig.text)
+            col.metric(_md(fig.label), fig.text)
 
 
 def _figures(layers: dict[str, LayerData], visible: list[str]) -> None:
@@ -256,7 +257,7 @@ def _dashboard(project: Project, f: dict) -> None:
     """Show the township's (or county's) figures over all statuses, so progress shows."""
     layers = _filtered(project, f, with_status=False)
     where = "全县" if f["township"] == ALL else f["township"]
-    st.markdown(f"#### {where}：风险点位概况（含全部状态，不受状态筛选影响）")
+    st.markdown(f"#### {_md(where)}：风险点位概况（含全部状态，不受状态筛选影响）")
     figures = aggregate.headline_figures(layers)
     total = sum(len(layer.gdf) for layer in layers.values())
     cleared = sum(t["by_status"][STATUS_CLEARED] for t in aggregate.county_totals(layers).values())
@@ -331,11 +332,11 @@ def _selected_panel(layers: dict[str, LayerData]) -> None:
     spec = layer.spec
     rows = layer.gdf[layer.gdf[spec.key].astype(str) == key]
     if rows.empty:
-        st.info(f"已选点位 {spec.name} {_md(key)} 不在当前筛选结果中。")
+        st.info(f"已选点位 {_md(spec.name)} {_md(key)} 不在当前筛选结果中。")
         return
     cols = [c for c in spec.popup if c in rows.columns]
     row, config = _display_table(rows, spec, cols)
-    st.markdown(f"**已选点位：{spec.name} · {_md(rows.iloc[0].get('name', key))}（{_md(key)}）**")
+    st.markdown(fmt("**已选点位：{} · {}（{}）**", spec.name, rows.iloc[0].get("name", key), key))
     st.dataframe(row, hide_index=True, width="stretch", column_config=config)
 
 
@@ -350,7 +351,7 @@ def _lists(layers: dict[str, LayerData], visible: list[str]) -> None:
         keys = layer.gdf[spec.key].astype(str).tolist()
         st.session_state[f"_rows_{lid}"] = keys
         table, config = _display_table(layer.gdf, spec, cols)
-        st.markdown(f"**{spec.name}**（{len(table)}）")
+        st.markdown(f"**{_md(spec.name)}**（{len(table):d}）")
         if table.empty:
             st.caption("无符合条件的点位。")
             continue
@@ -428,7 +429,7 @@ def _import_tab(project: Project, settings: Settings, who: EditorSession) -> Non
     sheet = c3.text_input("Excel 工作表（留空 = 第一个）") or None
     spec = project.catalog.get(layer_id)
     if flash := st.session_state.pop("import_flash", None):
-        st.success(flash)
+        st.success(_md(flash))
     round_ = st.session_state.get("upload_round", 0)
     upload = st.file_uploader(
         "调查表文件", type=["csv", "txt", "xlsx", "xls"], key=f"upload_{round_}"
@@ -444,8 +445,8 @@ def _import_tab(project: Project, settings: Settings, who: EditorSession) -> Non
             st.error(f"无法读取文件：{_md(exc)}")
             return
         st.caption(
-            f"编码: {raw.encoding or '-'}　分隔符: {raw.delimiter or '-'}　"
-            f"表头行: 第 {raw.header_row} 行　数据行: {len(raw.frame)}"
+            f"编码: {_md(raw.encoding or '-')}　分隔符: {_md(raw.delimiter or '-')}　"
+            f"表头行: 第 {_md(raw.header_row)} 行　数据行: {len(raw.frame):d}"
         )
         columns = [str(c) for c in raw.frame.columns]
         with st.expander("列对应（自动识别，可修改）", expanded=True):
@@ -454,12 +455,13 @@ def _import_tab(project: Project, settings: Settings, who: EditorSession) -> Non
         defaults = {}
         if missing:
             st.warning(
-                "文件缺少必填字段："
-                + "、".join(spec.label(k) for k in missing)
-                + "。可填写默认值（每行会标注警告）。"
+                fmt(
+                    "文件缺少必填字段：{}。可填写默认值（每行会标注警告）。",
+                    "、".join(spec.label(k) for k in missing),
+                )
             )
             for k in missing:
-                if value := st.text_input(f"{spec.header(k)} 默认值", key=f"default_{k}"):
+                if value := st.text_input(f"{_md(spec.header(k))} 默认值", key=f"default_{k}"):
                     defaults[k] = value
         plan = _plan(project, settings, spec, data, upload.name, crs, sheet, mapping, defaults)
         if plan is not None:
@@ -553,10 +555,10 @@ def _history(spec: LayerSpec, settings: Settings, who: EditorSession) -> None:
     except RiskmapError as exc:
         st.error(f"无法读取修改记录：{_md(exc)}")
         return
-    st.markdown(f"**{spec.name} 修改记录**")
+    st.markdown(f"**{_md(spec.name)} 修改记录**")
     if skipped:
         st.warning(
-            f"修改记录中有 {len(skipped)} 行已损坏，已跳过（管理员可运行 riskmap history verify）"
+            f"修改记录中有 {len(skipped):d} 行已损坏，已跳过（管理员可运行 riskmap history verify）"
         )
     if not history:
         st.caption("暂无导入记录。")
@@ -633,7 +635,7 @@ def main() -> None:
     """Render the page."""
     started = time.perf_counter()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
-    st.title(f"{_county_name()}安全风险“一张图”")
+    st.title(f"{_md(_county_name())}安全风险“一张图”")
     try:
         _static_assets()
         settings = Settings.from_env()
@@ -646,13 +648,10 @@ def main() -> None:
     except OSError as exc:
         st.error(f"数据加载失败：无法读取数据文件（{_md(exc)}）。")
         st.stop()
-    notes = []
-    if project.approximate:
-        notes.append(NOTE_APPROXIMATE)
-    if project.demo:
-        notes.append(NOTE_DEMO)
-    if notes:
-        st.caption("；".join(notes))
+    if project.approximate and project.demo:
+        st.caption(NOTE_APPROXIMATE + "；" + NOTE_DEMO)
+    elif project.approximate or project.demo:
+        st.caption(NOTE_APPROXIMATE if project.approximate else NOTE_DEMO)
     f = _sidebar(project)
     who = sign_in_panel(st.sidebar, settings=settings)  # viewing needs no sign-in
     layers = _filtered(project, f)

@@ -877,6 +877,8 @@ def sign_in_panel(
     """
     import streamlit as st  # noqa: PLC0415 - only the app needs Streamlit
 
+    from riskmap.ui.text import md  # noqa: PLC0415
+
     box = container if container is not None else st.sidebar
     try:
         secrets: Mapping[str, Any] = (
@@ -885,13 +887,13 @@ def sign_in_panel(
         user_info = st.user.to_dict() if hasattr(st.user, "to_dict") else dict(st.user)
         who = current_editor(secrets, st.session_state, user_info)
     except AuthConfigError as exc:
-        box.error(f"编辑权限配置错误：{exc}")
+        box.error(f"编辑权限配置错误：{md(exc)}")
         return EditorSession(None, "none")
     box.subheader("编辑权限")
     if who.mode == "none":
         box.caption("未配置编辑者（查看无需登录）。管理员可用 `riskmap editor add 用户名` 添加。")
     elif who.can_edit:
-        box.caption(f"已登录：{who.editor}")
+        box.caption(f"已登录：{md(who.editor)}")
         if box.button("退出登录", key="riskmap_sign_out"):
             if who.mode == "oidc":
                 st.logout()
@@ -899,7 +901,7 @@ def sign_in_panel(
             st.rerun()
     elif who.mode == "oidc":
         if user_info.get("is_logged_in"):
-            box.warning(f"{user_info.get('email', '')} 无编辑权限（只能查看）")
+            box.warning(f"{md(user_info.get('email', ''))} 无编辑权限（只能查看）")
             if box.button("退出登录", key="riskmap_sign_out"):
                 st.logout()
         else:
@@ -927,7 +929,7 @@ def sign_in_panel(
                 address=client_address(),
             )
             if error:
-                box.error(error)
+                box.error(md(error))
             else:
                 st.rerun()
     return who

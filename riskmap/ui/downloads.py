@@ -46,7 +46,7 @@ def _zip_button(project: Project, include_cleared: bool) -> None:
     if not st.button("生成全县各乡镇清单（ZIP）"):
         return
     n = len(project.township_codes)
-    with st.status(f"正在生成 {n} 个乡镇的清单…", expanded=False) as status:
+    with st.status(f"正在生成 {n:d} 个乡镇的清单…", expanded=False) as status:
         try:
             data = exporters.all_townships_zip(
                 project.layers,
@@ -84,8 +84,11 @@ def township_downloads(
     include_cleared
         Also list cleared (已销号) features.
     """
-    what = "含已销号点位" if include_cleared else "不含已销号点位（在“状态”中勾选已销号可包含）"
-    st.caption(f"清单内容：{what}。")
+    st.caption(
+        "清单内容：含已销号点位。"
+        if include_cleared
+        else "清单内容：不含已销号点位（在“状态”中勾选已销号可包含）。"
+    )
     if township_code is None:
         st.info("请在左侧选择一个乡镇/街道后下载其风险点位清单；或生成全县各乡镇清单压缩包。")
         _zip_button(project, include_cleared)
@@ -97,4 +100,4 @@ def township_downloads(
         # Excel list of a few thousand points takes seconds with openpyxl).
         data = partial(_export, project, version, fmt.id, township_code, include_cleared)
         file_name = exporters.township_file_name(township_code, name, fmt.extension)
-        col.download_button(fmt.label, data, file_name, fmt.media_type, on_click="ignore")
+        col.download_button(md(fmt.label), data, file_name, fmt.media_type, on_click="ignore")
