@@ -124,3 +124,16 @@ def test_md_and_fmt_escape_every_markup_character(payload):
         assert not re.search(r"[!-/:-@\[-`{-~]", bare), (payload, text)
         assert "\n" not in text
         assert "\r" not in text
+
+
+def test_bare_urls_and_emails_cannot_autolink():
+    """GFM links bare URLs and e-mails after escapes are resolved: a word joiner breaks them."""
+    wj = "\u2060"
+    out = md("see http://example.invalid/a, HTTPS://x.cn, www.example.invalid and a@b.cn")
+    assert f"http\\:{wj}\\/\\/" in out
+    assert f"HTTPS\\:{wj}\\/\\/" in out
+    assert f"www{wj}\\." in out
+    assert f"a\\@{wj}b" in out
+    assert out.replace(wj, "").replace("\\", "") == (
+        "see http://example.invalid/a, HTTPS://x.cn, www.example.invalid and a@b.cn"
+    )

@@ -22,6 +22,9 @@ import re
 import string
 
 _MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark
+WORD_JOINER = "\u2060"
+"""Invisible, zero-width character that breaks GFM's bare-URL and e-mail autolinks."""
+_AUTOLINK = re.compile(r"(?i)(https?:|www)(?=//|\.)|(@)")
 
 
 def md(value: object) -> str:
@@ -31,6 +34,10 @@ def md(value: object) -> str:
     Every ASCII punctuation mark is backslash-escaped (CommonMark allows it), so a name, a
     file name or a search text can never become a link, an image (a request off the
     intranet), HTML, LaTeX, an emoji code or a colour directive; line breaks become spaces.
+    GitHub-flavoured Markdown (which Streamlit uses) also turns bare ``http://…``,
+    ``www.…`` and ``a@b.cn`` into links *after* escapes are resolved, so a `WORD_JOINER`
+    (U+2060, invisible) is put after ``http:``/``https:``/``www`` and after ``@``: the text
+    looks the same and is no link.
 
     Parameters
     ----------
@@ -42,7 +49,8 @@ def md(value: object) -> str:
     text
         Markdown that shows exactly ``str(value)`` (line breaks as spaces).
     """
-    return _MD_SPECIAL.sub(r"\\\1", str(value)).replace("\r", " ").replace("\n", " ")
+    text = _AUTOLINK.sub(lambda m: (m.group(1) or m.group(2)) + WORD_JOINER, str(value))
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
 
 
 class _Escaping(string.Formatter):
