@@ -32,6 +32,10 @@ MARKDOWN_CALLS = {
 """Streamlit calls whose first argument (or ``label``/``body``/``help``) is rendered."""
 RENDERED_KEYWORDS = {"label", "body", "help", "placeholder"}
 SAFE_CALLS = {"md", "_md", "fmt"}
+REVIEWED = {
+    ("riskmap/ui/chrome.py", "page_css"): "the app's own CSS constant, passed in (apppolish)",
+}
+"""Values reviewed by hand: (file, expression) -> why it is not data."""
 NUMERIC_SPEC = re.compile(r"^[,_]?(\.\d+)?[dfgeEGn%]$|^,$|^\.\d+[fgeEG%]$")
 
 
@@ -77,10 +81,12 @@ def _violations(path: Path) -> list[str]:
         if node.func.attr == "header" and not (isinstance(owner, ast.Name) and owner.id in {"st", "sb", "box"}):  # noqa: E501
             continue  # LayerSpec.header(field) is not Streamlit's header
         args = node.args[:1] + [k.value for k in node.keywords if k.arg in RENDERED_KEYWORDS]
-        for arg in args:
-            if not _is_safe(arg):
-                rel = path.relative_to(ROOT)
-                found.append(f"{rel}:{arg.lineno}: {ast.unparse(arg)[:90]}")
+        rel = path.relative_to(ROOT).as_posix()
+        found.extend(
+            f"{rel}:{arg.lineno}: {ast.unparse(arg)[:90]}"
+            for arg in args
+            if not _is_safe(arg) and (rel, ast.unparse(arg)) not in REVIEWED
+        )
     return found
 
 
