@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from riskmap.auth import USER_LOCK_AFTER, hash_password
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +41,7 @@ PAYLOAD = (
     f"<img src=http://{HOST}/h.png> <a href=http://{HOST}/b>b</a>"
 )
 UID = f"GH-[u](http://{HOST}/u)"
+EDITOR, EDITOR_PW = "tester", "browser-test-password"
 PARAMS = ("township", "layers", "statuses", "q", "choropleth")
 
 FIND_OUTSIDE = """(host) => {
@@ -81,11 +84,13 @@ def server(tmp_path_factory):
     port = _free_port()
     log = tmp / "server.log"
     env = {**os.environ, "RISKMAP_LAYERS_DIR": str(layers), "RISKMAP_COUNTY_NAME": PAYLOAD}
+    secrets = tmp / "secrets.toml"
+    secrets.write_text(f'[editors]\n{EDITOR} = "{hash_password(EDITOR_PW, n=2**12)}"\n', "utf-8")
     cmd = [
         sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
         "--server.port", str(port), "--server.headless", "true",
         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
+        "--server.fileWatcherType", "none", "--secrets.files", str(secrets),
     ]  # fmt: skip
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -189,3 +194,30 @@ def test_payload_in_layer_county_and_feature_names(page, server):
         f"{PAYLOAD}安全风险“一张图”",  # the title (county name)
         f"已选点位：地灾 {PAYLOAD} · 斜坡 {PAYLOAD}（{UID}）",  # the selected-point panel
     ))
+
+
+def test_sign_in_pause_is_shared_by_browser_sessions(page, server):
+    """Wrong passwords in one browser session pause the name in a fresh one (new cookies)."""
+    browser = page.context.browser
+
+    def attempt(password: str) -> str:
+        context = browser.new_context(locale="zh-CN")  # a new session every time
+        try:
+            p = context.new_page()
+            p.set_default_timeout(60_000)
+            p.goto(server)
+            side = p.get_by_test_id("stSidebar")
+            side.get_by_label("用户名").fill(EDITOR)
+            side.get_by_label("密码").fill(password)
+            side.get_by_role("button", name="登录").click()
+            alert = side.get_by_test_id("stAlert").or_(side.get_by_text("已登录："))
+            alert.first.wait_for()
+            return side.inner_text()
+        finally:
+            context.close()
+
+    for _ in range(USER_LOCK_AFTER):
+        assert "用户名或密码错误" in attempt("wrong password!")
+    shown = attempt(EDITOR_PW)
+    assert "登录失败次数过多" in shown
+    assert "已登录" not in shown
