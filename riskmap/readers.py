@@ -71,6 +71,21 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _NUMERIC_RE = re.compile(r"^[\s+\-]*[\d.,]+\s*$")
+
+CJK_DATE_FORMAT_IDS = frozenset({27, 28, 29, 30, 31, 36, 50, 51, 52, 53, 54, 57, 58})
+"""Built-in number format ids that are dates in the CJK locales (zh-CN, zh-TW, ja-JP, ko-KR).
+
+ECMA-376 Part 1, §18.8.30 (numFmt): ids 27–36 and 50–58 are reserved for East Asian
+locales and are *not* written into ``styles.xml``; e.g. zh-CN 31 = ``yyyy"年"m"月"d"日"``,
+27/36/50/52/57 = ``yyyy"年"m"月"``, 28/29/51/53/54/58 = ``m"月"d"日"``, 30 = ``m-d-yy``.
+openpyxl knows none of them (it reports "General"), so the serial number would leak out."""
+CJK_TIME_FORMAT_IDS = frozenset({32, 33, 34, 35, 55, 56})
+"""Built-in CJK number format ids that are times of day (``h"时"mm"分"``, 上午/下午…)."""
+INVISIBLE_RE = r"\p{Cf}"
+"""Unicode format characters (category Cf: ZWSP U+200B, ZWJ, LRM/RLM, BOM U+FEFF, soft hyphen…)."""
+NBSP_RE = r"[\x{00A0}\x{2007}\x{202F}]"
+"""No-break spaces (NBSP, figure space, narrow NBSP): turned into an ordinary space."""
+_NBSP_PY = re.compile(r"[\u00a0\u2007\u202f]")
 _ZERO_FORMAT_RE = re.compile(r"^0+$")
 
 
@@ -100,7 +115,14 @@ class RawTable:
     fmt
         ``"csv"``, ``"xlsx"`` or ``"xls"``.
     notes
-        Chinese notes on what the reader did (title rows skipped, blank rows dropped, …).
+        Chinese notes on what the reader did (title rows skipped, blank rows dropped,
+        invisible characters removed, …).
+    unevaluated
+        ``{(row number, header): (cell reference, formula)}`` for formula cells with no
+        cached result (a file written by a program and never opened in a spreadsheet); the
+        cell text is blank, and the importer names the cell and formula instead of "为空".
+    cleaned
+        ``{header: [row numbers]}`` of cells from which invisible characters were removed.
     """
 
     cells: dict[str, tc.Column]
@@ -111,6 +133,8 @@ class RawTable:
     header_row: int = 1
     fmt: str = "csv"
     notes: list[str] = field(default_factory=list)
+    unevaluated: dict[tuple[int, str], tuple[str, str]] = field(default_factory=dict)
+    cleaned: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -399,14 +423,98 @@ def _prescan_xlsx(
                 raise _fail(filename, msg) from None
 
 
-def _rows_from_xlsx(
+def _xlsx_cell_text(cell: object, epoch: object) -> str:
+    """
+    Text of an openpyxl read-only cell, with CJK built-in date/time formats applied.
+
+    A number whose style uses a built-in CJK date id (`CJK_DATE_FORMAT_IDS`) becomes an ISO
+    date, a time id (`CJK_TIME_FORMAT_IDS`) an ISO time; everything else as `_cell_text`.
+    """
+    from openpyxl.utils.datetime import from_excel  # noqa: PLC0415 - heavy
+
+    value = getattr(cell, "value", None)
+    fmt_id = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            fmt_id = cell.style_array.numFmtId  # type: ignore[attr-defined]
+        except (AttributeError, IndexError):
+            fmt_id = None
+    if fmt_id in CJK_DATE_FORMAT_IDS or fmt_id in CJK_TIME_FORMAT_IDS:
+        try:
+            when = from_excel(value, epoch) if epoch is not None else from_excel(value)
+        except (ValueError, OverflowError, TypeError):
+            when = None
+        if isinstance(when, dt.datetime):
+            return (
+                when.date().isoformat()
+                if fmt_id in CJK_DATE_FORMAT_IDS
+                else (when.time().isoformat())
+            )
+        if isinstance(when, (dt.date, dt.time)):
+            return when.isoformat()
+    return _cell_text(value, getattr(cell, "number_format", "") or "")
+
+
+_FORMULA_TAG_RE = re.compile(rb"<([A-Za-z_][\w.\-]*:)?f[\s>/]")
+
+
+def _has_formulas(data: bytes) -> bool:
+    """Tell whether any worksheet of the XLSX archive holds a formula (``<f>`` element)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            name = info.filename.lower()
+            if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                continue
+            with zf.open(info) as fh:
+                tail = b""
+                while chunk := fh.read(1 << 20):
+                    if _FORMULA_TAG_RE.search(tail + chunk):
+                        return True
+                    tail = chunk[-64:]
+    return False
+
+
+def _unevaluated_formulas(
+    data: bytes, sheet: str, rows: list[list[str]], max_columns: int
+) -> dict[tuple[int, int], tuple[str, str]]:
+    """
+    Find the formula cells of `sheet` that have no cached result.
+
+    Reads the sheet a second time with formulas (``data_only=False``): a cell that is blank
+    in `rows` (the cached values) but holds ``=…`` was never calculated.
+
+    Returns
+    -------
+    unevaluated
+        ``{(row index, column index): (cell reference such as "E2", "=formula")}``, 0-based.
+    """
+    import openpyxl  # noqa: PLC0415 - heavy; only for spreadsheets
+
+    out: dict[tuple[int, int], tuple[str, str]] = {}
+    wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    try:
+        ws = wb[sheet]
+        ws.reset_dimensions()
+        for i, values in enumerate(ws.iter_rows(values_only=True)):
+            if i >= len(rows):
+                break
+            for j, value in enumerate(values[:max_columns]):
+                if isinstance(value, str) and value.startswith("=") and not rows[i][j].strip():
+                    out[(i, j)] = (f"{_column_letter(j)}{i + 1}", value)
+    finally:
+        wb.close()
+    return out
+
+
+def _rows_from_xlsx(  # noqa: PLR0915 - caps, sheet choice and row loop in one place
     data: bytes,
     filename: str,
     sheet: str | None,
     max_rows: int,
     max_uncompressed: int,
     max_columns: int = MAX_COLUMNS,
-) -> tuple[list[list[str]], str, list[str]]:
+) -> tuple[list[list[str]], str, list[str], dict[tuple[int, int], tuple[str, str]]]:
+    """Rows of text cells of one worksheet, its name, notes and unevaluated formulas."""
     import openpyxl  # noqa: PLC0415 - heavy; only for spreadsheets
 
     try:
@@ -439,6 +547,10 @@ def _rows_from_xlsx(
             msg = f"没有名为「{sheet}」的工作表；现有: {'、'.join(names)}"
             raise _fail(filename, msg)
         ws = wb[chosen]
+        # The declared <dimension> may be wrong (e.g. "A1" for a filled sheet): openpyxl's
+        # read-only mode trusts it unless reset, and would read one cell (c19).
+        ws.reset_dimensions()
+        epoch = getattr(wb, "epoch", None)
         rows: list[list[str]] = []
         try:
             for row in ws.iter_rows():
@@ -447,12 +559,7 @@ def _rows_from_xlsx(
                 ):
                     msg = f"列数超过上限 {max_columns}"
                     raise _fail(filename, msg)  # noqa: TRY301 - re-raised as is below
-                rows.append(
-                    [
-                        _cell_text(c.value, getattr(c, "number_format", "") or "")
-                        for c in row[:max_columns]
-                    ]
-                )
+                rows.append([_xlsx_cell_text(c, epoch) for c in row[:max_columns]])
                 if len(rows) > max_rows + HEADER_SCAN_ROWS:
                     msg = f"行数超过上限 {max_rows:,}"
                     raise _fail(filename, msg)  # noqa: TRY301 - re-raised as is below
@@ -463,12 +570,15 @@ def _rows_from_xlsx(
             raise _fail(filename, msg) from None
     finally:
         wb.close()
-    return rows, chosen, notes
+    unevaluated = {}
+    if _has_formulas(data):
+        unevaluated = _unevaluated_formulas(data, chosen, rows, max_columns)
+    return rows, chosen, notes, unevaluated
 
 
 def _rows_from_xls(
     data: bytes, filename: str, sheet: str | None, max_rows: int
-) -> tuple[list[list[str]], str, list[str]]:
+) -> tuple[list[list[str]], str, list[str], dict[tuple[int, int], tuple[str, str]]]:
     try:
         import xlrd  # type: ignore[import-not-found]  # noqa: PLC0415 - optional dependency
     except ImportError:
@@ -494,7 +604,7 @@ def _rows_from_xls(
     except Exception as exc:  # noqa: BLE001 - xlrd raises many types for bad files
         msg = f"无法读取 XLS 文件: {type(exc).__name__}: {exc}"
         raise _fail(filename, msg) from None
-    return rows, chosen, []
+    return rows, chosen, [], {}
 
 
 def _xls_value(cell: object, datemode: int, xlrd: object) -> object:
@@ -603,16 +713,17 @@ def read_table(
     notes: list[str] = []
     encoding = delimiter = chosen = ""
     columns: list[tc.Column] | None = None
+    unevaluated: dict[tuple[int, int], tuple[str, str]] = {}
     if not data.strip():
         raise _fail(filename, "文件为空")
     if data.startswith(ZIP_MAGIC):
         fmt = "xlsx"
-        rows, chosen, notes = _rows_from_xlsx(
+        rows, chosen, notes, unevaluated = _rows_from_xlsx(
             data, filename, sheet, max_rows, max_uncompressed, max_columns
         )
     elif data.startswith(OLE_MAGIC):
         fmt = "xls"
-        rows, chosen, notes = _rows_from_xls(data, filename, sheet, max_rows)
+        rows, chosen, notes, unevaluated = _rows_from_xls(data, filename, sheet, max_rows)
     else:
         fmt = "csv"
         text, encoding = decode_text(data, filename)
@@ -630,12 +741,11 @@ def read_table(
         max_columns=max_columns,
         meta={"encoding": encoding, "delimiter": delimiter, "fmt": fmt, "sheet": chosen},
         notes=notes,
+        unevaluated=unevaluated,
     )
 
 
-def _columns_from_rows(
-    rows: list[list[str]], filename: str, max_columns: int
-) -> list[tc.Column]:
+def _columns_from_rows(rows: list[list[str]], filename: str, max_columns: int) -> list[tc.Column]:
     """Rows of text cells (csv module, openpyxl, xlrd) → one text column per field."""
     width = max((len(r) for r in rows), default=0)
     while width and not any(len(r) >= width and r[width - 1].strip() for r in rows):
@@ -649,6 +759,95 @@ def _columns_from_rows(
     return [tc.text_column([r[j] for r in rows]) for j in range(width)]
 
 
+def _drop_format_chars(text: str) -> str:
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
+def remove_invisible(column: tc.Column) -> tuple[tc.Column, np.ndarray]:
+    """
+    Remove invisible format characters from every cell of a text column.
+
+    Unicode category Cf (zero-width space U+200B, word joiner, LRM/RLM, BOM U+FEFF, soft
+    hyphen, …) is deleted; no-break spaces (U+00A0, U+2007, U+202F) become ordinary spaces
+    (then trimmed like any space). These come with text pasted from web pages and chat apps
+    and make ``108.6640`` unreadable as a number or ``DZ-1`` a different code.
+
+    Returns
+    -------
+    column, changed
+        The cleaned column (same type and length) and a boolean mask of changed cells.
+    """
+    if isinstance(column, np.ndarray):
+        out = np.array(
+            [_NBSP_PY.sub(" ", _drop_format_chars(v)) if isinstance(v, str) else v for v in column],
+            dtype=object,
+        )
+        changed = np.array([a is not b and a != b for a, b in zip(out, column, strict=True)])
+        return out, changed.astype(bool)
+    pattern = f"{INVISIBLE_RE}|{NBSP_RE}"
+    hit = pc.fill_null(pc.match_substring_regex(column, pattern), fill_value=False)
+    changed = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+    if not changed.any():
+        return column, changed
+    cleaned = pc.replace_substring_regex(column, INVISIBLE_RE, "")
+    cleaned = pc.replace_substring_regex(cleaned, NBSP_RE, " ")
+    return cleaned, changed
+
+
+def merge_header_rows(
+    upper: list[str], lower: list[str], is_known: Callable[[str], bool]
+) -> list[str] | None:
+    """
+    Combine a two-row header (a group title merged over sub-columns), or None.
+
+    The row below the header row continues it when it has at least one known column name,
+    no number, and fewer filled cells than columns (the other cells are covered by
+    vertically merged titles above). Each column then takes its lower cell when filled,
+    else its upper cell: ``坐标`` merged over ``经度``/``纬度`` gives ``经度``, ``纬度``.
+    """
+    filled = [c for c in lower if c.strip()]
+    if not filled or len(filled) == len(lower):
+        return None
+    if any(_NUMERIC_RE.match(unicodedata.normalize("NFKC", c)) for c in filled):
+        return None
+    if not any(is_known(c) for c in filled):
+        return None
+    return [lo if lo.strip() else up for up, lo in zip(upper, lower, strict=True)]
+
+
+def _locate_header(
+    scan: list[list[str]], is_known: Callable[[str], bool] | None, notes: list[str]
+) -> tuple[int, list[str], int]:
+    """Header row index (0-based), its cells (two rows combined) and how many rows it takes."""
+    known = is_known or (lambda c: not _NUMERIC_RE.match(c))
+    header_idx = find_header_row(scan, known)
+    if header_idx:
+        notes.append(f"跳过表头上方 {header_idx} 行（标题行），第 {header_idx + 1} 行为列名")
+    if header_idx + 1 < len(scan):
+        merged = merge_header_rows(scan[header_idx], scan[header_idx + 1], known)
+        if merged is not None:
+            notes.append(
+                f"列名占两行（第 {header_idx + 1}–{header_idx + 2} 行，合并单元格），"
+                "已按下一行的子列名合并"
+            )
+            return header_idx, merged, 2
+    return header_idx, scan[header_idx], 1
+
+
+def _cleaned_note(cleaned: dict[str, list[int]]) -> str:
+    """Say where invisible characters were removed (first 10 rows of each column)."""
+    total = sum(len(v) for v in cleaned.values())
+    shown = 10
+    where = "；".join(
+        f"{h}: 第 {'、'.join(map(str, rs[:shown]))}{' 等' if len(rs) > shown else ''} 行"
+        for h, rs in cleaned.items()
+    )
+    return (
+        f"已删除 {total} 个单元格中的不可见字符（零宽空格、BOM、不换行空格等，"
+        f"常见于从网页或聊天软件复制的文字）: {where}"
+    )
+
+
 def _table_from_columns(
     columns: list[tc.Column],
     filename: str,
@@ -658,6 +857,7 @@ def _table_from_columns(
     max_columns: int,
     meta: dict[str, str],
     notes: list[str] | None = None,
+    unevaluated: dict[tuple[int, int], tuple[str, str]] | None = None,
 ) -> RawTable:
     """Columns of every row (title, header and data rows, same length) → `RawTable`."""
     notes = list(notes or [])
@@ -665,6 +865,10 @@ def _table_from_columns(
     if n_all > max_rows + HEADER_SCAN_ROWS:
         msg = f"行数超过上限 {max_rows:,}"
         raise _fail(filename, msg)
+    changed_masks = []
+    for j, column in enumerate(columns):
+        columns[j], changed = remove_invisible(column)
+        changed_masks.append(changed)
     has_text = [tc.filled(c) for c in columns]
     width = len(columns)
     while width and not has_text[width - 1].any():
@@ -676,27 +880,35 @@ def _table_from_columns(
         raise _fail(filename, msg)
     columns, has_text = columns[:width], has_text[:width]
     head = [tc.to_object(c[:HEADER_SCAN_ROWS]).tolist() for c in columns]
-    scan = [list(r) for r in zip(*head, strict=True)]
-    known = is_known or (lambda c: not _NUMERIC_RE.match(c))
-    header_idx = find_header_row(scan, known)
-    if header_idx:
-        notes.append(f"跳过表头上方 {header_idx} 行（标题行），第 {header_idx + 1} 行为列名")
-    headers = _unique_headers(scan[header_idx])
-    n_body = n_all - header_idx - 1
-    keep = np.logical_or.reduce(has_text)[header_idx + 1 :]
+    scan = [["" if v is None else v for v in r] for r in zip(*head, strict=True)]
+    header_idx, header_cells, header_rows = _locate_header(scan, is_known, notes)
+    headers = _unique_headers(header_cells)
+    first_body = header_idx + header_rows
+    n_body = n_all - first_body
+    keep = np.logical_or.reduce(has_text)[first_body:]
     n_keep = int(keep.sum())
     if n_keep < n_body:
         notes.append(f"跳过 {n_body - n_keep} 个空行")
     if n_keep > max_rows:
         msg = f"数据行数 {n_keep:,} 超过上限 {max_rows:,}"
         raise _fail(filename, msg)
-    numbers = np.arange(header_idx + 2, header_idx + 2 + n_body)[keep].tolist()
+    all_numbers = np.arange(first_body + 1, first_body + 1 + n_body)
+    numbers = all_numbers[keep].tolist()
     cells: dict[str, tc.Column] = {}
-    for h, c in zip(headers, columns, strict=True):
-        body = c[header_idx + 1 :]
+    cleaned: dict[str, list[int]] = {}
+    for h, c, changed in zip(headers, columns, changed_masks[:width], strict=True):
+        body = c[first_body:]
         if n_keep < n_body:
             body = body[keep] if isinstance(body, np.ndarray) else body.filter(pa.array(keep))
         cells[h] = body
+        if changed[first_body:].any():
+            cleaned[h] = all_numbers[changed[first_body:] & keep].tolist()
+    if cleaned:
+        notes.append(_cleaned_note(cleaned))
+    uneval: dict[tuple[int, str], tuple[str, str]] = {}
+    for (i, j), item in (unevaluated or {}).items():
+        if i >= first_body and j < width:
+            uneval[(i + 1, headers[j])] = item
     return RawTable(
         cells=cells,
         rows=numbers,
@@ -706,4 +918,6 @@ def _table_from_columns(
         header_row=header_idx + 1,
         fmt=meta.get("fmt", "csv"),
         notes=notes,
+        unevaluated=uneval,
+        cleaned=cleaned,
     )
