@@ -300,7 +300,7 @@ def test_c18_geohazard_blank_required_is_incomplete_and_none(plan_case, catalog)
     row = plan.report.rows[0]
     assert row.status == "warning"
     assert row.missing == ["灾害类型", "威胁人数"]  # no 灾害类型 column, blank 威胁人数
-    assert plan.gdf_result["threat_people"].iloc[0] is None
+    assert pd.isna(plan.gdf_result["threat_people"].iloc[0])
     assert plan.gdf_result["incomplete"].tolist() == [True]
     assert "待补充: 灾害类型、威胁人数" in plan.gdf_result["flags"].iloc[0]
     strict_json(plan.report.to_json_dict())
