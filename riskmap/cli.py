@@ -276,15 +276,29 @@ def validate(layer_id: str | None) -> None:
         sys.exit(1)
 
 
+def _coordinate_form_help() -> str:
+    from riskmap.coords import COORDINATE_FORMS  # noqa: PLC0415
+
+    return "Coordinate form of the file: " + "; ".join(
+        f"{f.id} = {f.handling}" for f in COORDINATE_FORMS
+    )
+
+
+def _crs_choices() -> list[str]:
+    from riskmap.coords import CRS_CHOICES  # noqa: PLC0415 - the coordinate forms registry
+
+    return list(CRS_CHOICES)
+
+
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--layer", "layer_id", required=True, help="Target layer id, e.g. geohazard.")
 @click.option(
     "--crs",
-    type=click.Choice(["wgs84", "cgcs2000", "gk", "gcj02", "bd09"]),
+    type=click.Choice(_crs_choices()),
     default="wgs84",
     show_default=True,
-    help="Coordinate system of the file (gk = CGCS2000 Gauss-Krüger).",
+    help=_coordinate_form_help(),
 )
 @click.option("--sheet", help="Excel sheet name (default: the first).")
 @click.option(
@@ -302,10 +316,25 @@ def validate(layer_id: str | None) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Check and report only; write nothing.")
 @click.option(
+    "--strict",
+    is_flag=True,
+    help="Reject rows missing a required attribute (default: import them marked 待补充).",
+)
+@click.option(
+    "--accept-conflicts",
+    is_flag=True,
+    help="Apply updates that move a point > 100 m or replace its name (default: held, 冲突).",
+)
+@click.option(
+    "--add-duplicates",
+    is_flag=True,
+    help="Add rows without uid that look like an existing point (default: held, 疑似重复).",
+)
+@click.option(
     "--report-json", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here."
 )
 @click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
-def import_cmd(
+def import_cmd(  # noqa: PLR0913 - one option each
     file: Path,
     layer_id: str,
     crs: str,
@@ -313,11 +342,25 @@ def import_cmd(
     mapping_path: Path | None,
     defaults_kv: tuple[str, ...],
     dry_run: bool,
+    strict: bool,
+    accept_conflicts: bool,
+    add_duplicates: bool,
     report_json: Path | None,
     user: str,
 ) -> None:
-    """Import survey points from CSV/Excel into a layer (good rows in, others reported)."""
-    from riskmap.importers import commit_import, plan_import, report_frame  # noqa: PLC0415
+    """
+    Import survey points from CSV/Excel into a layer (good rows in, others reported).
+
+    Exit status: 0 when at least one row is written (with --dry-run: could be written);
+    3 when the file was read but no row can be written (all rejected or held); 1 when the
+    file cannot be read or the arguments are wrong.
+    """
+    from riskmap.importing import (  # noqa: PLC0415
+        EXIT_NOTHING_WRITTEN,
+        commit_import,
+        plan_import,
+        report_frame,
+    )
 
     settings = Settings.from_env()
     store = open_store(settings)
@@ -332,12 +375,15 @@ def import_cmd(
             msg = f"--set {item!r}: 应为 字段=值，字段是 {spec.id} 图层的字段 key"
             raise RiskmapError(msg)
         defaults[field.strip()] = value.strip()
+    gdf_townships = io.read_townships(settings)
+    for warning in datum_warnings(gdf_townships):
+        click.echo(f"警告: {warning}", err=True)
     plan = plan_import(
         data,
         file.name,
         spec,
         existing=store.read_layer(spec),
-        gdf_townships=io.read_townships(settings),
+        gdf_townships=gdf_townships,
         gdf_county=io.read_county(settings),
         crs=crs,
         sheet=sheet,
@@ -345,6 +391,9 @@ def import_cmd(
         defaults=defaults or None,
         metric_crs=settings.metric_crs,
         county_name=settings.county_name,
+        strict=strict,
+        accept_conflicts=accept_conflicts,
+        add_duplicates=add_duplicates,
     )
     report = plan.report
     changes = {
@@ -363,7 +412,7 @@ def import_cmd(
         msg = error if error.startswith(file.name) else f"{file.name}: {error}"
         raise RiskmapError(msg)
     rows = report_frame(report)
-    issues = rows[rows["状态"] != "正常"]
+    issues = rows[rows["级别"].notna()]
     if len(issues):
         click.echo(issues.astype(object).where(issues.notna(), "").to_string(index=False))
     for uid, fields in changes.items():
@@ -373,19 +422,29 @@ def import_cmd(
         click.echo(f"更新 {uid}: {diff}")
     c = report.counts
     click.echo(
-        f"共 {c['rows']} 行: 新增 {c['added']}，更新 {c['updated']}，"
-        f"拒收 {c['rejected']}，警告 {c['warnings']}"
+        f"共 {c['rows']} 行: 新增 {c['added']}，更新 {c['updated']}，拒收 {c['rejected']}，"
+        f"冲突待确认 {c['conflicts']}，疑似重复 {c['duplicates']}，"
+        f"待补充 {c['incomplete']}，警告 {c['warnings']}"
     )
+    if c["conflicts"]:
+        click.echo("有冲突的更新未应用：核对无误后加 --accept-conflicts 重新导入。")
+    if c["duplicates"]:
+        click.echo("疑似重复的行未新增：确属新点请加 --add-duplicates 重新导入。")
+    if not plan.can_commit:
+        click.echo("没有可导入的行，未写入。")
+        sys.exit(EXIT_NOTHING_WRITTEN)
     if dry_run:
         click.echo("试运行 (--dry-run)：未写入任何数据。")
         return
-    if not plan.can_commit:
-        click.echo("没有可导入的行，未写入。")
-        sys.exit(1)
     commit_import(plan, spec, store, user=user)
     click.echo(
         f"已写入图层 {spec.name}（上一版本已保存，可用 riskmap undo --layer {spec.id} 撤销）"
     )
+
+
+def datum_warnings(gdf: Any) -> list[str]:  # noqa: ANN401 - a GeoDataFrame
+    """The datum warnings a loaded boundary file carries (``attrs["datum_warnings"]``)."""
+    return list(getattr(gdf, "attrs", {}).get("datum_warnings", []))
 
 
 @main.command()
@@ -393,11 +452,14 @@ def import_cmd(
 @click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
 def undo(layer_id: str, user: str) -> None:
     """Undo the last import (or undo) of a layer: restore the version it replaced."""
+    from riskmap.importing.history import undo_description  # noqa: PLC0415
+
     settings = Settings.from_env()
     store = open_store(settings)
     spec = store.read_catalog().get(layer_id)
+    what = undo_description(store.history(spec))
     store.undo(spec, user=user)
-    click.echo(f"已恢复图层 {spec.name} 的上一版本")
+    click.echo(f"已恢复图层 {spec.name} 的上一版本" + (f"：{what}" if what else ""))
 
 
 @main.group()
