@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,17 @@ def _settings(townships_path: Path | None) -> Settings:
 def _load(townships_path: Path | None) -> Project:
     from riskmap.project import load_project  # noqa: PLC0415 - keep `--help` fast
 
-    return load_project(_settings(townships_path))
+    return _warned(load_project, _settings(townships_path))
+
+
+def _warned(fn: Any, *args: Any) -> Any:  # noqa: ANN401 - passes any call through
+    """Call `fn`, showing each warning it raises as one plain ``警告:`` line on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fn(*args)
+    for w in caught:
+        click.echo(f"警告: {w.message}", err=True)
+    return result
 
 
 def _out_target(text: str) -> tuple[Path, bool]:
@@ -375,9 +386,7 @@ def import_cmd(  # noqa: PLR0913 - one option each
             msg = f"--set {item!r}: 应为 字段=值，字段是 {spec.id} 图层的字段 key"
             raise RiskmapError(msg)
         defaults[field.strip()] = value.strip()
-    gdf_townships = io.read_townships(settings)
-    for warning in datum_warnings(gdf_townships):
-        click.echo(f"警告: {warning}", err=True)
+    gdf_townships = _warned(io.read_townships, settings)  # datum warnings shown (c27)
     plan = plan_import(
         data,
         file.name,
@@ -440,11 +449,6 @@ def import_cmd(  # noqa: PLR0913 - one option each
     click.echo(
         f"已写入图层 {spec.name}（上一版本已保存，可用 riskmap undo --layer {spec.id} 撤销）"
     )
-
-
-def datum_warnings(gdf: Any) -> list[str]:  # noqa: ANN401 - a GeoDataFrame
-    """The datum warnings a loaded boundary file carries (``attrs["datum_warnings"]``)."""
-    return list(getattr(gdf, "attrs", {}).get("datum_warnings", []))
 
 
 @main.command()
