@@ -26,6 +26,10 @@ STATUS_CLEARED = "已销号"
 """Lifecycle status of a cleared hidden danger (隐患已销号); hidden on the map by default."""
 STATUS_ORDER = ("在册", "监测中", "治理中", "已销号")
 """Lifecycle order (DOMAIN.md, 隐患动态清零): listed → monitored → being rectified → cleared."""
+STATUS_DEFAULT = STATUS_ORDER[0]
+"""What a blank status means: a feature with no status yet (a fresh survey import) is 在册."""
+UNCLASSED = "未分级"
+"""Label of features whose class field (``class_field``) is empty."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,9 @@ class FieldSpec:
     aliases
         Other column names surveys use for this field (``aliases = [...]`` in the catalog),
         matched by the importer before field keys and labels (`riskmap.importing.columns`).
+    decimals
+        ``float`` fields: decimals shown in tables and lists (``decimals = 1``); None
+        (default) = as stored, cleared of binary noise (`riskmap.exporters.typed_table`).
     """
 
     key: str
@@ -67,6 +74,7 @@ class FieldSpec:
     unit: str = ""
     personal: bool = False
     aliases: tuple[str, ...] = ()
+    decimals: int | None = None
 
     @property
     def header(self) -> str:
@@ -271,6 +279,7 @@ def _field_from_dict(key: str, raw: Mapping[str, Any], where: str) -> FieldSpec:
         unit=str(raw.get("unit", "")),
         personal=bool(raw.get("personal", False)),
         aliases=tuple(str(a) for a in raw.get("aliases", ())),
+        decimals=None if raw.get("decimals") is None else int(raw["decimals"]),
     )
 
 
