@@ -52,8 +52,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
-
-
 EXACT_DATUMS = ("China 2000", "World Geodetic System 1984")
 """Datums taken as WGS84 without a shift: CGCS2000 and WGS84 differ by centimetres (the
 realisations agree at the epoch level), far below map scale."""
@@ -102,9 +100,6 @@ def datum_warning(crs: object, *, source: str) -> str | None:
         "请向测绘部门索取 CGCS2000 坐标系的文件，或提供该坐标系到 CGCS2000 的转换参数"
         "（七参数/三参数，写入 .prj 或以 +towgs84 给出）后重新导出。"
     )
-
-
-
 
 
 CHINA_LON = (73.0, 136.0)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from pyproj import Geod
 
 from riskmap import io
@@ -79,8 +80,8 @@ def test_c19_all_rows_of_a_dimension_a1_workbook(plan_file):
     assert plan.counts == {"added": 3, "updated": 0, "rejected": 0}
     gdf = plan.gdf_result
     d = [dist_m(p.x, p.y) for p in gdf.geometry]
-    assert d[0] < 0.1  # noqa: PLR2004 - → P
-    assert all(x < 150 for x in d[1:])  # noqa: PLR2004 - two points within 150 m of P
+    assert d[0] < 0.1
+    assert all(x < 150 for x in d[1:])
 
 
 def test_c20_formula_without_value_named_not_blank(plan_file):
@@ -108,7 +109,7 @@ def test_c22_two_row_header(plan_file):
 
 def test_c23_combined_lonlat_column_split_and_noted(plan_file):
     plan = plan_file("c23_lonlat_in_one_cell.csv")
-    assert plan.counts["added"] == 2  # noqa: PLR2004
+    assert plan.counts["added"] == 2
     at_p(plan.gdf_result)
     assert any("拆分" in n for n in plan.report.notes)
 
@@ -133,9 +134,9 @@ def test_split_lonlat_table(cell, expected):
 
 def test_c24_invisible_characters(plan_file):
     plan = plan_file("c24_invisible_characters.csv")
-    assert plan.counts["added"] == 4  # noqa: PLR2004
+    assert plan.counts["added"] == 4
     at_p(plan.gdf_result)
-    assert plan.gdf_result["threat_people"].tolist()[3] == 12  # noqa: PLR2004
+    assert plan.gdf_result["threat_people"].tolist()[3] == 12
     assert any("不可见字符" in n for n in plan.report.notes)
 
 
@@ -200,7 +201,7 @@ def test_uid_key_ignores_width_case_and_outer_space(core, lead, trail, width, lo
 
 def test_c26_long_name_kept_whole_in_data(plan_file):
     plan = plan_file("c26_long_name.csv")
-    assert len(plan.gdf_result["name"].iloc[0]) == 210  # noqa: PLR2004
+    assert len(plan.gdf_result["name"].iloc[0]) == 210
 
 
 # --- c28: running numbers and conflicts -------------------------------------------------------
@@ -211,7 +212,7 @@ def test_c28b_running_number_not_taken_as_uid(plan_file, after_c28a):
     assert plan.counts == {"added": 1, "updated": 0, "rejected": 0}
     res = plan.gdf_result.set_index("uid")
     assert res.loc["001", "name"] == "甲村滑坡"  # untouched
-    assert dist_m(res.loc["001"].geometry.x, res.loc["001"].geometry.y) < 0.1  # noqa: PLR2004
+    assert dist_m(res.loc["001"].geometry.x, res.loc["001"].geometry.y) < 0.1
     assert any("流水号" in n for n in plan.report.notes)
 
 
@@ -293,7 +294,7 @@ def test_c29_resent_point_is_a_probable_duplicate(plan_file, after_c28a):
     assert len(plan.gdf_result) == 1
     chosen = plan_file("c29_resent_under_new_name.csv", existing=after_c28a, add_duplicates=True)
     assert chosen.counts["added"] == 1
-    assert len(chosen.gdf_result) == 2  # noqa: PLR2004
+    assert len(chosen.gdf_result) == 2
 
 
 def test_duplicates_within_the_same_file(geo, gdf_townships, gdf_county):
@@ -350,7 +351,7 @@ def test_c30_status_sheet_updates_only_the_given_fields(plan_file, after_c28a):
     assert str(res["cleared_date"])[:10] == "2026-06-30"
     assert res["cleared_reason"] == "工程治理"
     assert res["name"] == "甲村滑坡"
-    assert dist_m(res.geometry.x, res.geometry.y) < 0.1  # noqa: PLR2004 - location kept
+    assert dist_m(res.geometry.x, res.geometry.y) < 0.1
     changed = {c.field for c in plan.changes["001"]}
     assert changed == {"status", "cleared_date", "cleared_reason"}
 

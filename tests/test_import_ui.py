@@ -37,8 +37,9 @@ def test_local_time_table(iso, local):
 def test_history_frame_is_chinese_and_has_no_none():
     entries = [
         {"time": "2026-03-01T02:00:00+00:00", "user": "甲", "action": "create", "source": "a.csv"},
-        {"time": "2026-03-01T02:00:01+00:00", "user": "甲", "action": "import", "source": "a.csv",
-         "added": 3, "updated": 0, "rejected": 1, "rows_before": 0, "rows_after": 3, "backup": "b1"},
+        {"time": "2026-03-01T02:00:01+00:00", "user": "甲", "action": "import",
+         "source": "a.csv", "added": 3, "updated": 0, "rejected": 1, "rows_before": 0,
+         "rows_after": 3, "backup": "b1"},
         {"time": "2026-03-02T02:00:00+00:00", "user": None, "action": "status", "source": None,
          "updated": 1, "backup": "b2"},
     ]  # fmt: skip
@@ -54,8 +55,9 @@ def test_history_frame_is_chinese_and_has_no_none():
 
 def test_undo_description_names_file_counts_and_rows():
     entries = [
-        {"time": "2026-03-01T02:00:01+00:00", "user": "甲", "action": "import", "source": "c28a.csv",
-         "added": 1, "updated": 0, "rejected": 0, "rows_before": 60, "rows_after": 61, "backup": "b1"},
+        {"time": "2026-03-01T02:00:01+00:00", "user": "甲", "action": "import",
+         "source": "c28a.csv", "added": 1, "updated": 0, "rejected": 0, "rows_before": 60,
+         "rows_after": 61, "backup": "b1"},
     ]  # fmt: skip
     what = undo_description(entries)
     assert "c28a.csv" in what
@@ -85,7 +87,8 @@ def _signed_in() -> AppTest:
     return next(b for b in at.button if b.label == "登录").click().run()
 
 
-def test_import_page_history_and_confirmed_undo(layers_copy):
+@pytest.mark.usefixtures("layers_copy")
+def test_import_page_history_and_confirmed_undo():
     settings = Settings.from_env()
     store = FileStore(settings)
     spec = store.read_catalog().get("geohazard")

@@ -36,14 +36,14 @@ HISTORY_COLUMNS = ["时间", "操作", "操作人", "来源文件", "新增", "�
 
 def local_time(iso: object, tz: str = LOCAL_TZ) -> str:
     """
-    An ISO 8601 UTC time from the log as ``YYYY-MM-DD HH:MM:SS`` local time (`tz`).
+    Show an ISO 8601 UTC time of the log as ``YYYY-MM-DD HH:MM:SS`` local time (`tz`).
 
     Text that is not an ISO time is returned as is; a missing value gives ``""``.
     """
     if not isinstance(iso, str) or not iso:
         return ""
     try:
-        when = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        when = dt.datetime.fromisoformat(iso)
     except ValueError:
         return iso
     if when.tzinfo is None:
@@ -58,7 +58,7 @@ def _count(entry: dict[str, Any], key: str) -> str:
 
 def history_frame(entries: Sequence[dict[str, Any]], *, tz: str = LOCAL_TZ) -> pd.DataFrame:
     """
-    The audit log as a table for users, newest first.
+    Turn the audit log into a table for users, newest first.
 
     Parameters
     ----------
@@ -93,7 +93,7 @@ def history_frame(entries: Sequence[dict[str, Any]], *, tz: str = LOCAL_TZ) -> p
 
 def undo_description(entries: Sequence[dict[str, Any]], *, tz: str = LOCAL_TZ) -> str | None:
     """
-    What an undo would do, in Chinese, or None when there is nothing to undo.
+    Say what an undo would do, in Chinese, or None when there is nothing to undo.
 
     Names the change it reverts (action, file, user, local time, counts) and the number of
     features the layer goes back to.

@@ -21,6 +21,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 import shapely
 from pyproj import Transformer
 

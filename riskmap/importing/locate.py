@@ -58,7 +58,7 @@ class Location:
 
 
 def county_geometry(gdf_county: Any) -> Any:  # noqa: ANN401 - GeoDataFrame/GeoSeries/geometry
-    """The county outline as one shapely geometry in EPSG:4326, or None."""
+    """Return the county outline as one shapely geometry in EPSG:4326, or None."""
     if gdf_county is None:
         return None
     if isinstance(gdf_county, (gpd.GeoDataFrame, gpd.GeoSeries)):
@@ -114,7 +114,8 @@ def locate_rows(
         split = int(np.sum([s is not None for s in second_cells]))
         notes.append(f"「{columns.lonlat}」列含经纬度两个值，已拆分为经度、纬度（{split} 行）")
     else:
-        assert columns.first is not None and columns.second is not None  # noqa: S101 - has_coordinates
+        assert columns.first is not None  # noqa: S101 - has_coordinates
+        assert columns.second is not None  # noqa: S101
         first_cells = tc.to_object(tc.text_cells(table.cells[columns.first]))
         second_cells = tc.to_object(tc.text_cells(table.cells[columns.second]))
         col_first, col_second = columns.first, columns.second

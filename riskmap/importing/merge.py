@@ -35,7 +35,7 @@ class FieldChange:
 
 
 def empty_gdf(columns: Iterable[str] = ()) -> gpd.GeoDataFrame:
-    """An empty EPSG:4326 GeoDataFrame with these (object) columns."""
+    """Return an empty EPSG:4326 GeoDataFrame with these (object) columns."""
     return gpd.GeoDataFrame(
         {c: pd.Series(dtype=object) for c in columns}, geometry=[], crs="EPSG:4326"
     )

@@ -346,7 +346,7 @@ def _confirmed(confirm: Confirm, row: int) -> bool:
     return confirm is True or (not isinstance(confirm, bool) and row in confirm)
 
 
-def plan_table(  # noqa: PLR0913 - the stages' options, all keyword-only
+def plan_table(
     table: RawTable,
     filename: str,
     layer: LayerSpec,
@@ -464,7 +464,7 @@ class _Rows:
         self.msgs: list[list[Message]] = [[] for _ in range(self.n)]
 
     def text_of(self, col: str) -> np.ndarray:
-        """Stripped cells of a source column (blank = None), computed once."""
+        """Return the stripped cells of a source column (blank = None), computed once."""
         if col not in self.as_objects:
             self.stripped[col] = tc.text_cells(self.table.cells[col])
             self.as_objects[col] = tc.to_object(self.stripped[col])
@@ -495,7 +495,7 @@ class _Rows:
                 self.report.notes.append(f"{int(blank.sum())} 行的{label}按默认值「{default}」填入")
 
 
-def _plan_rows(  # noqa: PLR0913, PLR0915 - one linear pipeline, stages in helpers
+def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     rows: _Rows,
     loc: Any,  # noqa: ANN401 - riskmap.importing.locate.Location
     stored: _StoredKeys,
@@ -564,7 +564,8 @@ def _plan_rows(  # noqa: PLR0913, PLR0915 - one linear pipeline, stages in helpe
     unevaluated_messages(rows.table.unevaluated, rows.rows, used, msgs)
     if missing_uid.any():
         report.notes.append(
-            f"{int(missing_uid.sum())} 行无{spec.label(key)}，新增时按「{uid_prefix(spec)}-乡镇代码-序号」生成"
+            f"{int(missing_uid.sum())} 行无{spec.label(key)}，"
+            f"新增时按「{uid_prefix(spec)}-乡镇代码-序号」生成"
         )
     has_error = np.array([any(m.level == LEVEL_ERROR for m in ms) for ms in msgs], dtype=bool)
     located = loc.located | attr_only
@@ -683,7 +684,7 @@ def _plan_rows(  # noqa: PLR0913, PLR0915 - one linear pipeline, stages in helpe
 
 
 def _raw_frame(rows: _Rows) -> pd.DataFrame:
-    """Mapped field values + unknown columns (kept as extra properties) of every row."""
+    """Build the mapped field values + unknown columns (kept as extras) of every row."""
     spec, mapping = rows.spec, rows.mapping
     extra_cols = [c for c in rows.table.cells if c not in mapping]
     reserved = set(spec.fields) | COMPUTED | {"geometry"}
@@ -817,7 +818,10 @@ def _hold_duplicates(
             reason = f"疑似与{what}重复，已按选择新增"
         else:
             action[pos] = "duplicate"
-            reason = f"疑似重复: 与{what}名称相同或相近；未新增。确属新点请勾选（命令行 --add-duplicates）"
+            reason = (
+                f"疑似重复: 与{what}名称相同或相近；未新增。"
+                "确属新点请勾选（命令行 --add-duplicates）"
+            )
         rows.msgs[pos].append(
             Message(
                 rows.source_of.get("name", "名称"), str(names[pos] or ""), reason, LEVEL_WARNING
@@ -876,7 +880,7 @@ def _mark_incomplete(gdf_prep: gpd.GeoDataFrame, spec: LayerSpec) -> list[list[s
 
 
 def _join_flags_to_messages(gdf_prep: gpd.GeoDataFrame, acc_idx: np.ndarray, rows: _Rows) -> None:
-    """Flags added by the join/derivation become warnings of their rows."""
+    """Turn flags added by the join/derivation into warnings of their rows."""
     township_col = rows.source_of.get("township_declared", "")
     prep_flags = gdf_prep["flags"].tolist()
     for j, pos in enumerate(acc_idx):

@@ -39,8 +39,10 @@ INCOMPLETE_LABEL = "待补充"
 
 def canonical_uid(value: object) -> str | None:
     """
-    Canonical spelling of a uid: NFKC (full-width → ASCII), format characters removed,
-    outer whitespace trimmed and inner runs of whitespace made one space; blank → None.
+    Return the canonical spelling of a uid (blank → None).
+
+    NFKC (full-width → ASCII), format characters removed, outer whitespace trimmed and
+    inner runs of whitespace made one space.
     """
     if is_blank(value):
         return None
@@ -51,7 +53,7 @@ def canonical_uid(value: object) -> str | None:
 
 
 def uid_key(value: object) -> str | None:
-    """The identity of a uid: `canonical_uid` case-folded (``dz-1`` = ``DZ-1`` = ``ＤＺ-1 ``)."""
+    """Return the identity of a uid: `canonical_uid` case-folded (``dz-1`` = ``ＤＺ-1 ``)."""
     text = canonical_uid(value)
     return None if text is None else text.casefold()
 
@@ -165,7 +167,7 @@ def _missing(fspec: Any, col: str, *, strict: bool, column_absent: bool) -> Mess
 
 
 def missing_reason(message: Message) -> bool:
-    """True for the warning `validate_values` gives a missing required attribute."""
+    """Tell whether `message` is the warning for a missing required attribute."""
     return message.level == LEVEL_WARNING and message.reason.startswith("缺少必填项")
 
 
