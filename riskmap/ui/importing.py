@@ -333,7 +333,7 @@ def history_panel(spec: LayerSpec, settings: Settings, editor: str) -> None:
         except RiskmapError as exc:
             st.error(f"撤销失败：{md(exc)}")
         else:
-            _done(f"已撤销：{what}")
+            _done(f"已撤销：{spec.name} 已恢复到上一版本（{what}）")
     if c2.button("取消", key=f"undo_no_{spec.id}"):
         st.session_state.pop("undo_asked", None)
         st.rerun()
