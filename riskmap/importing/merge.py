@@ -15,7 +15,9 @@ import pandas as pd
 
 import geopandas as gpd
 
+from riskmap.coords import LEVEL_INFO
 from riskmap.importing.columns import COMPUTED
+from riskmap.importing.report import Message
 from riskmap.schema import coerce_layer, is_blank
 
 if TYPE_CHECKING:
@@ -159,3 +161,30 @@ def assemble(
         return empty_gdf(spec.fields) if len(base) == 0 else base
     out = pd.concat(parts, ignore_index=True)
     return gpd.GeoDataFrame(out, geometry=out.geometry.name, crs="EPSG:4326")
+
+
+def name_new_points(
+    gdf_prep: gpd.GeoDataFrame,
+    acc_idx: np.ndarray,
+    missing_uid: np.ndarray,
+    uids: np.ndarray,
+    spec: LayerSpec,
+    base: gpd.GeoDataFrame,
+    msgs: list[list[Message]],
+    key_col: str,
+) -> None:
+    """Give new points without uid a readable one (`generated_uids`), after the join."""
+    key = spec.key
+    new_j = [j for j, pos in enumerate(acc_idx) if missing_uid[pos]]
+    if not new_j:
+        return
+    used = list(base[key].tolist()) if key in base.columns else []
+    used += [u for u in uids if isinstance(u, str) and not u.startswith("__new_")]
+    codes = gdf_prep["township_code"].to_numpy(dtype=object)[new_j]
+    made = generated_uids(codes, used, uid_prefix(spec))
+    col = gdf_prep.columns.get_loc(key)
+    for j, uid in zip(new_j, made, strict=True):
+        gdf_prep.iloc[j, col] = uid
+        pos = acc_idx[j]
+        uids[pos] = uid
+        msgs[pos].append(Message(key_col, "", f"无{spec.label(key)}，已生成 {uid}", LEVEL_INFO))

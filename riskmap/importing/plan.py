@@ -15,7 +15,6 @@ conflicting updates and probable duplicates are held until confirmed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,23 +28,23 @@ from riskmap import cells as tc
 from riskmap.coords import CRS_CHOICES, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARNING
 from riskmap.derive import FLAG_SEP
 from riskmap.errors import CRSError, ImportFileError, SchemaError
-from riskmap.importing import identity
 from riskmap.importing.columns import COMPUTED, known_header, plan_columns
 from riskmap.importing.commit import layer_fingerprint
+from riskmap.importing.holds import Confirm, hold_conflicts, hold_duplicates
 from riskmap.importing.locate import county_geometry, locate_rows
 from riskmap.importing.merge import (
     FieldChange,
     assemble,
     empty_gdf,
-    generated_uids,
     merge_updates,
+    name_new_points,
     uid_prefix,
 )
 from riskmap.importing.report import ImportReport, Message, RowReport
 from riskmap.importing.validate import (
-    INCOMPLETE_FIELD,
     INCOMPLETE_LABEL,
     check_uids,
+    mark_incomplete,
     missing_reason,
     uid_key,
     unevaluated_messages,
@@ -62,9 +61,6 @@ if TYPE_CHECKING:
 
 STATUS_NEW = "在册"
 """Status given to new points imported without one."""
-
-Confirm = bool | Collection[int]
-"""Confirmation of held rows: True (all), False (none) or the Excel row numbers confirmed."""
 
 
 @dataclass
@@ -342,10 +338,6 @@ def plan_attribute_update(
     return plan
 
 
-def _confirmed(confirm: Confirm, row: int) -> bool:
-    return confirm is True or (not isinstance(confirm, bool) and row in confirm)
-
-
 def plan_table(
     table: RawTable,
     filename: str,
@@ -580,8 +572,8 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
             g = old_geom[old_pos[pos]]
             if g is not None and not g.is_empty:
                 lon[pos], lat[pos] = g.x, g.y
-    _hold_conflicts(rows, spec, base, action, old_pos, attr_only, loc, metric_crs, accept_conflicts)
-    _hold_duplicates(rows, spec, base, action, missing_uid, lon, lat, metric_crs, add_duplicates)
+    hold_conflicts(rows, spec, base, action, old_pos, attr_only, loc, metric_crs, accept_conflicts)
+    hold_duplicates(rows, spec, base, action, missing_uid, lon, lat, metric_crs, add_duplicates)
     written = np.isin(action, ["add", "update"])
 
     # --- written rows -> prepared features ---------------------------------------------
@@ -617,8 +609,8 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
         gdf_prep = layer.gdf
     else:  # prepare_layer's share table cannot be built from zero rows
         gdf_prep = coerce_layer(gdf_acc, spec).assign(join_flag=pd.Series(dtype=object))
-    _name_new_points(gdf_prep, acc_idx, missing_uid, uids, spec, base, msgs, key_col)
-    missing = _mark_incomplete(gdf_prep, spec)
+    name_new_points(gdf_prep, acc_idx, missing_uid, uids, spec, base, msgs, key_col)
+    missing = mark_incomplete(gdf_prep, spec)
     _join_flags_to_messages(gdf_prep, acc_idx, rows)
 
     # --- report rows ----------------------------------------------------------------------
@@ -729,154 +721,6 @@ def _fill_bookkeeping(
         gdf_acc["status"] = (
             np.where(fill, STATUS_NEW, None) if status is None else status.mask(fill, STATUS_NEW)
         )
-
-
-def _hold_conflicts(
-    rows: _Rows,
-    spec: LayerSpec,
-    base: gpd.GeoDataFrame,
-    action: np.ndarray,
-    old_pos: np.ndarray,
-    attr_only: np.ndarray,
-    loc: Any,  # noqa: ANN401
-    metric_crs: str,
-    accept: Confirm,
-) -> None:
-    """Mark updates that move > 100 m or replace the name as ``conflict`` unless confirmed."""
-    upd = np.flatnonzero(action == "update")
-    if upd.size == 0:
-        return
-    old_geom = base.geometry.to_numpy()[old_pos[upd]]
-    old_lon = np.array([np.nan if g is None or g.is_empty else g.x for g in old_geom])
-    old_lat = np.array([np.nan if g is None or g.is_empty else g.y for g in old_geom])
-    moved = identity.move_distances_m(old_lon, old_lat, loc.lon[upd], loc.lat[upd], metric_crs)
-    moved[attr_only[upd]] = np.nan
-    names = rows.values.get("name")
-    old_names = (
-        base["name"].to_numpy()[old_pos[upd]] if "name" in base.columns else [None] * len(upd)
-    )
-    new_names = names[upd] if names is not None else [None] * len(upd)
-    reasons = identity.update_conflicts(old_names, new_names, moved)
-    for pos, why in zip(upd, reasons, strict=True):
-        if not why:
-            continue
-        row = int(rows.rows[pos])
-        text = "；".join(why)
-        uid = rows.values[spec.key][pos]
-        if _confirmed(accept, row):
-            reason = f"冲突已确认，按文件更新 {uid}: {text}"
-            rows.msgs[pos].append(Message("", uid, reason, LEVEL_WARNING))
-        else:
-            action[pos] = "conflict"
-            reason = (
-                f"冲突: 会改变已有点位 {uid} ({text})，可能是另一处地点；未更新。"
-                "确认无误请勾选（命令行 --accept-conflicts）"
-            )
-            rows.msgs[pos].append(Message("", uid, reason, LEVEL_WARNING))
-
-
-def _hold_duplicates(
-    rows: _Rows,
-    spec: LayerSpec,
-    base: gpd.GeoDataFrame,
-    action: np.ndarray,
-    missing_uid: np.ndarray,
-    lon: np.ndarray,
-    lat: np.ndarray,
-    metric_crs: str,
-    add: Confirm,
-) -> None:
-    """Mark new rows without uid that probably repeat a point as ``duplicate`` unless chosen."""
-    candidates = (action == "add") & missing_uid
-    if not candidates.any():
-        return
-    x, y = identity.to_metric(lon, lat, metric_crs)
-    names = rows.values.get("name", np.full(rows.n, None, dtype=object))
-    if len(base):
-        geoms = base.geometry.to_numpy()
-        ex_lon = np.array([np.nan if g is None or g.is_empty else g.x for g in geoms])
-        ex_lat = np.array([np.nan if g is None or g.is_empty else g.y for g in geoms])
-        ex_x, ex_y = identity.to_metric(ex_lon, ex_lat, metric_crs)
-        ex_names = base["name"].tolist() if "name" in base.columns else [None] * len(base)
-    else:
-        ex_x = ex_y = np.empty(0)
-        ex_names = []
-    matches = identity.probable_duplicates(x, y, names, candidates, ex_x, ex_y, ex_names)
-    for pos, match in enumerate(matches):
-        if match is None:
-            continue
-        kind, j = match
-        if kind == "existing":
-            other_uid = base[spec.key].iloc[j] if spec.key in base.columns else ""
-            dist = float(np.hypot(x[pos] - ex_x[j], y[pos] - ex_y[j]))
-            what = f"图层中的「{ex_names[j]}」({other_uid}，相距 {dist:.0f} 米)"
-        else:
-            dist = float(np.hypot(x[pos] - x[j], y[pos] - y[j]))
-            what = f"本文件第 {int(rows.rows[j])} 行「{names[j]}」(相距 {dist:.0f} 米)"
-        row = int(rows.rows[pos])
-        if _confirmed(add, row):
-            reason = f"疑似与{what}重复，已按选择新增"
-        else:
-            action[pos] = "duplicate"
-            reason = (
-                f"疑似重复: 与{what}名称相同或相近；未新增。"
-                "确属新点请勾选（命令行 --add-duplicates）"
-            )
-        rows.msgs[pos].append(
-            Message(
-                rows.source_of.get("name", "名称"), str(names[pos] or ""), reason, LEVEL_WARNING
-            )
-        )
-
-
-def _name_new_points(
-    gdf_prep: gpd.GeoDataFrame,
-    acc_idx: np.ndarray,
-    missing_uid: np.ndarray,
-    uids: np.ndarray,
-    spec: LayerSpec,
-    base: gpd.GeoDataFrame,
-    msgs: list[list[Message]],
-    key_col: str,
-) -> None:
-    """Give new points without uid a readable one (`generated_uids`), after the join."""
-    key = spec.key
-    new_j = [j for j, pos in enumerate(acc_idx) if missing_uid[pos]]
-    if not new_j:
-        return
-    used = list(base[key].tolist()) if key in base.columns else []
-    used += [u for u in uids if isinstance(u, str) and not u.startswith("__new_")]
-    codes = gdf_prep["township_code"].to_numpy(dtype=object)[new_j]
-    made = generated_uids(codes, used, uid_prefix(spec))
-    col = gdf_prep.columns.get_loc(key)
-    for j, uid in zip(new_j, made, strict=True):
-        gdf_prep.iloc[j, col] = uid
-        pos = acc_idx[j]
-        uids[pos] = uid
-        msgs[pos].append(Message(key_col, "", f"无{spec.label(key)}，已生成 {uid}", LEVEL_INFO))
-
-
-def _mark_incomplete(gdf_prep: gpd.GeoDataFrame, spec: LayerSpec) -> list[list[str]]:
-    """Set ``incomplete`` and the 待补充 entry of ``flags`` from the final values."""
-    required = [k for k in spec.required if k != spec.key and k not in COMPUTED]
-    out: list[list[str]] = [[] for _ in range(len(gdf_prep))]
-    for k in required:
-        if k not in gdf_prep.columns:
-            blank = np.ones(len(gdf_prep), dtype=bool)
-        else:
-            blank = np.array([is_blank(v) for v in gdf_prep[k].tolist()], dtype=bool)
-        for j in np.flatnonzero(blank):
-            out[j].append(spec.label(k))
-    if INCOMPLETE_FIELD in spec.fields:
-        gdf_prep[INCOMPLETE_FIELD] = [bool(m) for m in out]
-    if "flags" in gdf_prep.columns:
-        flags = gdf_prep["flags"].tolist()
-        for j, labels in enumerate(out):
-            if labels:
-                entry = f"{INCOMPLETE_LABEL}: {'、'.join(labels)}"
-                flags[j] = entry if is_blank(flags[j]) else f"{flags[j]}{FLAG_SEP}{entry}"
-        gdf_prep["flags"] = pd.Series(flags, index=gdf_prep.index, dtype=object)
-    return out
 
 
 def _join_flags_to_messages(gdf_prep: gpd.GeoDataFrame, acc_idx: np.ndarray, rows: _Rows) -> None:

@@ -21,12 +21,15 @@ import numpy as np
 import pandas as pd
 
 from riskmap.coords import LEVEL_ERROR, LEVEL_WARNING
+from riskmap.derive import FLAG_SEP
 from riskmap.importing.columns import COMPUTED
 from riskmap.importing.report import Message
 from riskmap.schema import field_problem, is_blank
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+
+    import geopandas as gpd
 
     from riskmap.catalog import LayerSpec
     from riskmap.importing.report import ImportReport
@@ -241,3 +244,26 @@ def check_uids(
             )
             msgs[pos].append(Message(source_col, str(uids[pos]), reason, LEVEL_ERROR))
     return canonical
+
+
+def mark_incomplete(gdf_prep: gpd.GeoDataFrame, spec: LayerSpec) -> list[list[str]]:
+    """Set ``incomplete`` and the 待补充 entry of ``flags`` from the final values."""
+    required = [k for k in spec.required if k != spec.key and k not in COMPUTED]
+    out: list[list[str]] = [[] for _ in range(len(gdf_prep))]
+    for k in required:
+        if k not in gdf_prep.columns:
+            blank = np.ones(len(gdf_prep), dtype=bool)
+        else:
+            blank = np.array([is_blank(v) for v in gdf_prep[k].tolist()], dtype=bool)
+        for j in np.flatnonzero(blank):
+            out[j].append(spec.label(k))
+    if INCOMPLETE_FIELD in spec.fields:
+        gdf_prep[INCOMPLETE_FIELD] = [bool(m) for m in out]
+    if "flags" in gdf_prep.columns:
+        flags = gdf_prep["flags"].tolist()
+        for j, labels in enumerate(out):
+            if labels:
+                entry = f"{INCOMPLETE_LABEL}: {'、'.join(labels)}"
+                flags[j] = entry if is_blank(flags[j]) else f"{flags[j]}{FLAG_SEP}{entry}"
+        gdf_prep["flags"] = pd.Series(flags, index=gdf_prep.index, dtype=object)
+    return out
