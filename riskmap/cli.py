@@ -372,8 +372,8 @@ def import_cmd(
     Import survey points from CSV/Excel into a layer (good rows in, others reported).
 
     Exit status: 0 when at least one row is written (with --dry-run: could be written);
-    3 when the file was read but no row can be written (all rejected or held); 1 when the
-    file cannot be read or the arguments are wrong.
+    3 when the file was read but no row can be written (all rejected or held); 2 when the
+    whole file is refused or an argument is wrong.
     """
     from riskmap import io  # noqa: PLC0415 - keep `--help` fast
     from riskmap.importing import (  # noqa: PLC0415

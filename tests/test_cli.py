@@ -299,6 +299,7 @@ def test_readme_import_example_on_a_minimal_sheet(runner, layers_copy, tmp_path)
     assert result.exit_code == 0, result.output
     assert "新增 1" in result.output
     assert "待补充 1" in result.output
+    assert "已生成 DZ-500229001-1" in result.output  # as the README says
     text = (layers_copy / "geohazard.geojson").read_text(encoding="utf-8")
     assert "葛城滑坡点" in text
     assert "待补充: 灾害类型、威胁人数" in text

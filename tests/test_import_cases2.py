@@ -523,3 +523,16 @@ def test_generated_uids_unique_readable_and_never_reused(codes, start):
     assert not set(made) & set(used)
     for code, uid in zip(codes, made, strict=True):
         assert uid.startswith(f"DZ-{code or '000000000'}-")
+
+
+def test_incomplete_points_pass_layer_validation(geo, gdf_townships, gdf_county):
+    from riskmap.schema import layer_problems
+
+    plan = plan_import(
+        MINIMAL.encode(), "min.csv", geo, existing=io.empty_layer(geo),
+        gdf_townships=gdf_townships, gdf_county=gdf_county,
+    )  # fmt: skip
+    gdf = plan.gdf_result.drop(columns=["join_flag"])
+    assert layer_problems(gdf, geo) == []
+    broken = gdf.assign(incomplete=False)  # the same blanks without the mark are problems
+    assert {p.field for p in layer_problems(broken, geo)} == {"hazard_type", "threat_people"}
