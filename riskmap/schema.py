@@ -346,7 +346,7 @@ def layer_problems(gdf: gpd.GeoDataFrame, spec: LayerSpec) -> list[Problem]:
     # A point imported without a required attribute is marked incomplete (待补充, see
     # docs/import.md): its blank required cells are known, not a breach of the declaration.
     incomplete = (
-        [v is True or v == 1 for v in gdf["incomplete"].tolist()]
+        [isinstance(v, (bool, np.bool_)) and bool(v) for v in gdf["incomplete"].tolist()]
         if "incomplete" in gdf.columns
         else [False] * len(gdf)
     )
