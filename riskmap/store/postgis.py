@@ -1,0 +1,857 @@
+"""The PostGIS store: layers, records, history and attachments in PostgreSQL + PostGIS.
+
+Chosen with ``RISKMAP_DATABASE_URL=postgresql://user:pass@host/db`` (`Settings.database_url`,
+`riskmap.store.open_store`); files stay the default. Same contract as the file store
+(`riskmap.store.Store`): every write is one transaction that locks the object's head row
+(``SELECT … FOR UPDATE``), checks the previewed version, adds a new version, appends an audit
+entry and moves the head, so a client killed at any moment leaves the old or the new version
+and the audit log agrees (PostgreSQL rolls back an unfinished transaction).
+
+Schema (in the PostgreSQL schema ``riskmap``, created by Alembic, ``riskmap db init``):
+
+``heads(kind, name, current_version, token)``
+    One row per layer / records collection / the catalog: which version is current. Writers
+    lock this row; ``token`` (a random UUID per version) is what `layer_version` returns.
+``versions(kind, name, version_no, token, columns, records, content, n_rows)``
+    Every kept version: a layer's ordered column names and dtypes, a collection's records
+    (JSONB), the catalog's TOML text. The ``history_keep`` newest previous versions are kept.
+``features(layer_id, version_no, fid, uid, township_code, props, geom)``
+    The features of every kept layer version: ``props`` JSONB holds the properties exactly
+    as the GeoJSON file would; ``geom`` is ``geometry(Geometry, 4326)`` with a GiST index;
+    ``township_code`` and ``uid`` are real columns for joins and lookups.
+``history(id, kind, name, time, user, action, source, rows_before, rows_after, backup, entry)``
+    The audit log; ``backup`` names the version a write replaced (``v<no>``), so `undo` copies
+    that version's rows into a new version (in SQL, nothing leaves the server).
+``attachments(name, data)``
+    Evidence files, content-addressed (``<sha256>.<ext>``).
+``layer_<id>`` views
+    One per catalog layer, created when the catalog is stored (`PostgisStore.write_catalog`):
+    the current version with a typed column per catalog field (``int`` → ``bigint``,
+    ``float`` → ``double precision``, ``bool`` → ``boolean``, ``date`` → ``date``, else
+    ``text``) and ``geom``, so QGIS or SQL users see each layer as a typed table.
+
+Why one features table with JSONB properties and typed views, not one table per layer: the
+catalog is declarative (a new layer is a declaration, no code, `riskmap.catalog`), so a new
+layer or field must not need a schema migration; one table gives one GiST index across all
+layers and counties for province-wide queries; old versions live beside the current one, so
+undo is a server-side copy; and the per-layer views still give the typed columns the catalog
+declares. The properties are exactly those of the GeoJSON the file store would write
+(`riskmap.io.geojson_text`), and `read_layer` rebuilds the frame with the columns and dtypes
+the file store's reader gives, so both stores give the same frames and
+``riskmap db dump-files`` gives back the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import threading
+import tomllib
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from io import BytesIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from geoalchemy2 import Geometry
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+import geopandas as gpd
+import shapely
+
+from riskmap import io
+from riskmap.catalog import Catalog, catalog_from_dict
+from riskmap.errors import CatalogError, DataFileError, LockError, StaleVersionError
+
+if TYPE_CHECKING:
+    from riskmap.catalog import LayerSpec
+    from riskmap.settings import Settings
+
+SCHEMA = "riskmap"
+"""PostgreSQL schema holding every table of the store (and Alembic's version table)."""
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_ATTACHMENT = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{1,8}$")
+_DROP_COLUMNS = ("join_flag",)  # working columns never stored (as `riskmap.io.write_layer`)
+
+_meta = sa.MetaData(schema=SCHEMA)
+heads = sa.Table(
+    "heads", _meta,
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("current_version", sa.Integer),
+    sa.Column("token", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+versions = sa.Table(
+    "versions", _meta,
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("version_no", sa.Integer, primary_key=True),
+    sa.Column("token", sa.Text, nullable=False),
+    sa.Column("columns", JSONB),
+    sa.Column("records", JSONB),
+    sa.Column("content", sa.Text),
+    sa.Column("n_rows", sa.Integer),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+)
+features = sa.Table(
+    "features", _meta,
+    sa.Column("layer_id", sa.Text, primary_key=True),
+    sa.Column("version_no", sa.Integer, primary_key=True),
+    sa.Column("fid", sa.Integer, primary_key=True),
+    sa.Column("uid", sa.Text),
+    sa.Column("township_code", sa.Text),
+    sa.Column("props", JSONB, nullable=False),
+    sa.Column("geom", Geometry("GEOMETRY", srid=4326, spatial_index=False)),
+)
+history_t = sa.Table(
+    "history", _meta,
+    sa.Column("id", sa.BigInteger, primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("user", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("rows_before", sa.Integer),
+    sa.Column("rows_after", sa.Integer),
+    sa.Column("backup", sa.Text),
+    sa.Column("entry", JSONB, nullable=False),
+)
+attachments = sa.Table(
+    "attachments", _meta,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+)
+
+_SQL_TYPES = {"int": "bigint", "float": "double precision", "bool": "boolean"}
+
+_engines: dict[str, sa.Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def sqlalchemy_url(url: str) -> str:
+    """
+    Return `url` with the psycopg 3 driver: ``postgresql://…`` → ``postgresql+psycopg://…``.
+
+    Raises
+    ------
+    DataFileError
+        When `url` is not a ``postgresql://`` URL.
+    """
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    msg = f"数据库地址无效 (RISKMAP_DATABASE_URL must start with postgresql://): {url[:30]}…"
+    raise DataFileError(msg)
+
+
+def engine_for(url: str) -> sa.Engine:
+    """
+    Return the process's SQLAlchemy engine (connection pool) for `url`, created once.
+
+    One pool per URL and process: the app calls `open_store` on every rerun, and opening a
+    PostgreSQL connection costs milliseconds, so connections are reused.
+    """
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = sa.create_engine(
+                sqlalchemy_url(url), pool_pre_ping=True, pool_size=5, max_overflow=5
+            )
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection of this process (tests; after a fork)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _alembic_config(connection: sa.Connection) -> Any:  # noqa: ANN401 - alembic Config
+    from alembic.config import Config  # noqa: PLC0415 - only `db init` needs alembic
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def init_db(url: str) -> str:
+    """
+    Create or upgrade the store's schema (Alembic ``upgrade head``); return the revision.
+
+    Idempotent: an up-to-date database is left as it is.
+
+    Raises
+    ------
+    DataFileError
+        When the database cannot be reached.
+    """
+    from alembic import command  # noqa: PLC0415
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
+
+    engine = engine_for(url)
+    with _db_errors(), engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
+        ctx = MigrationContext.configure(conn, opts={"version_table_schema": SCHEMA})
+        return ctx.get_current_revision() or ""
+
+
+@contextmanager
+def _db_errors(name: str = "") -> Iterator[None]:
+    """Turn connection, missing-schema and lock-timeout errors into riskmap errors."""
+    import psycopg  # noqa: PLC0415
+
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        orig = exc.orig
+        where = f"{name}: " if name else ""
+        if isinstance(orig, psycopg.errors.LockNotAvailable):
+            msg = f"{where}另一个导入正在写入该图层，请稍后再试 (layer is locked by another import)"
+            raise LockError(msg) from None
+        if isinstance(orig, (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName)):
+            msg = f"{where}数据库尚未初始化，请先运行 riskmap db init (schema missing: {orig})"
+            raise DataFileError(msg) from None
+        if isinstance(orig, psycopg.OperationalError) or exc.connection_invalidated:
+            msg = f"{where}无法连接数据库 (cannot reach the database): {orig}"
+            raise DataFileError(msg) from None
+        raise
+
+
+def _check_name(name: str) -> str:
+    if not _NAME.match(name):
+        msg = f"记录集合名称无效 {name!r} (expected lower-case letters, digits, _)"
+        raise ValueError(msg)
+    return name
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+# --- frames <-> rows ---------------------------------------------------------------------------
+
+
+def canonical_layer(
+    gdf: gpd.GeoDataFrame,
+) -> tuple[str, gpd.GeoDataFrame, list[dict[str, Any]]]:
+    """
+    Return what the file store would store for `gdf`, and how it reads back.
+
+    Parameters
+    ----------
+    gdf
+        Features in any CRS (stored as EPSG:4326); ``join_flag`` is dropped.
+
+    Returns
+    -------
+    text
+        The RFC 7946 GeoJSON text the file store writes (`riskmap.io.geojson_text`).
+    frame
+        That text read back exactly as `riskmap.io.read_layer_file` does (pyogrio, dates as
+        text): its columns and dtypes are the layer's columns and dtypes.
+    properties
+        Each feature's properties (JSON objects), in row order.
+    """
+    text = io.geojson_text(gdf, drop_columns=_DROP_COLUMNS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        frame = gpd.read_file(BytesIO(text.encode("utf-8")), engine="pyogrio",
+                              datetime_as_string=True)
+    if frame.crs is None:
+        frame = frame.set_crs("EPSG:4326")
+    props = [f["properties"] or {} for f in json.loads(text)["features"]]
+    return text, frame, props
+
+
+def _column(values: list[Any], dtype: str) -> pd.Series:
+    """Build one column with the dtype the file store's reader gave it."""
+    if dtype.startswith("float"):
+        return pd.Series([np.nan if v is None else v for v in values], dtype=dtype)
+    if dtype == "object":
+        return pd.Series(values, dtype=object)
+    try:
+        return pd.Series(values, dtype=dtype)
+    except (TypeError, ValueError):
+        return pd.Series(values, dtype=object)
+
+
+def frame_from_rows(
+    columns: list[list[str]], rows: list[tuple[dict[str, Any], bytes | None]]
+) -> gpd.GeoDataFrame:
+    """
+    Rebuild a layer frame from stored rows.
+
+    Parameters
+    ----------
+    columns
+        ``[[name, dtype], …]`` of the version (the geometry column included, dtype
+        ``"geometry"``), in order.
+    rows
+        ``(props, wkb)`` per feature, in ``fid`` order.
+
+    Returns
+    -------
+    gdf
+        EPSG:4326; the same columns, dtypes and values as the file store reads.
+    """
+    props = [r[0] for r in rows]
+    geoms = shapely.from_wkb(np.asarray([r[1] for r in rows], dtype=object))
+    data: dict[str, Any] = {}
+    geom_name = "geometry"
+    for name, dtype in columns:
+        if dtype == "geometry":
+            geom_name = name
+            data[name] = gpd.GeoSeries(geoms, crs="EPSG:4326")
+        else:
+            data[name] = _column([p.get(name) for p in props], dtype)
+    if geom_name not in data:
+        data[geom_name] = gpd.GeoSeries(geoms, crs="EPSG:4326")
+    return gpd.GeoDataFrame(data, geometry=geom_name, crs="EPSG:4326")
+
+
+def _copy_features(
+    conn: sa.Connection,
+    layer_id: str,
+    version_no: int,
+    key: str,
+    frame: gpd.GeoDataFrame,
+    props: list[dict[str, Any]],
+) -> None:
+    """Insert a version's features with PostgreSQL ``COPY`` (psycopg 3), in the transaction."""
+    geoms = frame.geometry.to_numpy()
+    wkb = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+    raw = conn.connection.driver_connection
+    cols = "layer_id, version_no, fid, uid, township_code, props, geom"
+    with raw.cursor() as cur, cur.copy(f"COPY {SCHEMA}.features ({cols}) FROM STDIN") as copy:
+        for fid, (p, g) in enumerate(zip(props, wkb, strict=True)):
+            uid = p.get(key)
+            code = p.get("township_code")
+            copy.write_row((
+                layer_id, version_no, fid,
+                None if uid is None else str(uid),
+                None if code is None else str(code),
+                json.dumps(p, ensure_ascii=False),
+                g,
+            ))
+
+
+# --- the store -------------------------------------------------------------------------------
+
+
+class PostgisStore:
+    """
+    Layers, records and attachments in a PostGIS database (see module doc).
+
+    Parameters
+    ----------
+    settings
+        ``database_url`` chooses the database; ``history_keep`` previous versions of each
+        layer and collection are kept; the boundaries (county, townships) stay files.
+    """
+
+    kind = "postgis"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = engine_for(settings.database_url)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _head(self, conn: sa.Connection, kind: str, name: str) -> Any:  # noqa: ANN401 - Row
+        return conn.execute(
+            sa.select(heads.c.current_version, heads.c.token)
+            .where(heads.c.kind == kind, heads.c.name == name)
+        ).one_or_none()
+
+    def _history(self, kind: str, name: str) -> list[dict[str, Any]]:
+        with _db_errors(name), self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(history_t.c.entry)
+                .where(history_t.c.kind == kind, history_t.c.name == name)
+                .order_by(history_t.c.id)
+            ).scalars().all()
+        return [dict(r) for r in rows]
+
+    def _commit(
+        self,
+        kind: str,
+        name: str,
+        *,
+        label: str,
+        entry: dict[str, Any],
+        expected_version: str | None,
+        lock_timeout_s: float,
+        fill: Callable[[sa.Connection, int, int | None], tuple[dict[str, Any], int | None]]
+        | None = None,
+        undo: bool = False,
+    ) -> str:
+        """
+        Add a version of one object in one transaction; return its token.
+
+        Under the head row's lock: check `expected_version`, (for an undo: find the version
+        to restore), call ``fill(conn, new_no, current_no)`` which stores the content and
+        returns the ``versions`` row values and the row count, append the audit entry, move
+        the head, prune versions beyond ``history_keep``.
+        """
+        token = uuid.uuid4().hex
+        with _db_errors(label), self.engine.begin() as conn:
+            ms = max(1, int(lock_timeout_s * 1000))
+            conn.execute(sa.select(sa.func.set_config("lock_timeout", f"{ms}ms", sa.true())))
+            conn.execute(
+                pg_insert(heads)
+                .values(kind=kind, name=name, current_version=None, token="")
+                .on_conflict_do_nothing()
+            )
+            head = conn.execute(
+                sa.select(heads.c.current_version, heads.c.token)
+                .where(heads.c.kind == kind, heads.c.name == name)
+                .with_for_update()
+            ).one()
+            if expected_version is not None and head.token != expected_version:
+                msg = (
+                    f"{label}: 预览之后数据已被修改（可能有其他编辑），请重新预览后再提交"
+                    " (changed since your preview)"
+                )
+                raise StaleVersionError(msg)
+            current = head.current_version
+            if undo:
+                entries = [
+                    dict(e) for e in conn.execute(
+                        sa.select(history_t.c.entry)
+                        .where(history_t.c.kind == kind, history_t.c.name == name)
+                        .order_by(history_t.c.id)
+                    ).scalars()
+                ]
+                last = io.last_undoable(entries)
+                if last is None:
+                    msg = f"{label}: 没有可撤销的修改 (nothing to undo)"
+                    raise DataFileError(msg)
+                restore = int(str(last["backup"]).removeprefix("v"))
+                exists = conn.execute(
+                    sa.select(versions.c.version_no).where(
+                        versions.c.kind == kind, versions.c.name == name,
+                        versions.c.version_no == restore,
+                    )
+                ).one_or_none()
+                if exists is None:
+                    msg = f"{label}: 历史版本 {last['backup']} 已被清理，无法撤销 (backup pruned)"
+                    raise DataFileError(msg)
+                entry = {**entry, "source": last.get("source", ""), "undoes": last["backup"]}
+                fill = self._restorer(kind, name, restore)
+            rows_before = None
+            if current is not None:
+                rows_before = conn.execute(
+                    sa.select(versions.c.n_rows).where(
+                        versions.c.kind == kind, versions.c.name == name,
+                        versions.c.version_no == current,
+                    )
+                ).scalar_one_or_none()
+            new_no = (conn.execute(
+                sa.select(sa.func.max(versions.c.version_no))
+                .where(versions.c.kind == kind, versions.c.name == name)
+            ).scalar_one_or_none() or 0) + 1
+            conn.execute(sa.insert(versions).values(
+                kind=kind, name=name, version_no=new_no, token=token, created_at=sa.func.now(),
+            ))
+            assert fill is not None  # noqa: S101 - set above for every path
+            values, n_rows = fill(conn, new_no, current)
+            conn.execute(
+                sa.update(versions)
+                .where(versions.c.kind == kind, versions.c.name == name,
+                       versions.c.version_no == new_no)
+                .values(n_rows=n_rows, **values)
+            )
+            backup = None if current is None else f"v{current}"
+            full = {
+                "time": _now(), "user": "", "action": "write", "source": "",
+                "rows_before": rows_before, "rows_after": n_rows, "backup": backup, **entry,
+            }
+            conn.execute(sa.insert(history_t).values(
+                kind=kind, name=name, time=dt.datetime.fromisoformat(full["time"]),
+                user=str(full["user"]), action=str(full["action"]),
+                source=str(full["source"]), rows_before=rows_before, rows_after=n_rows,
+                backup=backup, entry=full,
+            ))
+            conn.execute(
+                sa.update(heads).where(heads.c.kind == kind, heads.c.name == name)
+                .values(current_version=new_no, token=token, updated_at=sa.func.now())
+            )
+            self._prune(conn, kind, name, new_no)
+        return token
+
+    def _prune(self, conn: sa.Connection, kind: str, name: str, current: int) -> None:
+        keep = max(0, int(self.settings.history_keep))
+        old = conn.execute(
+            sa.select(versions.c.version_no)
+            .where(versions.c.kind == kind, versions.c.name == name,
+                   versions.c.version_no != current)
+            .order_by(versions.c.version_no.desc())
+            .offset(keep)
+        ).scalars().all()
+        if not old:
+            return
+        if kind == "layer":
+            conn.execute(sa.delete(features).where(
+                features.c.layer_id == name, features.c.version_no.in_(old)))
+        conn.execute(sa.delete(versions).where(
+            versions.c.kind == kind, versions.c.name == name, versions.c.version_no.in_(old)))
+
+    def _restorer(
+        self, kind: str, name: str, restore: int
+    ) -> Callable[[sa.Connection, int, int | None], tuple[dict[str, Any], int | None]]:
+        """Content filler of an undo: copy version `restore` into the new version, in SQL."""
+
+        def fill(conn: sa.Connection, new_no: int, _current: int | None) -> tuple[dict, int | None]:
+            old = conn.execute(
+                sa.select(versions.c.columns, versions.c.records, versions.c.content,
+                          versions.c.n_rows)
+                .where(versions.c.kind == kind, versions.c.name == name,
+                       versions.c.version_no == restore)
+            ).one()
+            if kind == "layer":
+                cols = [features.c[c] for c in ("fid", "uid", "township_code", "props", "geom")]
+                conn.execute(features.insert().from_select(
+                    ["layer_id", "version_no", "fid", "uid", "township_code", "props", "geom"],
+                    sa.select(sa.literal(name), sa.literal(new_no), *cols).where(
+                        features.c.layer_id == name, features.c.version_no == restore),
+                ))
+            return {"columns": old.columns, "records": old.records, "content": old.content}, \
+                old.n_rows
+
+        return fill
+
+    # --- stamp, catalog --------------------------------------------------------------------
+
+    def stamp(self) -> str:
+        """
+        Return a token that changes with any write (last audit id) or boundary file change.
+
+        Every write appends to ``history`` in its transaction, so its newest id moves.
+        """
+        with _db_errors(), self.engine.connect() as conn:
+            last = conn.execute(sa.select(sa.func.max(history_t.c.id))).scalar_one_or_none()
+        st = self.settings
+        parts = [f"db:{last}"]
+        paths = [st.township_polygons_path, st.county_path]
+        if self._catalog_text() is None:
+            paths.append(st.catalog_path)
+        parts += [f"{p}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in paths if p.exists()]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+    def _catalog_text(self) -> str | None:
+        with _db_errors(), self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(versions.c.content)
+                .join(heads, sa.and_(heads.c.kind == versions.c.kind,
+                                     heads.c.name == versions.c.name,
+                                     heads.c.current_version == versions.c.version_no))
+                .where(heads.c.kind == "catalog", heads.c.name == "catalog")
+            ).scalar_one_or_none()
+
+    def read_catalog(self) -> Catalog:
+        """
+        Return the catalog stored in the database, or ``layers/catalog.toml`` before one is.
+
+        Raises
+        ------
+        CatalogError
+            When the stored TOML or a declaration is malformed.
+        """
+        text = self._catalog_text()
+        if text is None:
+            return io.read_catalog(self.settings)
+        where = f"{self.settings.database_url.split('@')[-1]} catalog"
+        try:
+            return catalog_from_dict(tomllib.loads(text))
+        except tomllib.TOMLDecodeError as exc:
+            msg = f"{where}: 图层目录不是有效的 TOML: {exc}"
+            raise CatalogError(msg) from None
+        except CatalogError as exc:
+            msg = f"{where}: {exc}"
+            raise CatalogError(msg) from None
+
+    def catalog_text(self) -> str | None:
+        """Return the stored catalog's TOML text, or None when none is stored."""
+        return self._catalog_text()
+
+    def write_catalog(self, text: str, *, user: str, source: str = "") -> str:
+        """
+        Store the catalog (TOML text, checked first) and rebuild the typed ``layer_<id>`` views.
+
+        Raises
+        ------
+        CatalogError
+            When `text` is not a valid catalog; nothing is written.
+        """
+        try:
+            catalog = catalog_from_dict(tomllib.loads(text))
+        except tomllib.TOMLDecodeError as exc:
+            msg = f"{source or 'catalog'}: 图层目录不是有效的 TOML: {exc}"
+            raise CatalogError(msg) from None
+
+        def fill(conn: sa.Connection, _new: int, _cur: int | None) -> tuple[dict, int]:
+            _create_views(conn, catalog)
+            return {"content": text}, len(catalog)
+
+        return self._commit(
+            "catalog", "catalog", label="catalog.toml",
+            entry={"user": user, "action": "catalog", "source": source},
+            expected_version=None, lock_timeout_s=10.0, fill=fill,
+        )
+
+    # --- layers --------------------------------------------------------------------------
+
+    def read_layer(self, spec: LayerSpec) -> gpd.GeoDataFrame:
+        """Return the layer's current version, EPSG:4326; `io.empty_layer` when it has none."""
+        engine = self.engine.execution_options(isolation_level="REPEATABLE READ")
+        with _db_errors(spec.file), engine.connect() as conn:
+            head = conn.execute(
+                sa.select(versions.c.version_no, versions.c.columns)
+                .join(heads, sa.and_(heads.c.kind == versions.c.kind,
+                                     heads.c.name == versions.c.name,
+                                     heads.c.current_version == versions.c.version_no))
+                .where(heads.c.kind == "layer", heads.c.name == spec.id)
+            ).one_or_none()
+            if head is None:
+                return io.empty_layer(spec)
+            rows = conn.execute(
+                sa.select(features.c.props, sa.func.ST_AsBinary(features.c.geom))
+                .where(features.c.layer_id == spec.id,
+                       features.c.version_no == head.version_no)
+                .order_by(features.c.fid)
+            ).all()
+        return frame_from_rows(head.columns, [(r[0], r[1]) for r in rows])
+
+    def layer_version(self, spec: LayerSpec) -> str:
+        """Return the token of the layer's current version, ``""`` when it has none."""
+        with _db_errors(spec.file), self.engine.connect() as conn:
+            head = self._head(conn, "layer", spec.id)
+        return "" if head is None else head.token
+
+    def write_layer(
+        self,
+        gdf: gpd.GeoDataFrame,
+        spec: LayerSpec,
+        *,
+        user: str,
+        action: str,
+        source: str = "",
+        counts: dict[str, Any] | None = None,
+        expected_version: str | None = None,
+        lock_timeout_s: float = 10.0,
+    ) -> str:
+        """
+        Replace the layer with `gdf` in one transaction (see `Store.write_layer`).
+
+        The properties stored are those the file store would write (`canonical_layer`).
+
+        Raises
+        ------
+        StaleVersionError
+            When the layer changed since `expected_version`.
+        LockError
+            When another writer holds the layer for longer than `lock_timeout_s` seconds.
+        """
+        _text, frame, props = canonical_layer(gdf)
+        columns = [[str(c), str(frame[c].dtype)] for c in frame.columns]
+
+        def fill(conn: sa.Connection, new_no: int, _cur: int | None) -> tuple[dict, int]:
+            _copy_features(conn, spec.id, new_no, spec.key, frame, props)
+            return {"columns": columns}, len(frame)
+
+        return self._commit(
+            "layer", spec.id, label=spec.file,
+            entry={"user": user, "action": action, "source": source, **(counts or {})},
+            expected_version=expected_version, lock_timeout_s=lock_timeout_s, fill=fill,
+        )
+
+    def history(self, spec: LayerSpec) -> list[dict[str, Any]]:
+        """Return the layer's audit log, oldest first."""
+        return self._history("layer", spec.id)
+
+    def undo(self, spec: LayerSpec, *, user: str) -> str:
+        """
+        Restore the version replaced by the last write not yet undone; return the new token.
+
+        Raises
+        ------
+        DataFileError
+            When there is nothing to undo, or that version was pruned.
+        """
+        return self._commit(
+            "layer", spec.id, label=spec.name, entry={"user": user, "action": "undo"},
+            expected_version=None, lock_timeout_s=10.0, undo=True,
+        )
+
+    # --- records ------------------------------------------------------------------------
+
+    def read_records(self, collection: str) -> list[dict[str, Any]]:
+        """Return the records of a collection, ``[]`` when it has none."""
+        _check_name(collection)
+        with _db_errors(collection), self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(versions.c.records)
+                .join(heads, sa.and_(heads.c.kind == versions.c.kind,
+                                     heads.c.name == versions.c.name,
+                                     heads.c.current_version == versions.c.version_no))
+                .where(heads.c.kind == "records", heads.c.name == collection)
+            ).scalar_one_or_none()
+        return list(value or [])
+
+    def records_version(self, collection: str) -> str:
+        """Return the token of the collection's current version, ``""`` when it has none."""
+        _check_name(collection)
+        with _db_errors(collection), self.engine.connect() as conn:
+            head = self._head(conn, "records", collection)
+        return "" if head is None else head.token
+
+    def write_records(
+        self,
+        collection: str,
+        records: list[dict[str, Any]],
+        *,
+        user: str,
+        action: str,
+        source: str = "",
+        counts: dict[str, Any] | None = None,
+        expected_version: str | None = None,
+        lock_timeout_s: float = 10.0,
+    ) -> str:
+        """
+        Replace a collection's records in one transaction (as `write_layer`).
+
+        Raises
+        ------
+        ValueError
+            When `records` is not a list of JSON objects (NaN refused), or the name is invalid.
+        StaleVersionError, LockError
+            As `write_layer`.
+        """
+        _check_name(collection)
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            msg = f"{collection}: 记录应为 JSON 对象列表 (expected a list of objects)"
+            raise ValueError(msg)
+        value = json.loads(json.dumps(records, ensure_ascii=False, allow_nan=False))
+
+        def fill(_conn: sa.Connection, _new: int, _cur: int | None) -> tuple[dict, int]:
+            return {"records": value}, len(value)
+
+        return self._commit(
+            "records", collection, label=collection,
+            entry={"user": user, "action": action, "source": source, **(counts or {})},
+            expected_version=expected_version, lock_timeout_s=lock_timeout_s, fill=fill,
+        )
+
+    def record_history(self, collection: str) -> list[dict[str, Any]]:
+        """Return a collection's audit log, oldest first."""
+        return self._history("records", _check_name(collection))
+
+    def undo_records(self, collection: str, *, user: str) -> str:
+        """
+        Undo the last write of a collection.
+
+        Raises
+        ------
+        DataFileError
+            When there is nothing to undo.
+        """
+        return self._commit(
+            "records", _check_name(collection), label=collection,
+            entry={"user": user, "action": "undo"},
+            expected_version=None, lock_timeout_s=10.0, undo=True,
+        )
+
+    # --- attachments ----------------------------------------------------------------------
+
+    def write_attachment(self, data: bytes, *, suffix: str) -> str:
+        """Store bytes as ``<sha256>.<suffix>`` (once; same bytes, same name) and return it."""
+        suffix = suffix.lower().lstrip(".")
+        name = f"{hashlib.sha256(data).hexdigest()}.{suffix}"
+        if not _ATTACHMENT.match(name):
+            msg = f"附件类型无效 {suffix!r} (bad attachment suffix)"
+            raise ValueError(msg)
+        with _db_errors(name), self.engine.begin() as conn:
+            conn.execute(
+                pg_insert(attachments)
+                .values(name=name, data=data, size=len(data), created_at=sa.func.now())
+                .on_conflict_do_nothing()
+            )
+        return name
+
+    def read_attachment(self, name: str) -> bytes:
+        """
+        Return an attachment's bytes.
+
+        Raises
+        ------
+        DataFileError
+            For a name that is not a generated attachment name, or an unknown one.
+        """
+        if not _ATTACHMENT.match(name):
+            msg = f"附件名称无效 {name!r} (not an attachment name)"
+            raise DataFileError(msg)
+        with _db_errors(name), self.engine.connect() as conn:
+            data = conn.execute(
+                sa.select(attachments.c.data).where(attachments.c.name == name)
+            ).scalar_one_or_none()
+        if data is None:
+            msg = f"{name}: 附件不存在 (attachment not found)"
+            raise DataFileError(msg)
+        return bytes(data)
+
+
+def _create_views(conn: sa.Connection, catalog: Catalog) -> None:
+    """(Re)create one typed view ``riskmap.layer_<id>`` per catalog layer (current version)."""
+    prep = conn.dialect.identifier_preparer
+    existing = conn.execute(
+        sa.text("SELECT table_name FROM information_schema.views WHERE table_schema = :s"),
+        {"s": SCHEMA},
+    ).scalars().all()
+    for view in existing:
+        if view.startswith("layer_"):
+            conn.execute(sa.text(f"DROP VIEW {SCHEMA}.{prep.quote(view)}"))
+    for spec in catalog:
+        cols = []
+        for key, field in spec.fields.items():
+            if key in {"fid", "uid", "township_code", "geom"}:
+                continue
+            lit = "'" + key.replace("'", "''") + "'"
+            raw = f"f.props->>{lit}"
+            kind = f"jsonb_typeof(f.props->{lit})"
+            if field.type in {"int", "float"}:
+                sql_type = _SQL_TYPES[field.type]
+                expr = f"CASE WHEN {kind} = 'number' THEN ({raw})::numeric::{sql_type} END"
+            elif field.type == "bool":
+                expr = f"CASE WHEN {kind} = 'boolean' THEN ({raw})::boolean END"
+            elif field.type == "date":
+                expr = f"{SCHEMA}.try_date({raw})"
+            else:
+                expr = raw
+            cols.append(f"{expr} AS {prep.quote(key)}")
+        view = prep.quote(f"layer_{spec.id}")
+        select_cols = ", ".join(["f.fid", "f.uid", "f.township_code", *cols, "f.geom"])
+        conn.execute(sa.text(
+            f"CREATE VIEW {SCHEMA}.{view} AS SELECT {select_cols} "  # noqa: S608 - quoted ids
+            f"FROM {SCHEMA}.features f JOIN {SCHEMA}.heads h ON h.kind = 'layer' "
+            "AND h.name = f.layer_id AND h.current_version = f.version_no "
+            "WHERE f.layer_id = '" + spec.id.replace("'", "''") + "'"
+        ))
