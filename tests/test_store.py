@@ -115,7 +115,7 @@ def test_versions_stale_preview_is_refused_and_nothing_written(store):
                            expected_version=v1)
     assert len({"", v1, v2}) == 3
     entries = len(store.history(spec))
-    with pytest.raises(StaleVersionError, match="预览之后.*已被修改.*请重新预览"):
+    with pytest.raises(StaleVersionError, match=r"预览之后.*已被修改.*请重新预览"):
         store.write_layer(version(4, "三"), spec, user="b", action="import",
                           expected_version=v1)
     assert store.layer_version(spec) == v2
@@ -138,7 +138,9 @@ def test_history_entries_and_undo_walks_back(store):
     ]
     assert [(e["rows_before"], e["rows_after"]) for e in log] == [(None, 1), (1, 2), (2, 3)]
     assert log[0]["backup"] is None
-    assert log[1]["backup"] and log[2]["backup"] and log[1]["backup"] != log[2]["backup"]
+    assert log[1]["backup"]
+    assert log[2]["backup"]
+    assert log[1]["backup"] != log[2]["backup"]
     assert (log[1]["added"], log[1]["updated"], log[1]["rejected"]) == (1, 1, 0)
     for e in log:
         assert pd.Timestamp(e["time"]).tzinfo is not None  # ISO 8601 with offset (UTC)
@@ -289,10 +291,8 @@ def hold_layer(store, spec):
 def test_writer_blocked_longer_than_timeout_gets_lock_error(store):
     spec = store.read_catalog().get("geohazard")
     v1 = store.write_layer(version(1, "甲"), spec, user="a", action="create")
-    with hold_layer(store, spec):
-        with pytest.raises(LockError, match="另一个导入正在写入"):
-            store.write_layer(version(2, "乙"), spec, user="b", action="import",
-                              lock_timeout_s=0.3)
+    with hold_layer(store, spec), pytest.raises(LockError, match="另一个导入正在写入"):
+        store.write_layer(version(2, "乙"), spec, user="b", action="import", lock_timeout_s=0.3)
     assert store.layer_version(spec) == v1  # refused: nothing written
     store.write_layer(version(2, "乙"), spec, user="b", action="import", lock_timeout_s=5)
     assert tag_of(store.read_layer(spec)) == "乙"

@@ -780,7 +780,23 @@ class PostgisStore:
             expected_version=None, lock_timeout_s=10.0, undo=True,
         )
 
+    def collections(self) -> list[str]:
+        """Return the names of the records collections that have a version, sorted."""
+        with _db_errors(), self.engine.connect() as conn:
+            return list(conn.execute(
+                sa.select(heads.c.name)
+                .where(heads.c.kind == "records", heads.c.current_version.is_not(None))
+                .order_by(heads.c.name)
+            ).scalars())
+
     # --- attachments ----------------------------------------------------------------------
+
+    def attachment_names(self) -> list[str]:
+        """Return the names of every stored attachment, sorted."""
+        with _db_errors(), self.engine.connect() as conn:
+            return list(conn.execute(
+                sa.select(attachments.c.name).order_by(attachments.c.name)
+            ).scalars())
 
     def write_attachment(self, data: bytes, *, suffix: str) -> str:
         """Store bytes as ``<sha256>.<suffix>`` (once; same bytes, same name) and return it."""
@@ -855,3 +871,150 @@ def _create_views(conn: sa.Connection, catalog: Catalog) -> None:
             "AND h.name = f.layer_id AND h.current_version = f.version_no "
             "WHERE f.layer_id = '" + spec.id.replace("'", "''") + "'"
         ))
+
+
+# --- moving between the file store and the database ---------------------------------------------
+
+
+def _file_versions(files: Any, spec: LayerSpec) -> list[tuple[dict[str, Any], gpd.GeoDataFrame]]:  # noqa: ANN401 - FileStore
+    """
+    Return ``(log entry, content after it)`` for the file store's history of one layer.
+
+    The backup of entry *i + 1* is the content entry *i* wrote; the last entry wrote the
+    current file. Entries whose content was pruned are left out (the oldest ones); a layer
+    with no log gives one pseudo entry for its current file.
+    """
+    hdir = io.history_dir(spec, files.settings)
+    path = files.layer_path(spec)
+    log = files.history(spec)
+    out: list[tuple[dict[str, Any], gpd.GeoDataFrame]] = []
+    for i, entry in enumerate(log):
+        if i + 1 < len(log):
+            nxt = log[i + 1].get("backup")
+            content = hdir / nxt if nxt else None
+        else:
+            content = path
+        if content is not None and content.exists():
+            out.append((entry, io.read_layer_file(content)))
+    if not out:
+        out.append(({"user": "", "action": "load", "source": spec.file},
+                    io.read_layer_file(path)))
+    return out
+
+
+def load_files(
+    store: PostgisStore,
+    files: Any,  # noqa: ANN401 - FileStore (import cycle-free)
+    *,
+    user: str,
+    replace: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict[str, int]:
+    """
+    Copy a file store (catalog, layers with their history, records, attachments) into `store`.
+
+    Each layer's kept history is replayed in order, with the original time, user, action,
+    source and counts, so `history` and `undo` carry on in the database; a file-store undo
+    entry is mapped to the database version it restored.
+
+    Parameters
+    ----------
+    store
+        The database store (schema initialised, `init_db`).
+    files
+        A `riskmap.store.files.FileStore`.
+    user
+        Recorded for the catalog and for entries with no user.
+    replace
+        Write layers and collections that the database already has (as new versions);
+        default: leave those as they are.
+    echo
+        Progress lines (Chinese).
+
+    Returns
+    -------
+    counts
+        ``{"layers", "versions", "records", "attachments"}`` written.
+    """
+    settings = files.settings
+    counts = {"layers": 0, "versions": 0, "records": 0, "attachments": 0}
+    text = settings.catalog_path.read_text(encoding="utf-8")
+    if store.catalog_text() != text:
+        store.write_catalog(text, user=user, source=str(settings.catalog_path))
+        echo(f"图层目录已载入 ({settings.catalog_path})")
+    catalog = io.read_catalog(settings)
+    for spec in catalog:
+        if not files.layer_path(spec).exists():
+            continue
+        if store.layer_version(spec) and not replace:
+            echo(f"{spec.name}: 数据库中已有，跳过 (use --replace)")
+            continue
+        refs: dict[str, str] = {}
+        for entry, gdf in _file_versions(files, spec):
+            extra = {k: v for k, v in entry.items()
+                     if k not in {"user", "action", "source", "backup", "rows_before",
+                                  "rows_after"}}
+            if "undoes" in extra:
+                extra["undoes"] = refs.get(str(extra["undoes"]), extra["undoes"])
+            store.write_layer(gdf, spec, user=str(entry.get("user") or user),
+                              action=str(entry.get("action") or "load"),
+                              source=str(entry.get("source") or ""), counts=extra)
+            if entry.get("backup"):
+                refs[str(entry["backup"])] = store.history(spec)[-1]["backup"]
+            counts["versions"] += 1
+        counts["layers"] += 1
+        echo(f"{spec.name}: 已载入 {len(store.read_layer(spec))} 个要素")
+    records_dir = settings.layers_dir / "records"
+    for path in sorted(records_dir.glob("*.json")):
+        name = path.stem
+        if not _NAME.match(name) or (store.records_version(name) and not replace):
+            continue
+        store.write_records(name, files.read_records(name), user=user, action="load",
+                            source=path.name)
+        counts["records"] += 1
+    attach_dir = settings.layers_dir / "attachments"
+    for path in sorted(attach_dir.glob("*")):
+        if _ATTACHMENT.match(path.name):
+            data = path.read_bytes()
+            name = store.write_attachment(data, suffix=path.suffix)
+            if name != path.name:
+                msg = f"{path}: 附件内容与名称不符 (sha256 mismatch)"
+                raise DataFileError(msg)
+            counts["attachments"] += 1
+    return counts
+
+
+def dump_files(store: PostgisStore, folder: Path, *, overwrite: bool = False) -> list[Path]:
+    """
+    Write the database's current catalog, layers, records and attachments as a layers folder.
+
+    The layout is the file store's (`riskmap.store.files`); each layer is written as the
+    file store writes it (`riskmap.io.geojson_text`), so for layers loaded from files the
+    bytes are those of the input. History is not written (it stays in the database).
+
+    Raises
+    ------
+    DataFileError
+        When a file exists and `overwrite` is false (nothing is written then).
+    """
+    catalog = store.read_catalog()
+    outputs: dict[Path, bytes] = {}
+    text = store.catalog_text()
+    if text is not None:
+        outputs[folder / "catalog.toml"] = text.encode("utf-8")
+    for spec in catalog:
+        if store.layer_version(spec):
+            outputs[spec.path(folder)] = io.geojson_text(store.read_layer(spec)).encode("utf-8")
+    for name in store.collections():
+        data = json.dumps(store.read_records(name), ensure_ascii=False, allow_nan=False,
+                          indent=1).encode()
+        outputs[folder / "records" / f"{name}.json"] = data + b"\n"
+    for name in store.attachment_names():
+        outputs[folder / "attachments" / name] = store.read_attachment(name)
+    clash = [p for p in outputs if p.exists()]
+    if clash and not overwrite:
+        msg = f"{clash[0]}: 文件已存在，未写入任何文件 (exists; use --overwrite)"
+        raise DataFileError(msg)
+    for path, data in outputs.items():
+        io.write_bytes_atomic(path, data)
+    return list(outputs)
