@@ -101,7 +101,7 @@ def _pg_unavailable(reason: str):
 
 
 @pytest.fixture(scope="session")
-def pg_url(tmp_path_factory) -> str:
+def pg_url() -> str:
     """
     URL of a PostGIS database for tests, schema initialised (``riskmap db init``).
 
@@ -130,9 +130,12 @@ def pg_url(tmp_path_factory) -> str:
         if bindir is None or not pg_test_server.postgis_available(bindir):
             _pg_unavailable("no PostgreSQL/PostGIS binaries and RISKMAP_TEST_DATABASE_URL not set")
         try:
-            url, folder = pg_test_server.start(tmp_path_factory.mktemp("pg"))
+            # in the system temp folder: pytest's own is private to root, and the server
+            # runs as the ``postgres`` user when the tests run as root
+            url, folder = pg_test_server.start(None)
         except Exception as exc:  # noqa: BLE001 - any failure to start means: unavailable
-            _pg_unavailable(f"could not start a throwaway server: {exc}")
+            detail = getattr(exc, "stderr", "") or ""
+            _pg_unavailable(f"could not start a throwaway server: {exc} {detail}")
     from riskmap.store.postgis import dispose_engines, init_db
 
     init_db(url)
