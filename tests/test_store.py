@@ -94,6 +94,26 @@ def test_bundled_layer_round_trips_exactly(store, layer_id):
     assert io.geojson_text(back).encode() == spec.path(ROOT / "layers").read_bytes()
 
 
+def test_coordinates_and_numbers_round_trip_bit_exact(store):
+    """Full-precision doubles (17 significant digits, tiny and huge values) come back equal."""
+    import numpy as np
+
+    rng = np.random.default_rng(500229)
+    n = 500
+    lon = 108.0 + rng.random(n)  # random 52-bit mantissas: repr needs up to 17 digits
+    lat = 31.5 + rng.random(n)
+    gdf = version(n, "精")
+    gdf["geometry"] = gpd.points_from_xy(lon, lat, crs="EPSG:4326")
+    gdf["volume_m3"] = np.concatenate([[1e-7, 5e-324, 1.7976931348623157e308, 0.1 + 0.2, 5.0],
+                                       rng.random(n - 5) * 1e6])
+    spec = store.read_catalog().get("geohazard")
+    store.write_layer(gdf, spec, user="a", action="import")
+    back = store.read_layer(spec)
+    assert (back.geometry.x.to_numpy() == lon).all()
+    assert (back.geometry.y.to_numpy() == lat).all()
+    assert (back["volume_m3"].to_numpy() == gdf["volume_m3"].to_numpy()).all()
+
+
 def test_join_flag_is_not_stored_and_any_crs_becomes_4326(store):
     spec = store.read_catalog().get("geohazard")
     gdf = version(3, "甲").to_crs("EPSG:4545")

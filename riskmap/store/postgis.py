@@ -65,6 +65,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 import geopandas as gpd
+import pyogrio
 import shapely
 
 from riskmap import io
@@ -250,11 +251,9 @@ def _now() -> str:
 # --- frames <-> rows ---------------------------------------------------------------------------
 
 
-def canonical_layer(
-    gdf: gpd.GeoDataFrame,
-) -> tuple[str, gpd.GeoDataFrame, list[dict[str, Any]]]:
+def canonical_layer(gdf: gpd.GeoDataFrame) -> tuple[str, list[list[str]], int]:
     """
-    Return what the file store would store for `gdf`, and how it reads back.
+    Return what the file store would store for `gdf`, and the columns it reads back.
 
     Parameters
     ----------
@@ -265,21 +264,20 @@ def canonical_layer(
     -------
     text
         The RFC 7946 GeoJSON text the file store writes (`riskmap.io.geojson_text`).
-    frame
-        That text read back exactly as `riskmap.io.read_layer_file` does (pyogrio, dates as
-        text): its columns and dtypes are the layer's columns and dtypes.
-    properties
-        Each feature's properties (JSON objects), in row order.
+    columns
+        ``[[name, dtype], …]``: the columns and dtypes `riskmap.io.read_layer_file` gives
+        for that text (pyogrio, dates as text; attributes only, so geometry is not parsed),
+        then ``["geometry", "geometry"]``.
+    n_rows
+        Number of features.
     """
     text = io.geojson_text(gdf, drop_columns=_DROP_COLUMNS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        frame = gpd.read_file(BytesIO(text.encode("utf-8")), engine="pyogrio",
-                              datetime_as_string=True)
-    if frame.crs is None:
-        frame = frame.set_crs("EPSG:4326")
-    props = [f["properties"] or {} for f in json.loads(text)["features"]]
-    return text, frame, props
+        frame = pyogrio.read_dataframe(BytesIO(text.encode("utf-8")), read_geometry=False,
+                                       datetime_as_string=True)
+    columns = [[str(c), str(frame[c].dtype)] for c in frame.columns if c != "geometry"]
+    return text, [*columns, ["geometry", "geometry"]], len(frame)
 
 
 def _column(values: list[Any], dtype: str) -> pd.Series:
@@ -295,7 +293,7 @@ def _column(values: list[Any], dtype: str) -> pd.Series:
 
 
 def frame_from_rows(
-    columns: list[list[str]], rows: list[tuple[dict[str, Any], bytes | None]]
+    columns: list[list[str]], props: list[dict[str, Any]], wkb: list[bytes | None]
 ) -> gpd.GeoDataFrame:
     """
     Rebuild a layer frame from stored rows.
@@ -305,16 +303,15 @@ def frame_from_rows(
     columns
         ``[[name, dtype], …]`` of the version (the geometry column included, dtype
         ``"geometry"``), in order.
-    rows
-        ``(props, wkb)`` per feature, in ``fid`` order.
+    props, wkb
+        Each feature's properties and geometry (WKB, None for none), in ``fid`` order.
 
     Returns
     -------
     gdf
         EPSG:4326; the same columns, dtypes and values as the file store reads.
     """
-    props = [r[0] for r in rows]
-    geoms = shapely.from_wkb(np.asarray([r[1] for r in rows], dtype=object))
+    geoms = shapely.from_wkb(np.asarray(wkb, dtype=object))
     data: dict[str, Any] = {}
     geom_name = "geometry"
     for name, dtype in columns:
@@ -328,30 +325,33 @@ def frame_from_rows(
     return gpd.GeoDataFrame(data, geometry=geom_name, crs="EPSG:4326")
 
 
-def _copy_features(
-    conn: sa.Connection,
-    layer_id: str,
-    version_no: int,
-    key: str,
-    frame: gpd.GeoDataFrame,
-    props: list[dict[str, Any]],
+def _insert_features(
+    conn: sa.Connection, layer_id: str, version_no: int, key: str, text: str
 ) -> None:
-    """Insert a version's features with PostgreSQL ``COPY`` (psycopg 3), in the transaction."""
-    geoms = frame.geometry.to_numpy()
-    wkb = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
-    raw = conn.connection.driver_connection
-    cols = "layer_id, version_no, fid, uid, township_code, props, geom"
-    with raw.cursor() as cur, cur.copy(f"COPY {SCHEMA}.features ({cols}) FROM STDIN") as copy:
-        for fid, (p, g) in enumerate(zip(props, wkb, strict=True)):
-            uid = p.get(key)
-            code = p.get("township_code")
-            copy.write_row((
-                layer_id, version_no, fid,
-                None if uid is None else str(uid),
-                None if code is None else str(code),
-                json.dumps(p, ensure_ascii=False),
-                g,
-            ))
+    """
+    Insert a version's features from its GeoJSON text, exploded by the server.
+
+    One statement: PostgreSQL parses the FeatureCollection (``jsonb``), PostGIS the
+    geometries (``ST_GeomFromGeoJSON``); nothing loops over features in Python. Numbers
+    keep their exact decimal text in ``jsonb``, so coordinates come back as the same doubles.
+    """
+    doc = sa.bindparam("doc", text, type_=sa.Text)
+    elements = sa.func.jsonb_array_elements(sa.cast(doc, JSONB)["features"]) \
+        .table_valued(sa.column("value", JSONB), with_ordinality="ord").render_derived(name="e")
+    feat = elements.c.value
+    props = sa.func.coalesce(feat["properties"], sa.cast(sa.literal("{}"), JSONB))
+    geom = sa.case(
+        (sa.func.jsonb_typeof(feat["geometry"]) == "object",
+         sa.func.ST_SetSRID(sa.func.ST_GeomFromGeoJSON(feat["geometry"]), 4326)),
+        else_=None,
+    )
+    select = sa.select(
+        sa.literal(layer_id), sa.literal(version_no), sa.cast(elements.c.ord - 1, sa.Integer),
+        props[key].astext, props["township_code"].astext, props, geom,
+    ).select_from(elements)
+    conn.execute(features.insert().from_select(
+        ["layer_id", "version_no", "fid", "uid", "township_code", "props", "geom"], select,
+    ))
 
 
 # --- the store -------------------------------------------------------------------------------
@@ -634,12 +634,15 @@ class PostgisStore:
             if head is None:
                 return io.empty_layer(spec)
             rows = conn.execute(
-                sa.select(features.c.props, sa.func.ST_AsBinary(features.c.geom))
+                sa.select(sa.cast(features.c.props, sa.Text),
+                          sa.func.ST_AsBinary(features.c.geom))
                 .where(features.c.layer_id == spec.id,
                        features.c.version_no == head.version_no)
                 .order_by(features.c.fid)
             ).all()
-        return frame_from_rows(head.columns, [(r[0], r[1]) for r in rows])
+        # one JSON parse for all properties (C scanner), not one per row
+        props = json.loads("[" + ",".join(r[0] for r in rows) + "]")
+        return frame_from_rows(head.columns, props, [r[1] for r in rows])
 
     def layer_version(self, spec: LayerSpec) -> str:
         """Return the token of the layer's current version, ``""`` when it has none."""
@@ -671,12 +674,11 @@ class PostgisStore:
         LockError
             When another writer holds the layer for longer than `lock_timeout_s` seconds.
         """
-        _text, frame, props = canonical_layer(gdf)
-        columns = [[str(c), str(frame[c].dtype)] for c in frame.columns]
+        text, columns, n_rows = canonical_layer(gdf)
 
         def fill(conn: sa.Connection, new_no: int, _cur: int | None) -> tuple[dict, int]:
-            _copy_features(conn, spec.id, new_no, spec.key, frame, props)
-            return {"columns": columns}, len(frame)
+            _insert_features(conn, spec.id, new_no, spec.key, text)
+            return {"columns": columns}, n_rows
 
         return self._commit(
             "layer", spec.id, label=spec.file,
