@@ -258,15 +258,14 @@ def export(
 @click.argument("layer_id", required=False)
 def validate(layer_id: str | None) -> None:
     """Check layer files against the catalog; exit 1 when any is invalid."""
-    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
-    from riskmap.schema import layer_problems  # noqa: PLC0415
+    from riskmap.schema import layer_problems  # noqa: PLC0415 - keep `--help` fast
 
-    settings = Settings.from_env()
-    catalog = io.read_catalog(settings)
+    store = open_store(Settings.from_env())
+    catalog = store.read_catalog()
     specs = [catalog.get(layer_id)] if layer_id else list(catalog)
     bad = 0
     for spec in specs:
-        gdf = io.read_layer(spec, settings)
+        gdf = store.read_layer(spec)
         problems = layer_problems(gdf, spec)
         state = "通过 (ok)" if not problems else f"{len(problems)} 处问题"
         click.echo(f"{spec.id} {spec.name}: {len(gdf)} 个要素, {state}")

@@ -137,6 +137,9 @@ def test_load_files_replays_history_so_undo_carries_on(runner, db_env, tmp_path)
 def test_cli_import_and_undo_on_the_database(runner, db_env, layers_copy):
     assert runner.invoke(main, ["db", "load-files", "--from", str(layers_copy)]).exit_code == 0
     spec = _store(db_env).read_catalog().get("geohazard")
+    checked = runner.invoke(main, ["validate", "geohazard"])  # reads the database too
+    assert checked.exit_code == 0, checked.output
+    assert "60 个要素" in checked.output
     case = CASES / "c01_gbk.csv"
     args = ["import", str(case), "--layer", "geohazard", "--set", "hazard_type=滑坡",
             "--set", "threat_people=3"]  # fmt: skip
