@@ -20,6 +20,12 @@ TIMEOUT = 60
 PW = "correct horse battery"
 
 
+def _undo(at: AppTest) -> AppTest:
+    """The app's undo asks first: 撤销最近一次修改… then 确认撤销."""
+    at = next(b for b in at.button if b.label == "撤销最近一次修改…").click().run()
+    return next(b for b in at.button if b.label == "确认撤销").click().run()
+
+
 @pytest.fixture
 def layers_copy(tmp_path, monkeypatch) -> Path:
     target = tmp_path / "layers"
@@ -62,7 +68,7 @@ def test_import_tab_and_undo_survive_a_corrupt_log():
     at = _signed_in_app()
     assert not at.exception
     assert any("5 行已损坏" in w.value for w in at.warning)
-    at = next(b for b in at.button if b.label == "撤销最近一次导入").click().run()
+    at = _undo(at)
     assert not at.exception
     assert not at.error
     assert len(store.read_layer(spec)) > 3  # the real previous version is back
@@ -75,7 +81,7 @@ def test_undo_of_a_tampered_backup_is_a_message_not_a_traceback():
     (hdir / last["backup"]).write_text('{"type":"FeatureCollection","features":[]}', "utf-8")
     before = store.layer_version(spec)
     at = _signed_in_app()
-    at = next(b for b in at.button if b.label == "撤销最近一次导入").click().run()
+    at = _undo(at)
     assert not at.exception
     assert any("撤销失败" in e.value and "SHA" in e.value for e in at.error)
     assert store.layer_version(spec) == before

@@ -26,6 +26,12 @@ from riskmap.store.files import FileStore
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 PW = "correct horse battery"
+
+
+def _undo(at: AppTest) -> AppTest:
+    """The app's undo asks first: 撤销最近一次修改… then 确认撤销."""
+    at = next(b for b in at.button if b.label == "撤销最近一次修改…").click().run()
+    return next(b for b in at.button if b.label == "确认撤销").click().run()
 AS_ROOT = os.geteuid() == 0
 needs_non_root = pytest.mark.skipif(
     AS_ROOT, reason="root ignores permissions: run as non-root by test_security_nonroot"
@@ -130,7 +136,7 @@ def test_app_shows_the_map_and_refuses_writes_on_a_read_only_folder(layers_copy)
         at.text_input(key="riskmap_login_password").input(PW)
         at = next(b for b in at.button if b.label == "登录").click().run()
         assert at.session_state["riskmap_editor"] == "alice"
-        at = next(b for b in at.button if b.label == "撤销最近一次导入").click().run()
+        at = _undo(at)
         assert not at.exception
         assert any("撤销失败" in e.value and "只读" in e.value for e in at.error)
         assert {k: v for k, v in _tree(layers_copy).items() if not k.startswith(".state")} == {

@@ -149,10 +149,11 @@ def test_real_app_stale_undo_click_after_editor_removed_writes_nothing(layers_co
     at.text_input(key="riskmap_login_user").input("alice")
     at.text_input(key="riskmap_login_password").input(PW)
     at = next(b for b in at.button if b.label == "登录").click().run()
-    undo = next(b for b in at.button if b.label == "撤销最近一次导入")
+    at = next(b for b in at.button if b.label == "撤销最近一次修改…").click().run()
+    confirm = next(b for b in at.button if b.label == "确认撤销")
     before = _tree(layers_copy)
     at.secrets["editors"] = {"bob": hash_password(PW, n=2**10)}  # alice removed
-    at = undo.click().run()
+    at = confirm.click().run()
     assert not at.exception
     assert _tree(layers_copy) == before
-    assert not [b for b in at.button if b.label == "撤销最近一次导入"]
+    assert not [b for b in at.button if b.label in {"撤销最近一次修改…", "确认撤销"}]
