@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -177,20 +179,33 @@ def test_corrupt_or_unwritable_state(secrets, guard, tmp_path):
         os.chmod(tmp_path / "ro", 0o755)  # noqa: S103
 
 
-def _guess(path: str, n: int) -> list[str | None]:
-    guard = SignInGuard(__import__("pathlib").Path(path))
-    return [guard.begin("alice", "10.0.0.7") for _ in range(n)]
+CHILD = """
+import sys
+from pathlib import Path
+from riskmap.auth import SignInGuard
+guard = SignInGuard(Path(sys.argv[1]))
+print(sum(guard.begin("alice", "10.0.0.7") is None for _ in range(int(sys.argv[2]))))
+"""
 
 
 def test_processes_agree(tmp_path):
     """Four app processes guessing at once: exactly USER_LOCK_AFTER attempts get through."""
-    path = str(tmp_path / "signin.json")
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(4) as pool:
-        results = pool.starmap(_guess, [(path, 4)] * 4)
-    allowed = [r for batch in results for r in batch if r is None]
-    assert len(allowed) == USER_LOCK_AFTER
-    state = json.loads((tmp_path / "signin.json").read_text(encoding="utf-8"))
+    path = tmp_path / "signin.json"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(path), "4"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        for _ in range(4)
+    ]
+    allowed = 0
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        allowed += int(out)
+    assert allowed == USER_LOCK_AFTER
+    state = json.loads(path.read_text(encoding="utf-8"))
     assert state["keys"][auth.user_key("alice")]["failures"] == USER_LOCK_AFTER
 
 
