@@ -75,7 +75,8 @@ DEFAULT_HOURS = 24
 """Validity of a warning without ``--to``, hours."""
 MAX_AREA_BYTES = 20 * 1024 * 1024
 """Largest polygon file accepted, bytes."""
-_ID_RE = re.compile(r"^YJ-\d{8}-\d{3}$")
+ID_RE = re.compile(r"^YJ-\d{8}-\d{3}$")
+"""Warning ids: ``YJ-<date of issue, 北京时间>-<sequence of the day>``."""
 
 
 class AlertError(RiskmapError, ValueError):
@@ -293,8 +294,8 @@ def area_from_file(data: bytes, filename: str) -> BaseGeometry:
 
         try:
             gdf = pyogrio.read_dataframe(_bytes_io.BytesIO(data))
-        except (DataSourceError, ValueError, RuntimeError) as exc:
-            msg = f"{filename}: 不是有效的 KML 文件（{exc}）"
+        except (DataSourceError, ValueError, RuntimeError):
+            msg = f"{filename}: 不是有效的 KML 文件（无法解析，请检查文件内容）"
             raise AlertError(msg) from None
         if gdf.crs is not None and not gdf.crs.equals("EPSG:4326"):
             gdf = gdf.to_crs("EPSG:4326")
@@ -534,7 +535,7 @@ def _point_records(gdf_affected: gpd.GeoDataFrame) -> list[dict[str, Any]]:
 def _next_id(records: Sequence[Mapping[str, Any]], when: dt.datetime) -> str:
     day = when.strftime("%Y%m%d")
     used = [str(r.get("id", "")) for r in records if str(r.get("id", "")).startswith(f"YJ-{day}-")]
-    n = max((int(u.rsplit("-", 1)[-1]) for u in used if _ID_RE.match(u)), default=0) + 1
+    n = max((int(u.rsplit("-", 1)[-1]) for u in used if ID_RE.match(u)), default=0) + 1
     return f"YJ-{day}-{n:03d}"
 
 
@@ -991,7 +992,9 @@ CALL_HEADERS = [
     ("by", "登记人"),
 ]
 """Columns of a call-list row: key in `call_list` rows, header in the XLSX."""
-_MOBILE_RE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+MOBILE_RE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+"""A mainland mobile number (11 digits, 13x–19x), masked in public versions."""
+"""A mainland mobile number (11 digits starting 13–19), masked in public versions."""
 
 
 def mask_phone(text: str | None) -> str | None:
@@ -1002,7 +1005,7 @@ def mask_phone(text: str | None) -> str | None:
     """
     if text is None:
         return None
-    out = _MOBILE_RE.sub(r"\1****\2", text)
+    out = MOBILE_RE.sub(r"\1****\2", text)
     return re.sub(
         r"(?<![\d*])\d{3,}(\d{4})(?!\d)", lambda m: "*" * (len(m.group(0)) - 4) + m.group(1), out
     )
