@@ -994,7 +994,6 @@ CALL_HEADERS = [
 """Columns of a call-list row: key in `call_list` rows, header in the XLSX."""
 MOBILE_RE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 """A mainland mobile number (11 digits, 13x–19x), masked in public versions."""
-"""A mainland mobile number (11 digits starting 13–19), masked in public versions."""
 
 
 def mask_phone(text: str | None) -> str | None:
