@@ -531,7 +531,7 @@ def warning_new(
     user: str,
 ) -> None:
     """Issue a warning for townships or a polygon; print its id on the last line."""
-    from riskmap import alerts  # noqa: PLC0415
+    from riskmap import alerts, io  # noqa: PLC0415 - keep `--help` fast
     from riskmap.project import load_project  # noqa: PLC0415
 
     if bool(townships) == (area_path is not None):
@@ -572,7 +572,7 @@ def warning_new(
 @overwrite_opt
 def warning_calls(warning_id: str, fmt: str, out: Path, public: bool, overwrite: bool) -> None:
     """Write the call list (叫应表) of a warning, grouped by township."""
-    from riskmap import alerts  # noqa: PLC0415
+    from riskmap import alerts, io  # noqa: PLC0415 - keep `--help` fast
 
     _check_out(out, overwrite)
     settings = Settings.from_env()
