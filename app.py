@@ -47,6 +47,7 @@ from riskmap.settings import COUNTY_NAME, NOTE_APPROXIMATE, NOTE_DEMO, Settings
 from riskmap.store import open_store
 from riskmap.ui.downloads import township_downloads
 from riskmap.ui.text import md as _md
+from riskmap.ui.warnings import warnings_view
 
 APP_DIR = Path(__file__).resolve().parent
 ALL = "全县"
@@ -618,7 +619,7 @@ def _map_section(project: Project, layers: dict[str, LayerData], f: dict) -> Non
     _map_pick(result, layers)
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 - the page, top to bottom: one statement per section
     """Render the page."""
     started = time.perf_counter()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
@@ -650,8 +651,8 @@ def main() -> None:
     _figures(layers, f["visible"])
     _map_section(project, layers, f)
     _selected_panel(layers)
-    tab_stats, tab_list, tab_dl, tab_import, tab_help = st.tabs(
-        ["统计", "清单", "下载清单", "导入调查表", "使用说明"]
+    tab_stats, tab_list, tab_dl, tab_import, tab_warn, tab_help = st.tabs(
+        ["统计", "清单", "下载清单", "导入调查表", "预警", "使用说明"]
     )
     with tab_stats:
         _dashboard(project, f)
@@ -665,6 +666,8 @@ def main() -> None:
             _import_tab(project, settings, editor=who.editor)
         else:
             st.info("查看无需登录；导入调查表、撤销导入需登录（左侧“编辑权限”）。")
+    with tab_warn:
+        warnings_view(project, settings, who.editor if who.can_edit else None)
     with tab_help:
         st.markdown(HELP)
     ctx = get_script_run_ctx()

@@ -507,9 +507,16 @@ def affected_features(
 
 
 def _point_records(gdf_affected: gpd.GeoDataFrame) -> list[dict[str, Any]]:
-    """JSON-safe point dicts (no NaN) of `affected_features` output, without geometry."""
+    """
+    JSON-safe point dicts (no NaN) of `affected_features` output.
+
+    ``geometry`` is the GeoJSON of the point or of the part of a polygon inside the area,
+    coordinates rounded to 1e-6° (≈ 0.1 m), so the app can ring what was warned.
+    """
     out = []
-    for row in gdf_affected.drop(columns="geometry").to_dict(orient="records"):
+    geoms = shapely.set_precision(gdf_affected.geometry.to_numpy(), 1e-6)
+    rows = gdf_affected.drop(columns="geometry").to_dict(orient="records")
+    for row, geom in zip(rows, geoms, strict=True):
         rec: dict[str, Any] = {}
         for key, value in row.items():
             if key in {"shelter_distance_m", "shelter_capacity", "shelter_remaining"}:
@@ -525,8 +532,33 @@ def _point_records(gdf_affected: gpd.GeoDataFrame) -> list[dict[str, Any]]:
                 rec[key] = _num(value)
             else:
                 rec[key] = _text(value)
+        rec["geometry"] = shapely.geometry.mapping(geom) if geom is not None else None
         out.append(rec)
     return out
+
+
+def points_frame(record: Mapping[str, Any]) -> gpd.GeoDataFrame:
+    """
+    Return a stored warning's points as a GeoDataFrame (EPSG:4326), with their responses.
+
+    Columns: the point fields of the record (``uid``, ``layer``, ``layer_name``, ``name``,
+    ``township``, ``people``…), plus ``called``, ``moved``, ``unreachable`` from
+    `response_states`; geometry from the stored GeoJSON (None when absent).
+    """
+    states = response_states(record)
+    rows, geoms = [], []
+    for p in record.get("points", []):
+        s = states.get(p["uid"]) or {}
+        rows.append(
+            {
+                **{k: v for k, v in p.items() if k != "geometry"},
+                "called": bool(s.get("called")),
+                "moved": int(s.get("moved") or 0),
+                "unreachable": bool(s.get("unreachable")),
+            }
+        )
+        geoms.append(shape(p["geometry"]) if p.get("geometry") else None)
+    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs="EPSG:4326")
 
 
 # --- creating, recording, closing (through the store) ------------------------------------------
