@@ -161,13 +161,16 @@ def add_warning_overlay(
     gdf_affected
         Affected features (`riskmap.alerts.affected_features`, or the points of a stored
         warning as a GeoDataFrame): ``uid``, ``name``, ``layer_name``, ``people``; EPSG:4326.
-        Points get a ring (radius 11 px), polygon parts a dashed outline.
+        Points get a ring (radius 11 px), polygon parts a dashed outline. The map opens
+        fitted to `area`.
     color
         Outline colour (the warning level's, `riskmap.alerts.LEVEL_COLORS`).
     name
-        Name of the overlay in the layer control.
+        Name of the overlay (not listed in the layer control: it is always shown).
     """
-    group = folium.FeatureGroup(name=html.escape(name), control=True)
+    # control=False: `build_map` already rendered its layer control, which lists the groups
+    # present when it was added; a group added later would be an undefined overlay there.
+    group = folium.FeatureGroup(name=html.escape(name), control=False)
     if area is not None and not area.is_empty:
         folium.GeoJson(
             shapely.geometry.mapping(area),
@@ -212,3 +215,7 @@ def add_warning_overlay(
                     tooltip=label,
                 ).add_to(group)
     group.add_to(m)
+    if area is not None and not area.is_empty:
+        # after build_map's own view element, so the map opens on the warning area
+        left, bottom, right, top = area.bounds
+        folium.FitBounds([[bottom, left], [top, right]], padding=(20, 20)).add_to(m)
