@@ -104,7 +104,7 @@ def page():
         )
         p.on("request", lambda r: requests.append(r.url))
         p.on("pageerror", lambda e: errors.append(str(e)))
-        p.set_default_timeout(60_000)
+        p.set_default_timeout(120_000)  # 8 engineers share 2 cores: runs can be slow
         p.requests, p.errors = requests, errors
         yield p
         browser.close()
@@ -146,10 +146,7 @@ def _metric(page: Page, label: str) -> str:
     return m.get_by_test_id("stMetricValue").inner_text().strip()
 
 
-def test_draw_issue_respond_download(page, server):
-    import openpyxl
-
-    url, layers = server
+def _sign_in_to_warnings(page: Page, url: str) -> None:
     page.goto(url)
     page.wait_for_selector(MAP_IFRAME, timeout=60_000)
     _idle(page)
@@ -160,31 +157,66 @@ def test_draw_issue_respond_download(page, server):
     page.get_by_text(f"已登录：{EDITOR}").wait_for()
     _idle(page)
     page.get_by_role("tab", name="预警", exact=True).click()
-    page.get_by_text("在地图上绘制", exact=True).click()
-    _idle(page)
+
+
+def _draw_box(page: Page, lon: float, lat: float, d: float) -> None:
+    """Draw a (lon ± d, lat ± d) square with the polygon tool, clicking like a user."""
     frame = _draw_frame(page)
     handle = next(h for h in page.query_selector_all(MAP_IFRAME) if h.content_frame() == frame)
     handle.scroll_into_view_if_needed()
     corners = frame.evaluate(
-        """([lon, lat]) => {
+        """([lon, lat, d]) => {
             const map = window.riskmap.maps[0];
             map.setView([lat, lon], 13, {animate: false});
-            const d = 0.012;
-            return [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d]]
-                .map(([x, y]) => { const p = map.latLngToContainerPoint([y, x]); return [p.x, p.y]; });
+            const lonlat = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d],
+                            [lon - d, lat + d]];
+            return lonlat.map(([x, y]) => {
+                const p = map.latLngToContainerPoint([y, x]);
+                return [p.x, p.y];
+            });
         }""",
-        list(SEAT),
+        [lon, lat, d],
     )
     frame.click(".leaflet-draw-draw-polygon")
     box = handle.bounding_box()
     for x, y in [*corners, corners[0]]:  # clicking the first vertex again closes the polygon
         page.mouse.click(box["x"] + x, box["y"] + y)
         page.wait_for_timeout(250)
+
+
+def _respond(page: Page, uid: str, outcome: str, moved: str) -> None:
+    form = page.get_by_test_id("stForm")
+    form.get_by_test_id("stSelectbox").locator("input").click()
+    page.get_by_role("option").filter(has_text=uid).first.click()
+    form.get_by_test_id("stRadio").get_by_text(outcome, exact=True).click()
+    form.get_by_label("已转移人数").fill(moved)
+    form.get_by_role("button", name="登记").click()
+    page.get_by_text(f"已登记 {uid}").wait_for()
+    _idle(page)
+
+
+def _download_cells(page: Page, name: str) -> list[str]:
+    import openpyxl
+
+    with page.expect_download() as info:
+        page.get_by_role("button", name=name).click()
+    data = Path(info.value.path()).read_bytes()
+    ws = openpyxl.load_workbook(io.BytesIO(data)).active
+    return [str(c.value) for row in ws.iter_rows() for c in row if c.value is not None]
+
+
+def test_draw_issue_respond_download(page, server):
+    from shapely.geometry import shape
+
+    url, layers = server
+    _sign_in_to_warnings(page, url)
+    page.get_by_text("在地图上绘制", exact=True).click()
+    _idle(page)
+    _draw_box(page, *SEAT, 0.012)
     page.get_by_text("范围内点位").wait_for()
     _idle(page)
-    reported = int(
-        page.get_by_text("范围内点位").first.inner_text().split("范围内点位")[1].split("个")[0]
-    )
+    text = page.get_by_text("范围内点位").first.inner_text()
+    reported = int(text.split("范围内点位")[1].split("个")[0])
     assert reported > 0
     frame = _draw_frame(page, with_rings=True)
     rings = frame.evaluate("() => document.querySelectorAll('path.riskmap-affected').length")
@@ -195,39 +227,22 @@ def test_draw_issue_respond_download(page, server):
     page.get_by_text("已发布").first.wait_for()
     _idle(page)
     (record,) = json.loads((layers / "records" / "warnings.json").read_text("utf-8"))
-    assert record["area"]["kind"] == "drawn"
-    assert record["created_by"] == EDITOR
-    from shapely.geometry import shape
-
+    assert (record["area"]["kind"], record["created_by"]) == ("drawn", EDITOR)
     # the stored list is exactly what a hand computation finds in the drawn polygon
-    assert {p["uid"] for p in record["points"]} == set(
-        hand_affected(shape(record["area"]["geometry"]))
-    )
+    hand = hand_affected(shape(record["area"]["geometry"]))
+    assert {p["uid"] for p in record["points"]} == set(hand)
     assert len(record["points"]) == reported
     page.get_by_text("叫应表").first.wait_for()
     assert _metric(page, "叫应率") == "0%"
     uids = [p["uid"] for p in record["points"]]
-    # two responses; 叫应率 updates
-    for uid, outcome, moved in ((uids[0], "已叫应", "2"), (uids[1], "无法联系", "0")):
-        form = page.get_by_test_id("stForm")
-        form.get_by_test_id("stSelectbox").locator("input").click()
-        page.get_by_role("option").filter(has_text=uid).first.click()
-        form.get_by_test_id("stRadio").get_by_text(outcome, exact=True).click()
-        form.get_by_label("已转移人数").fill(moved)
-        form.get_by_role("button", name="登记").click()
-        page.get_by_text(f"已登记 {uid}").wait_for()
-        _idle(page)
-    expect(
-        page.get_by_test_id("stMetric").filter(has_text="叫应率").get_by_test_id("stMetricValue")
-    ).to_have_text(f"{100 / len(uids):.0f}%")
+    _respond(page, uids[0], "已叫应", "2")
+    _respond(page, uids[1], "无法联系", "0")
+    value = page.get_by_test_id("stMetric").filter(has_text="叫应率")
+    expect(value.get_by_test_id("stMetricValue")).to_have_text(f"{100 / len(uids):.0f}%")
     assert _metric(page, "无法联系") == "1"
     page.screenshot(path=str(ARTIFACTS / "warning_responses.png"))
     # export the call list and read it back
-    with page.expect_download() as info:
-        page.get_by_role("button", name="下载叫应表（Excel）").click()
-    data = Path(info.value.path()).read_bytes()
-    ws = openpyxl.load_workbook(io.BytesIO(data)).active
-    cells = [str(c.value) for row in ws.iter_rows() for c in row if c.value is not None]
+    cells = _download_cells(page, "下载叫应表（Excel）")
     assert record["id"] in cells[0]
     assert set(uids) <= set(cells)
     assert any("叫应率 " in c for c in cells)
