@@ -60,6 +60,9 @@ class FieldSpec:
     personal
         Personal data (a person's name, phone number): dropped from public releases
         (`riskmap.exporters.public_layers`). Declared ``personal = true`` in the catalog.
+    aliases
+        Other column names surveys use for this field (``aliases = [...]`` in the catalog),
+        matched by the importer before field keys and labels (`riskmap.importing.columns`).
     decimals
         ``float`` fields: decimals shown in tables and lists (``decimals = 1``); None
         (default) = as stored, cleared of binary noise (`riskmap.exporters.typed_table`).
@@ -74,6 +77,7 @@ class FieldSpec:
     max: float | None = None
     unit: str = ""
     personal: bool = False
+    aliases: tuple[str, ...] = ()
     decimals: int | None = None
 
     @property
@@ -168,6 +172,13 @@ class LayerSpec:
     people_field, households_field
         Fields holding the people / households at risk of a feature (``threat_people``),
         summed by warnings (`riskmap.alerts`); ``""`` when the layer records none.
+    uid_prefix
+        Prefix of uids generated on import (``DZ`` → ``DZ-500229001-3``); ``""`` = the id
+        upper-cased.
+    coordinate_aliases
+        ``{role: (column names)}`` for the import's coordinate roles ``lon``, ``lat``
+        (degrees), ``x``, ``y`` (projected metres) and ``lonlat`` (both in one cell), from
+        the catalog's ``[import.coordinates]`` table (shared by every layer).
     """
 
     id: str
@@ -188,6 +199,8 @@ class LayerSpec:
     role: str = "risk"
     people_field: str = ""
     households_field: str = ""
+    uid_prefix: str = ""
+    coordinate_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def path(self, layers_dir: Path) -> Path:
         """Path of this layer's GeoJSON file inside `layers_dir`."""
@@ -281,12 +294,16 @@ def _field_from_dict(key: str, raw: Mapping[str, Any], where: str) -> FieldSpec:
         max=None if raw.get("max") is None else float(raw["max"]),
         unit=str(raw.get("unit", "")),
         personal=bool(raw.get("personal", False)),
+        aliases=tuple(str(a) for a in raw.get("aliases", ())),
         decimals=None if raw.get("decimals") is None else int(raw["decimals"]),
     )
 
 
 def _layer_from_dict(
-    layer_id: str, raw: Mapping[str, Any], common: Mapping[str, FieldSpec]
+    layer_id: str,
+    raw: Mapping[str, Any],
+    common: Mapping[str, FieldSpec],
+    coordinate_aliases: Mapping[str, tuple[str, ...]] | None = None,
 ) -> LayerSpec:
     where = f"layers.{layer_id}"
     problems: list[str] = []
@@ -382,6 +399,8 @@ def _layer_from_dict(
         role=role,
         people_field=people_field,
         households_field=households_field,
+        uid_prefix=str(raw.get("uid_prefix", "")),
+        coordinate_aliases=dict(coordinate_aliases or {}),
     )
 
 
@@ -410,7 +429,12 @@ def catalog_from_dict(raw: Mapping[str, Any]) -> Catalog:
     if not layers_raw:
         msg = "catalog declares no [layers.<id>] table"
         raise CatalogError(msg)
-    layers = {lid: _layer_from_dict(lid, lraw, common) for lid, lraw in layers_raw.items()}
+    coords_raw = raw.get("import", {}).get("coordinates", {})
+    coordinate_aliases = {role: tuple(map(str, names)) for role, names in coords_raw.items()}
+    layers = {
+        lid: _layer_from_dict(lid, lraw, common, coordinate_aliases)
+        for lid, lraw in layers_raw.items()
+    }
     files = [spec.file for spec in layers.values()]
     if len(set(files)) != len(files):
         msg = f"two layers share a file: {files}"
