@@ -486,3 +486,33 @@ def test_cli_bad_input_exit_2_nothing_written(layers_copy, tmp_path, args, match
     assert match in result.output
     assert "Traceback" not in result.output
     assert not (layers_copy / "records" / "warnings.json").exists()
+
+
+# --- both store backends ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bundled_project():
+    return load_project(Settings())
+
+
+def test_lifecycle_on_each_store_backend(store, bundled_project):
+    """Warnings only use the Store protocol: the same loop works on files and PostGIS."""
+    area = alerts.area_from_townships(bundled_project, ["葛城街道", "复兴街道"])
+    record = alerts.new_warning(
+        bundled_project, store, level="红", kind="暴雨", area=area, user="tester", now=NOW
+    )
+    uid_a, uid_b = record["points"][0]["uid"], record["points"][1]["uid"]
+    alerts.record_response(store, record["id"], uid_a, user="李", called=True, moved=4, now=NOW)
+    alerts.record_response(store, record["id"], uid_b, user="李", unreachable=True, now=NOW)
+    alerts.close_warning(store, record["id"], user="tester", now=NOW)
+    with pytest.raises(alerts.AlertError, match="冻结"):
+        alerts.record_response(store, record["id"], uid_a, user="李", called=True)
+    doc = alerts.show_json(alerts.get_warning(store, record["id"]))
+    people = sum(p["people"] for p in record["points"])
+    assert doc["totals"] == {"points": len(record["points"]), "people": people, "called": 1,
+                             "moved": 4, "unreachable": 1}  # fmt: skip
+    actions = [e["action"] for e in store.record_history(alerts.COLLECTION)]
+    assert actions == ["create", "response", "response", "close"]
+    store.undo_records(alerts.COLLECTION, user="tester")
+    assert alerts.get_warning(store, record["id"])["status"] == "open"
