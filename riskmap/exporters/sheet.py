@@ -15,6 +15,9 @@ from openpyxl.utils import get_column_letter
 
 from riskmap.exporters.listing import (
     AREA_HEADER,
+    COORD_DECIMALS,
+    LAT_HEADER,
+    LON_HEADER,
     SHARE_HEADER,
 )
 from riskmap.exporters.values import (
@@ -64,6 +67,8 @@ def _number_format(header: str, series: pd.Series) -> str:
         return "0.0"
     if header == AREA_HEADER:
         return "0.00"
+    if header in {LON_HEADER, LAT_HEADER}:
+        return "0." + "0" * COORD_DECIMALS
     if pd.api.types.is_integer_dtype(series):
         return "0"
     return "General"
