@@ -10,6 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from riskmap import exporters
 from riskmap import project as project_module
 from riskmap.layers import filter_features
 from riskmap.settings import Settings
@@ -282,3 +283,15 @@ def test_fifth_layer_by_catalog_entry_alone_shows_in_headline_figures(layers_cop
     table = next(df for df in lists.values() if "涉及人数(人)" in df.columns)
     assert table["涉及人数(人)"].tolist()[:2] == [12, 30]
     assert str(table["涉及人数(人)"].dtype) == "Int64"  # integers stay integers
+
+
+def test_downloads_say_they_follow_the_screen(layers_copy):
+    del layers_copy
+    at = _run({"township": "葛城街道", "layers": "geohazard", "statuses": "在册", "q": "滑坡"})
+    assert not at.exception
+    captions = [c.value for c in at.tabs[2].caption]
+    said = next(c for c in captions if "下载内容与当前屏幕一致" in c).replace("\\", "")
+    for part in ("图层 地质灾害隐患点", "状态 在册", "名称或编号含“滑坡”"):
+        assert part in said
+    labels = [b.label for b in at.tabs[2].get("download_button")]
+    assert labels == [f.label for f in exporters.EXPORT_FORMATS.values()]

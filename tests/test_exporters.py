@@ -708,3 +708,51 @@ def test_public_list_coordinates_are_coarsened(public):
     assert geo["经度(CGCS2000)"].iloc[0] == pytest.approx(108.66, abs=1e-9)
     assert geo["纬度(CGCS2000)"].iloc[0] == pytest.approx(31.95, abs=1e-9)
     assert geo["村/社区"].iloc[0] == "甲村"
+
+
+# --- downloads = screen (issue 17): a FeatureFilter passed to the writers -------------------
+
+
+def test_xlsx_lists_only_the_screen_selection_and_says_so(layers):
+    from riskmap.filters import FeatureFilter
+
+    shown = FeatureFilter(layer_ids=("geohazard",), statuses=("在册",))
+    book = openpyxl.load_workbook(
+        io.BytesIO(exporters.xlsx_township(layers, A, "葛城街道", selection=shown, **_kw()))
+    )
+    assert book.sheetnames == ["汇总", "地质灾害隐患点"]
+    header, body, total = _table(book["地质灾害隐患点"])
+    # Township A holds 001 在册, 002 监测中, 003 治理中, 004 已销号: only 001 is shown.
+    assert [_col(header, r, "统一编号") for r in body] == ["001"]
+    assert _col(header, total, "威胁人数(人)") == 12
+    assert "筛选条件：图层 地质灾害隐患点；状态 在册" in book["地质灾害隐患点"]["A2"].value
+    full = openpyxl.load_workbook(
+        io.BytesIO(exporters.xlsx_township(layers, A, "葛城街道", **_kw()))
+    )
+    assert "筛选条件" not in full["地质灾害隐患点"]["A2"].value
+
+
+def test_csv_geojson_and_zip_follow_the_selection(layers, township_codes):
+    from riskmap.filters import FeatureFilter
+
+    shown = FeatureFilter(text="乙村")  # 002 乙村崩塌 only
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                exporters.csv_township(layers, A, "葛城街道", selection=shown).decode("utf-8-sig")
+            )
+        )
+    )
+    assert [r[rows[0].index("统一编号")] for r in rows[1:]] == ["002"]
+    fc = _strict(exporters.geojson_township(layers, A, "葛城街道", selection=shown, **_kw()))
+    assert [f["properties"]["uid"] for f in fc["features"]] == ["002"]
+    assert fc["selection"] == "筛选条件：名称或编号含“乙村”"
+    data = exporters.all_townships_zip(layers, township_codes, fmt="csv", selection=shown, **_kw())
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        body_b = zf.read("500229102_巴山镇.csv").decode("utf-8-sig")
+        overview = openpyxl.load_workbook(io.BytesIO(zf.read("城口县_汇总.xlsx")))["汇总"]
+    assert len(list(csv.reader(io.StringIO(body_b)))) == 1  # header only: 乙村 is in A
+    assert "筛选条件：名称或编号含“乙村”" in overview["A2"].value
+    sub, rows_b = _rows(overview)[3], _rows(overview)
+    assert rows_b[6][0] == "全县合计"
+    assert rows_b[6][sub.index("合计")] == 1  # one geohazard point selected county-wide

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
 
     from riskmap.catalog import FieldSpec, LayerSpec
+    from riskmap.filters import FeatureFilter
 
 SEQ_HEADER = "序号"
 """First column of every list: 1..n within the layer."""
@@ -60,7 +62,11 @@ def _check_code(township_code: str) -> str:
 
 
 def listed_features(
-    layers: Mapping[str, LayerData], township_code: str, *, include_cleared: bool = False
+    layers: Mapping[str, LayerData],
+    township_code: str,
+    *,
+    include_cleared: bool = False,
+    selection: FeatureFilter | None = None,
 ) -> dict[str, gpd.GeoDataFrame]:
     """
     Select the features a township's list shows, per layer.
@@ -73,12 +79,16 @@ def listed_features(
         9-digit township code, e.g. ``"500229001"``.
     include_cleared
         Also list cleared (已销号) features.
+    selection
+        What the screen shows (`riskmap.filters.FeatureFilter`: layers, classes, statuses,
+        search text); its township is ignored (the list's township wins). None = all.
 
     Returns
     -------
     features
-        ``{layer_id: gdf}`` for every layer (possibly empty), layer order; each a subset of
-        ``layer.gdf`` (EPSG:4326, same order). A polygon with any share in the township is in.
+        ``{layer_id: gdf}`` for every (selected) layer, possibly empty, layer order; each a
+        subset of ``layer.gdf`` (EPSG:4326, same order). A polygon with any share in the
+        township is in.
 
     Raises
     ------
@@ -86,6 +96,8 @@ def listed_features(
         When `township_code` is not 9 digits.
     """
     code = _check_code(township_code)
+    if selection is not None:
+        layers = replace(selection, township_code=None).apply(layers)
     return {
         lid: active(layer.in_township(code), include_cleared=include_cleared)
         for lid, layer in layers.items()
@@ -263,6 +275,7 @@ def township_list_frames(
     township_name: str,
     *,
     include_cleared: bool = False,
+    selection: FeatureFilter | None = None,
 ) -> dict[str, pd.DataFrame]:
     """
     Build the township's risk list (风险点位清单) as one table per layer.
@@ -277,6 +290,8 @@ def township_list_frames(
         Township name (kept for a uniform signature with the writers; not a column).
     include_cleared
         Also list cleared (已销号) features.
+    selection
+        What the screen shows, see `listed_features`.
 
     Returns
     -------
@@ -292,8 +307,15 @@ def township_list_frames(
     """
     del township_name
     code = _check_code(township_code)
-    listed = listed_features(layers, code, include_cleared=include_cleared)
+    listed = listed_features(layers, code, include_cleared=include_cleared, selection=selection)
     return {lid: list_frame(layers[lid], gdf, code) for lid, gdf in listed.items()}
+
+
+def selection_note(layers: Mapping[str, LayerData], selection: FeatureFilter | None) -> str | None:
+    """Describe a screen selection for the note row (`FeatureFilter.describe`), or None."""
+    if selection is None:
+        return None
+    return replace(selection, township_code=None).describe(layers)
 
 
 def data_as_of(layers: Mapping[str, LayerData]) -> dt.date | None:
@@ -334,8 +356,11 @@ def _notes(
     demo: bool,
     include_cleared: bool,
     public: str | None = None,
+    selection: str | None = None,
 ) -> list[str]:
     notes = [_as_of_text(as_of)]
+    if selection:
+        notes.append(selection)
     if public:
         notes.append(public)
     if approximate:
