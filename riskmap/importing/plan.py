@@ -53,6 +53,7 @@ from riskmap.importing.validate import (
 from riskmap.layers import prepare_layer
 from riskmap.readers import MAX_COLUMNS, MAX_ROWS, RawTable, read_table
 from riskmap.schema import coerce_layer, is_blank
+from riskmap.settings import COUNTY_NAME, METRIC_CRS, STORAGE_CRS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -166,8 +167,8 @@ def plan_import(
     sheet: str | None = None,
     mapping: Mapping[str, str | None] | None = None,
     defaults: Mapping[str, object] | None = None,
-    metric_crs: str = "EPSG:4545",
-    county_name: str = "城口县",
+    metric_crs: str = METRIC_CRS,
+    county_name: str = COUNTY_NAME,
     today: dt.date | None = None,
     max_rows: int = MAX_ROWS,
     max_columns: int = MAX_COLUMNS,
@@ -281,8 +282,8 @@ def plan_attribute_update(
     gdf_townships: gpd.GeoDataFrame,
     source: str,
     action: str = "update",
-    metric_crs: str = "EPSG:4545",
-    county_name: str = "城口县",
+    metric_crs: str = METRIC_CRS,
+    county_name: str = COUNTY_NAME,
     today: dt.date | None = None,
 ) -> ImportPlan:
     """
@@ -349,8 +350,8 @@ def plan_table(
     crs: str = "wgs84",
     mapping: Mapping[str, str | None] | None = None,
     defaults: Mapping[str, object] | None = None,
-    metric_crs: str = "EPSG:4545",
-    county_name: str = "城口县",
+    metric_crs: str = METRIC_CRS,
+    county_name: str = COUNTY_NAME,
     today: dt.date | None = None,
     strict: bool = False,
     accept_conflicts: Confirm = False,
@@ -594,7 +595,7 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     has_point = np.isfinite(lon) & np.isfinite(lat)
     geometry[has_point] = shapely.points(lon[has_point], lat[has_point])
     gdf_acc = gpd.GeoDataFrame(
-        raw.iloc[acc_idx].reset_index(drop=True), geometry=geometry[acc_idx], crs="EPSG:4326"
+        raw.iloc[acc_idx].reset_index(drop=True), geometry=geometry[acc_idx], crs=STORAGE_CRS
     )
     gdf_acc["flags"] = [import_flags[i] for i in acc_idx]
     acc_update = is_update[acc_idx]
@@ -651,7 +652,7 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     ]
     rej_idx = np.flatnonzero(~written)
     gdf_rejected = gpd.GeoDataFrame(
-        raw.iloc[rej_idx].reset_index(drop=True), geometry=geometry[rej_idx], crs="EPSG:4326"
+        raw.iloc[rej_idx].reset_index(drop=True), geometry=geometry[rej_idx], crs=STORAGE_CRS
     )
     if key in gdf_rejected.columns:
         gdf_rejected[key] = [None if str(u).startswith("__new_") else u for u in gdf_rejected[key]]

@@ -71,6 +71,7 @@ import shapely
 from riskmap import io
 from riskmap.catalog import Catalog, catalog_from_dict
 from riskmap.errors import CatalogError, DataFileError, LockError, StaleVersionError
+from riskmap.settings import STORAGE_CRS
 
 if TYPE_CHECKING:
     from riskmap.catalog import LayerSpec
@@ -317,12 +318,12 @@ def frame_from_rows(
     for name, dtype in columns:
         if dtype == "geometry":
             geom_name = name
-            data[name] = gpd.GeoSeries(geoms, crs="EPSG:4326")
+            data[name] = gpd.GeoSeries(geoms, crs=STORAGE_CRS)
         else:
             data[name] = _column([p.get(name) for p in props], dtype)
     if geom_name not in data:
-        data[geom_name] = gpd.GeoSeries(geoms, crs="EPSG:4326")
-    return gpd.GeoDataFrame(data, geometry=geom_name, crs="EPSG:4326")
+        data[geom_name] = gpd.GeoSeries(geoms, crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(data, geometry=geom_name, crs=STORAGE_CRS)
 
 
 def _insert_features(
