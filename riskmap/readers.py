@@ -430,16 +430,21 @@ def read_table(
     )
 
 
-def _columns_from_rows(rows: list[list[str]], filename: str, max_columns: int) -> list[tc.Column]:
-    """Rows of text cells (csv module, openpyxl, xlrd) → one text column per field."""
-    width = max((len(r) for r in rows), default=0)
-    while width and not any(len(r) >= width and r[width - 1].strip() for r in rows):
-        width -= 1  # trailing empty columns (Excel pads rows)
+def _check_width(width: int, filename: str, max_columns: int) -> None:
+    """Refuse a table with no filled column, or with more than `max_columns` of them."""
     if width == 0:
         raise _fail(filename, "文件没有任何数据")
     if width > max_columns:
         msg = f"列数 {width} 超过上限 {max_columns}"
         raise _fail(filename, msg)
+
+
+def _columns_from_rows(rows: list[list[str]], filename: str, max_columns: int) -> list[tc.Column]:
+    """Rows of text cells (csv module, openpyxl, xlrd) → one text column per field."""
+    width = max((len(r) for r in rows), default=0)
+    while width and not any(len(r) >= width and r[width - 1].strip() for r in rows):
+        width -= 1  # trailing empty columns (Excel pads rows)
+    _check_width(width, filename, max_columns)
     rows = [(r + [""] * (width - len(r)))[:width] for r in rows]
     return [tc.text_column([r[j] for r in rows]) for j in range(width)]
 
@@ -558,11 +563,7 @@ def _table_from_columns(
     width = len(columns)
     while width and not has_text[width - 1].any():
         width -= 1  # trailing empty columns (Excel pads rows)
-    if width == 0:
-        raise _fail(filename, "文件没有任何数据")
-    if width > max_columns:
-        msg = f"列数 {width} 超过上限 {max_columns}"
-        raise _fail(filename, msg)
+    _check_width(width, filename, max_columns)
     columns, has_text = columns[:width], has_text[:width]
     head = [tc.to_object(c[:HEADER_SCAN_ROWS]).tolist() for c in columns]
     scan = [["" if v is None else v for v in r] for r in zip(*head, strict=True)]
