@@ -245,7 +245,7 @@ def test_fifth_layer_by_catalog_entry_alone_shows_in_headline_figures(layers_cop
     with (layers_copy / "catalog.toml").open("a", encoding="utf-8") as fh:
         fh.write(FIFTH_LAYER)
     sites = [  # three sites in the county (coordinates of bundled geohazard points)
-        ("T1", [108.449467, 32.115318], "一般", 12, 100.2, "在册"),
+        ("T1", [108.449467, 32.115318], "一般", 12, 10.2, "在册"),
         ("T2", [108.486385, 32.045345], "较大", 30, 50.5, None),  # blank status counts as 在册
         ("T3", [108.536723, 31.963186], "较大", None, None, "监测中"),
         ("T4", [108.536723, 31.963186], "一般", 500, 9.9, "已销号"),  # hidden by default
@@ -274,10 +274,10 @@ def test_fifth_layer_by_catalog_entry_alone_shows_in_headline_figures(layers_cop
     assert not at.error
     metrics = _metrics(at)
     # Hand figures over T1-T3 (T4 is cleared): 3 sites, 12 + 30 = 42 people,
-    # 100.2 + 50.5 = 150.7 万元 (declared 1 decimal).
+    # 10.2 + 50.5 = 60.7 万元 (declared 1 decimal).
     assert metrics["测试隐患点"] == "3 处"
     assert metrics["涉及人数"] == "42 人"
-    assert metrics["治理投资"] == "150.7 万元"
+    assert metrics["治理投资"] == "60.7 万元"
     assert at.checkbox(key="show_testsite").value
     lists = {len(df.value.columns): df.value for df in at.tabs[1].dataframe}
     table = next(df for df in lists.values() if "涉及人数(人)" in df.columns)
