@@ -756,3 +756,15 @@ def test_csv_geojson_and_zip_follow_the_selection(layers, township_codes):
     sub, rows_b = _rows(overview)[3], _rows(overview)
     assert rows_b[6][0] == "全县合计"
     assert rows_b[6][sub.index("合计")] == 1  # one geohazard point selected county-wide
+
+
+def test_xlsx_float_cells_use_the_declared_decimals(book_a, catalog):
+    """威胁财产 declares decimals = 2 in catalog.toml: its cells show 0.00, totals too."""
+    assert catalog.get("geohazard").fields["threat_property_wan"].decimals == 2
+    ws = book_a["地质灾害隐患点"]
+    header, body, _ = _table(ws)
+    col = header.index("威胁财产(万元)") + 1
+    assert {ws.cell(row=r, column=col).number_format for r in range(4, 4 + len(body) + 1)} == {
+        "0.00"
+    }
+    assert _col(header, body[0], "威胁财产(万元)") == 50.5  # the value itself is untouched

@@ -41,6 +41,9 @@ LAT_HEADER = "纬度(CGCS2000)"
 """Point layers: latitude in degrees, 6 decimals."""
 COORD_DECIMALS = 6
 """Decimals of `LON_HEADER`/`LAT_HEADER` (1e-6° ≈ 0.1 m at Chengkou)."""
+DECIMALS_ATTR = "riskmap_decimals"
+"""``df.attrs`` key of a list frame: ``{header: declared decimals}`` of its float columns
+(the XLSX writer formats those cells to that many decimals)."""
 PLACE_FIELD = "village"
 """Common field 村/社区 every point layer's list carries (after 名称), so a 乡镇 office can
 find the site from its list."""
@@ -260,13 +263,20 @@ def list_frame(layer: LayerData, gdf: gpd.GeoDataFrame, township_code: str) -> p
         items = list(columns.items())
         columns = dict([*items[:at], (LON_HEADER, lon), (LAT_HEADER, lat), *items[at:]])
     data.update(columns)
+    declared = {
+        header: f.decimals
+        for key, header in _headers(spec, keys).items()
+        if (f := spec.fields.get(key)) is not None and f.type == "float" and f.decimals is not None
+    }
     if spec.geometry == "Polygon":
         shares = layer.shares[layer.shares["township_code"] == township_code]
         mine = shares.drop_duplicates("key").set_index("key")
         keys = pd.Series(gdf[spec.key].to_numpy(dtype=object))
         data[AREA_HEADER] = keys.map(mine["area_ha"]).astype("float64").round(2)
         data[SHARE_HEADER] = (keys.map(mine["share"]).astype("float64") * 100).round(1)
-    return pd.DataFrame(data)
+    df = pd.DataFrame(data)
+    df.attrs[DECIMALS_ATTR] = declared
+    return df
 
 
 def township_list_frames(

@@ -10,6 +10,7 @@ from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
 from riskmap.exporters.listing import (
+    DECIMALS_ATTR,
     NOTE_ZONES,
     _any_demo,
     _check_code,
@@ -67,7 +68,7 @@ def _write_list_sheet(
         _put_text(ws, total_row, 2, f"共{len(df)}处").font = _BOLD
     for header in _subtotal_headers(spec, df):
         j = list(df.columns).index(header)
-        fmt = _number_format(header, df[header])
+        fmt = _number_format(header, df[header], df.attrs.get(DECIMALS_ATTR, {}).get(header))
         _put_number(ws, total_row, j + 1, _sum(df[header]), fmt).font = _BOLD
     for col in range(1, ncols + 1):
         ws.cell(row=total_row, column=col).fill = _TOTAL_FILL
