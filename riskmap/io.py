@@ -732,9 +732,14 @@ def read_county(settings: Settings) -> gpd.GeoDataFrame:
     if gdf.crs is None:
         msg = f"{path}: no CRS"
         raise CRSError(msg)
+    datum = datum_warning(gdf.crs, source=path.name)
+    if datum is not None:
+        warnings.warn(datum, UserWarning, stacklevel=2)
     gdf = gdf.to_crs(STORAGE_CRS)
     gdf["adcode"] = gdf["adcode"].astype(str)
-    return gdf[["adcode", "name", "geometry"]].reset_index(drop=True)
+    out = gdf[["adcode", "name", "geometry"]].reset_index(drop=True)
+    out.attrs["datum_warnings"] = [datum] if datum is not None else []
+    return out
 
 
 def read_township_codes(settings: Settings) -> pd.DataFrame:
