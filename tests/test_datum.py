@@ -64,11 +64,11 @@ def test_c27_cli_shows_the_warning():
 
 
 def test_county_outline_in_xian80_warns(tmp_path):
+    import shutil
+
     import geopandas as gpd
 
     from riskmap.settings import Settings as S
-
-    import shutil
 
     base = S()
     data = tmp_path / "data"
