@@ -68,15 +68,13 @@ def test_county_outline_in_xian80_warns(tmp_path):
 
     import geopandas as gpd
 
-    from riskmap.settings import Settings as S
-
-    base = S()
+    base = Settings()
     data = tmp_path / "data"
     shutil.copytree(base.data_dir, data)
     county = gpd.read_file(base.county_path).to_crs("EPSG:2381")
     (data / "county.geojson").unlink()
     county.to_file(data / "county.geojson")
-    settings = S.from_env({}, data_dir=data)
+    settings = Settings.from_env({}, data_dir=data)
     with pytest.warns(UserWarning, match="Xian 1980"):
         gdf = io.read_county(settings)
     assert len(gdf.attrs["datum_warnings"]) == 1
