@@ -1,4 +1,4 @@
-"""Command line: ``riskmap map | summary | export | validate | import | undo | serve``.
+"""Command line: ``riskmap map | summary | export | validate | import | undo | serve | db``.
 
 Thin click commands over the library. Any `RiskmapError` becomes one clear line on stderr
 and exit code 2 (no traceback); other exceptions are bugs and crash loudly.
@@ -277,15 +277,14 @@ def export(
 @click.argument("layer_id", required=False)
 def validate(layer_id: str | None) -> None:
     """Check layer files against the catalog; exit 1 when any is invalid."""
-    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
-    from riskmap.schema import layer_problems  # noqa: PLC0415
+    from riskmap.schema import layer_problems  # noqa: PLC0415 - keep `--help` fast
 
-    settings = Settings.from_env()
-    catalog = io.read_catalog(settings)
+    store = open_store(Settings.from_env())
+    catalog = store.read_catalog()
     specs = [catalog.get(layer_id)] if layer_id else list(catalog)
     bad = 0
     for spec in specs:
-        gdf = io.read_layer(spec, settings)
+        gdf = store.read_layer(spec)
         problems = layer_problems(gdf, spec)
         state = "通过 (ok)" if not problems else f"{len(problems)} 处问题"
         click.echo(f"{spec.id} {spec.name}: {len(gdf)} 个要素, {state}")
@@ -554,3 +553,72 @@ def serve(port: int, address: str) -> None:
     # exec (not a child process) so that stopping `riskmap serve` stops the server too.
     os.chdir(app.parent)
     os.execv(sys.executable, cmd)  # noqa: S606 - fixed argv, no shell
+
+
+# --- db: the PostGIS store -----------------------------------------------------------------------
+
+url_opt = click.option(
+    "--url",
+    default=lambda: os.environ.get("RISKMAP_DATABASE_URL", ""),
+    help="postgresql://user:pass@host/db (default: RISKMAP_DATABASE_URL).",
+)
+
+
+def _db_url(url: str) -> str:
+    if not url:
+        msg = "未指定数据库：请设置 RISKMAP_DATABASE_URL 或使用 --url (no database URL)"
+        raise RiskmapError(msg)
+    return url
+
+
+@main.group(cls=RiskmapGroup)
+def db() -> None:
+    """PostGIS store: create its schema, move the layers folder in and out."""
+
+
+@db.command("init")
+@url_opt
+def db_init(url: str) -> None:
+    """Create or upgrade the database schema (Alembic migrations); safe to re-run."""
+    from riskmap.store.postgis import init_db  # noqa: PLC0415 - optional dependency
+
+    revision = init_db(_db_url(url))
+    click.echo(f"数据库已就绪 (schema revision {revision})")
+
+
+@db.command("load-files")
+@url_opt
+@click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Layers folder to load (default: the installation's layers/).")
+@click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
+@click.option("--replace", is_flag=True, help="Also load layers the database already has.")
+def db_load_files(url: str, from_dir: Path | None, user: str, replace: bool) -> None:
+    """Copy the layers folder (catalog, layers with history, records, attachments) into the db."""
+    from riskmap.store.files import FileStore  # noqa: PLC0415
+    from riskmap.store.postgis import PostgisStore, init_db, load_files  # noqa: PLC0415
+
+    url = _db_url(url)
+    init_db(url)
+    base = Settings.from_env(database_url="")
+    files = FileStore(base if from_dir is None else Settings.from_env(
+        database_url="", layers_dir=from_dir))
+    counts = load_files(PostgisStore(Settings.from_env(database_url=url)), files, user=user,
+                        replace=replace, echo=click.echo)
+    click.echo(
+        f"已载入 {counts['layers']} 个图层（{counts['versions']} 个版本）、"
+        f"{counts['records']} 个记录集合、{counts['attachments']} 个附件"
+    )
+
+
+@db.command("dump-files")
+@url_opt
+@click.option("--to", "to_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write (the layers/ layout).")
+@overwrite_opt
+def db_dump_files(url: str, to_dir: Path, overwrite: bool) -> None:
+    """Write the database's current catalog, layers, records and attachments as files."""
+    from riskmap.store.postgis import PostgisStore, dump_files  # noqa: PLC0415
+
+    store = PostgisStore(Settings.from_env(database_url=_db_url(url)))
+    written = dump_files(store, to_dir, overwrite=overwrite)
+    click.echo(f"已写出 {len(written)} 个文件到 {to_dir}")

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import io as _io
 import json
-import shutil
 import time
 
 import numpy as np
@@ -27,8 +26,7 @@ from riskmap.importers import (
 )
 from riskmap.readers import read_table
 from riskmap.settings import Settings
-from riskmap.store.files import FileStore
-from tests.conftest import CASES, DATA, P_LAT, P_LON, ROOT
+from tests.conftest import CASES, DATA, P_LAT, P_LON
 
 GEOD = Geod(ellps="WGS84")
 
@@ -700,18 +698,10 @@ def test_garbled_csv_never_raises_never_writes(rows, fmt, survey, no_write):
 # --- commit / undo ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def layer_settings(tmp_path):
-    layers = tmp_path / "layers"
-    layers.mkdir()
-    shutil.copy(ROOT / "layers" / "catalog.toml", layers / "catalog.toml")
-    return Settings.from_env({}, root=tmp_path)
-
-
-def test_commit_and_undo_round_trip(layer_settings, gdf_townships, gdf_county):
-    cat = io.read_catalog(layer_settings)
-    spec = cat.get("geohazard")
-    existing = io.read_layer(spec, layer_settings)
+def test_commit_and_undo_round_trip(store, gdf_townships, gdf_county):
+    """Commit and undo through the store: runs on files and on PostGIS (``store`` fixture)."""
+    spec = store.read_catalog().get("geohazard")
+    existing = store.read_layer(spec)
     plan = plan_import(
         GEO_CSV.encode(),
         "survey_2026.csv",
@@ -721,14 +711,14 @@ def test_commit_and_undo_round_trip(layer_settings, gdf_townships, gdf_county):
         gdf_county=gdf_county,
     )
     assert plan.can_commit
-    assert not spec.path(layer_settings.layers_dir).exists()  # planning wrote nothing
-    commit_import(plan, spec, FileStore(layer_settings), user="tester")
-    path = spec.path(layer_settings.layers_dir)
-    stored = io.read_layer(spec, layer_settings)
+    assert store.layer_version(spec) == ""  # planning wrote nothing
+    commit_import(plan, spec, store, user="tester")
+    stored = store.read_layer(spec)
     assert sorted(stored["uid"]) == ["G1", "G2", "G5"]
     assert "join_flag" not in stored.columns
-    json.loads(path.read_text(encoding="utf-8"))  # strict JSON
-    log = io.read_history(spec, layer_settings)
+    if store.kind == "files":
+        json.loads(store.layer_path(spec).read_text(encoding="utf-8"))  # strict JSON
+    log = store.history(spec)
     assert log[-1]["action"] == "import"
     assert log[-1]["source"] == "survey_2026.csv"
     assert (log[-1]["added"], log[-1]["updated"], log[-1]["rejected"]) == (3, 0, 2)
@@ -742,31 +732,27 @@ def test_commit_and_undo_round_trip(layer_settings, gdf_townships, gdf_county):
         gdf_county=gdf_county,
     )
     assert plan2.counts == {"added": 0, "updated": 1, "rejected": 0}
-    commit_import(plan2, spec, FileStore(layer_settings), user="tester")
-    assert "甲滑坡改" in io.read_layer(spec, layer_settings)["name"].tolist()
-    io.undo_last_write(spec, layer_settings, user="tester")
-    assert "甲滑坡" in io.read_layer(spec, layer_settings)["name"].tolist()
-    io.undo_last_write(spec, layer_settings, user="tester")
-    assert len(io.read_layer(spec, layer_settings)) == 0  # back to before the first import
+    commit_import(plan2, spec, store, user="tester")
+    assert "甲滑坡改" in store.read_layer(spec)["name"].tolist()
+    store.undo(spec, user="tester")
+    assert "甲滑坡" in store.read_layer(spec)["name"].tolist()
+    store.undo(spec, user="tester")
+    assert len(store.read_layer(spec)) == 0  # back to before the first import
 
 
-def test_commit_refuses_stale_plan_and_bad_plans(layer_settings, gdf_townships, gdf_county):
-    spec = io.read_catalog(layer_settings).get("geohazard")
+def test_commit_refuses_stale_plan_and_bad_plans(store, gdf_townships, gdf_county):
+    spec = store.read_catalog().get("geohazard")
     kw = {"gdf_townships": gdf_townships, "gdf_county": gdf_county}
-    plan_a = plan_import(
-        GEO_CSV.encode(), "a.csv", spec, existing=io.read_layer(spec, layer_settings), **kw
-    )
-    plan_b = plan_import(
-        GEO_CSV.encode(), "b.csv", spec, existing=io.read_layer(spec, layer_settings), **kw
-    )
-    commit_import(plan_a, spec, FileStore(layer_settings), user="a")
+    plan_a = plan_import(GEO_CSV.encode(), "a.csv", spec, existing=store.read_layer(spec), **kw)
+    plan_b = plan_import(GEO_CSV.encode(), "b.csv", spec, existing=store.read_layer(spec), **kw)
+    commit_import(plan_a, spec, store, user="a")
+    version_a = store.layer_version(spec)
     with pytest.raises(DataFileError, match="重新预览"):
-        commit_import(plan_b, spec, FileStore(layer_settings), user="b")
-    bad = plan_import(
-        b"\x00\x01", "bad.bin", spec, existing=io.read_layer(spec, layer_settings), **kw
-    )
+        commit_import(plan_b, spec, store, user="b")
+    assert store.layer_version(spec) == version_a  # refused: nothing written
+    bad = plan_import(b"\x00\x01", "bad.bin", spec, existing=store.read_layer(spec), **kw)
     with pytest.raises(ImportFileError):
-        commit_import(bad, spec, FileStore(layer_settings), user="c")
+        commit_import(bad, spec, store, user="c")
 
 
 def test_read_import_bytes_and_mapping_file(tmp_path):
