@@ -834,7 +834,7 @@ def read_townships(settings: Settings) -> gpd.GeoDataFrame:
 
 def read_import_bytes(path: Path, *, max_mb: float = 20.0) -> bytes:
     """
-    Read a survey file to import as bytes (parsed by `riskmap.importers.plan_import`).
+    Read a survey file to import as bytes (parsed by `riskmap.importing.plan_import`).
 
     Parameters
     ----------
