@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import altair as alt
@@ -43,7 +44,7 @@ from riskmap.ui.warnings import warnings_view
 APP_DIR = Path(__file__).resolve().parent
 ALL = "全县"
 SHARES_EMPTY = pd.DataFrame(columns=SHARE_COLUMNS)
-DEFAULT_STATUSES = [s for s in STATUS_ORDER if s != "已销号"]
+DEFAULT_STATUSES = [s for s in STATUS_ORDER if s != STATUS_CLEARED]
 NO_CHORO = ""
 # Okabe-Ito (colour-blind safe) for the rectification stages, in lifecycle order.
 STATUS_COLORS = {"在册": "#E69F00", "监测中": "#56B4E9", "治理中": "#0072B2", "已销号": "#009E73",
@@ -429,7 +430,19 @@ def _map_section(project: Project, layers: dict[str, LayerData], f: dict) -> Non
     _map_pick(result, layers)
 
 
-def main() -> None:  # noqa: PLR0915 - the page layout: one call per section
+def _downloads(project: Project, version: str, f: dict) -> None:
+    """Offer downloads of exactly what the screen shows (filter spec, visible layers only)."""
+    shown = replace(_feature_filter(project, f), layer_ids=tuple(f["visible"]))
+    township_downloads(
+        project,
+        version,
+        shown.township_code,
+        include_cleared=STATUS_CLEARED in f["statuses"],
+        selection=shown,
+    )
+
+
+def main() -> None:
     """Render the page."""
     started = time.perf_counter()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
@@ -470,8 +483,7 @@ def main() -> None:  # noqa: PLR0915 - the page layout: one call per section
     with tab_list:
         _lists(layers, f["visible"])
     with tab_dl:
-        code = None if f["township"] == ALL else project.township(f["township"])[0]
-        township_downloads(project, version, code, include_cleared="已销号" in f["statuses"])
+        _downloads(project, version, f)
     with tab_import:
         if who.can_edit and who.editor:
             import_tab(project, settings, editor=who.editor)
