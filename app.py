@@ -442,7 +442,7 @@ def _downloads(project: Project, version: str, f: dict) -> None:
     )
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 - the page layout: one call per section
     """Render the page."""
     started = time.perf_counter()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)

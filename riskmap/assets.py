@@ -170,9 +170,7 @@ def _copy_atomic(src: Path, dst: Path) -> None:
     io.write_bytes_atomic(dst, data)
 
 
-def install_static_assets(
-    static_dir: Path, *, assets: tuple[Asset, ...] = ALL_ASSETS
-) -> None:
+def install_static_assets(static_dir: Path, *, assets: tuple[Asset, ...] = ALL_ASSETS) -> None:
     """
     Copy the vendored files under ``static_dir / "vendor"`` for Streamlit static serving.
 
@@ -193,9 +191,7 @@ def install_static_assets(
             _copy_atomic(asset_path(asset, file), vendor / _vendor_rel(asset, file))
 
 
-def static_assets_installed(
-    static_dir: Path, *, assets: tuple[Asset, ...] = ALL_ASSETS
-) -> bool:
+def static_assets_installed(static_dir: Path, *, assets: tuple[Asset, ...] = ALL_ASSETS) -> bool:
     """Return True when every file of `assets` is present under ``static_dir / "vendor"``."""
     vendor = Path(static_dir) / "vendor"
     return all(
