@@ -221,7 +221,8 @@ def _call_list(doc: dict[str, Any]) -> None:
             f"已转移 {t['moved']} 人，无法联系 {t['unreachable']}"
         )
         frame = pd.DataFrame(town["rows"], columns=list(headers)).rename(columns=headers)
-        st.dataframe(frame, hide_index=True, use_container_width=True)
+        blank = frame.astype(object).where(frame.notna(), "")  # empty cells, not "None"
+        st.dataframe(blank, hide_index=True, use_container_width=True)
 
 
 def _record_form(store: Store, record: dict[str, Any], editor: str) -> None:
