@@ -29,18 +29,25 @@ from tests.test_browser import (
     DESKTOP,
     EDITOR,
     EDITOR_PW,
+    MAP_IFRAME,
     Server,
     _click_tab,
     _free_port,
     _idle,
     _metric,
-    _open,
     _sign_in,
 )
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _open(page, server: Server) -> None:
+    """Load the page and wait for its map: up to 3 min (two servers on a loaded 2-core box)."""
+    page.goto(server.url)
+    page.wait_for_selector(MAP_IFRAME, timeout=180_000)
+    _idle(page)
 
 
 @contextmanager
