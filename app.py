@@ -488,7 +488,7 @@ def main() -> None:
         else:
             st.info("查看无需登录；导入调查表、撤销导入需登录（左侧“编辑权限”）。")
     with tab_warn:
-        warnings_view(project, settings, who.editor if who.can_edit else None)
+        warnings_view(project, settings, who)
     with tab_help:
         st.markdown(HELP)
     ctx = get_script_run_ctx()

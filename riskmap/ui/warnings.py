@@ -17,6 +17,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from riskmap import alerts
+from riskmap.auth import EditorSession, guarded_store
 from riskmap.errors import RiskmapError
 from riskmap.mapview import build_map
 from riskmap.mapview.warning import add_draw_tool, add_warning_overlay
@@ -320,7 +321,7 @@ def _warning_panel(project: Project, store: Store, editor: str | None) -> None:
         st.rerun()
 
 
-def warnings_view(project: Project, settings: Settings, editor: str | None) -> None:
+def warnings_view(project: Project, settings: Settings, who: EditorSession) -> None:
     """
     Render the 预警 tab.
 
@@ -330,10 +331,13 @@ def warnings_view(project: Project, settings: Settings, editor: str | None) -> N
         The loaded installation.
     settings
         Where the store is (`riskmap.store.open_store`).
-    editor
-        The signed-in editor's name, or None for a viewer (read-only, masked phones).
+    who
+        The session (`riskmap.auth.sign_in_panel`). A viewer sees a read-only tab with masked
+        phones; every write goes through `riskmap.auth.guarded_store`, so the role is checked
+        on the server for each issue, response and close, not only by hiding widgets.
     """
-    store = open_store(settings)
+    store = guarded_store(open_store(settings), who)
+    editor = who.editor if who.can_edit else None
     if notice := st.session_state.pop(SESSION_NOTICE, None):
         st.success(md(notice))
     if editor is not None:
