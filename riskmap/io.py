@@ -4,6 +4,12 @@ Everything here reads or writes; everything it returns is handed to the pure mod
 Layer writes are atomic (temp file in the same directory, fsync, `os.replace`), keep the
 previous version in ``layers/.history/<layer>/`` and hold a file lock (``filelock``) so two
 imports cannot interleave.
+
+Size (over ~800 lines, on purpose): this is the one module allowed to open files (style
+guide §1), so every reader and writer of every file kind lives here, grouped by section
+(layers and catalog, atomic writes, audited history, reference data, import inputs). Splitting
+it would give several modules that open files and blur that rule; the history section is the
+candidate to move out next (`riskmap.store.files` already hides it from callers).
 """
 
 from __future__ import annotations
