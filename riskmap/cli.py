@@ -17,7 +17,6 @@ import click
 from riskmap.errors import RiskmapError
 from riskmap.settings import Settings
 from riskmap.store import open_store
-from riskmap.texttable import decimals_from_types, format_table
 
 if TYPE_CHECKING:
     from riskmap.project import Project
@@ -194,6 +193,8 @@ def summary(fmt: str, townships_path: Path | None) -> None:
         for f in layer.spec.sums
         if f in layer.spec.fields
     }
+    from riskmap.texttable import decimals_from_types, format_table  # noqa: PLC0415 - pandas
+
     click.echo(format_table(table, decimals=decimals_from_types(list(table.columns), types)))
     totals = county_totals(project.layers)
     line = "，".join(f"{t['name']} {t['count']}" for t in totals.values())
@@ -393,6 +394,8 @@ def import_cmd(
     rows = report_frame(report)
     issues = rows[rows["状态"] != "正常"]
     if len(issues):
+        from riskmap.texttable import format_table  # noqa: PLC0415 - pandas, lazily
+
         click.echo(format_table(issues))
     for uid, fields in changes.items():
         diff = "；".join(
