@@ -46,6 +46,7 @@ from riskmap.project import Project
 from riskmap.readers import read_table
 from riskmap.settings import Settings
 from riskmap.store import open_store
+from riskmap.ui.chrome import install_chinese_chrome
 
 APP_DIR = Path(__file__).resolve().parent
 ALL = "全县"
@@ -736,6 +737,7 @@ def main() -> None:
     """Render the page."""
     started = time.perf_counter()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
+    install_chinese_chrome()
     st.title("城口县安全风险“一张图”")
     try:
         _static_assets()
