@@ -150,6 +150,15 @@ def chrome_script() -> str:
     }
 
 
-def install_chinese_chrome() -> None:
-    """Put `chrome_script` into the page (call once per run, before the widgets)."""
+def install_chinese_chrome(page_css: str = "") -> None:
+    """
+    Put the page's CSS and `chrome_script` into the page (once per run, before the widgets).
+
+    Parameters
+    ----------
+    page_css
+        A ``<style>`` element of the page's own CSS, or ``""``.
+    """
+    if page_css:
+        st.markdown(page_css, unsafe_allow_html=True)
     st.html(chrome_script(), unsafe_allow_javascript=True)
