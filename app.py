@@ -28,6 +28,7 @@ from riskmap import aggregate, exporters
 from riskmap import project as project_module
 from riskmap.assets import install_static_assets
 from riskmap.auth import sign_in_panel
+from riskmap.basemap import BasemapLayer
 from riskmap.catalog import STATUS_CLEARED, STATUS_ORDER, LayerSpec
 from riskmap.errors import RiskmapError
 from riskmap.filters import FeatureFilter
@@ -47,6 +48,16 @@ from riskmap.settings import COUNTY_NAME, NOTE_APPROXIMATE, NOTE_DEMO, Settings
 from riskmap.store import open_store
 from riskmap.ui.chrome import install_chinese_chrome
 from riskmap.ui.downloads import township_downloads
+from riskmap.ui.mapstate import (
+    MAP_HEIGHT_PX,
+    grade_filters,
+    init_grades,
+    init_selection,
+    initial_view,
+    no_match_notice,
+    offline_basemap,
+    url_state,
+)
 from riskmap.ui.text import md as _md
 
 APP_DIR = Path(__file__).resolve().parent
@@ -84,6 +95,16 @@ def _logger() -> logging.Logger:
         log.setLevel(logging.INFO)
         log.propagate = False
     return log
+
+
+@st.cache_resource(show_spinner="正在准备离线底图…")
+def _basemap(settings: Settings) -> BasemapLayer | None:
+    """Install the offline basemap (``RISKMAP_BASEMAP``) once per server; None without one."""
+    try:
+        return offline_basemap(settings, APP_DIR / "static")
+    except RiskmapError as exc:
+        st.warning(f"离线底图不可用：{_md(exc)}")
+        return None
 
 
 @st.cache_resource
@@ -146,6 +167,8 @@ def _init_filters(project: Project) -> None:
     st.session_state["f_q"] = qp.get("q", "")
     choro = qp.get("choropleth", NO_CHORO)
     st.session_state["f_choro"] = choro if choro in {"all", *layer_ids} else NO_CHORO
+    init_grades(project, qp.get("grades", ""))
+    init_selection(project, qp)
     st.session_state["_filters_ready"] = True
 
 
@@ -163,16 +186,7 @@ def _sidebar(project: Project) -> dict:
     visible = [lid for lid in project.layers if sb.checkbox(project.layers[lid].spec.name,
                                                              key=f"show_{lid}")]  # fmt: skip
     statuses = sb.multiselect("状态", list(STATUS_ORDER), key="f_statuses")
-    classes: dict[str, list[str]] = {}
-    with sb.expander("等级筛选"):
-        for lid in visible:
-            spec = project.layers[lid].spec
-            classes[lid] = st.multiselect(
-                f"{spec.name} · {spec.label(spec.class_field)}",
-                [*spec.classes, aggregate.UNCLASSED],
-                default=[*spec.classes, aggregate.UNCLASSED],
-                key=f"cls_{lid}",
-            )
+    classes = grade_filters(sb, project, visible)
     choro_options = [NO_CHORO, "all", *project.layers]
     labels = {NO_CHORO: "不着色", "all": CHORO_LABEL_ALL}
     labels |= {lid: layer.spec.name for lid, layer in project.layers.items()}
@@ -186,6 +200,7 @@ def _sidebar(project: Project) -> dict:
             "statuses": ",".join(statuses),
             "q": text,
             "choropleth": choropleth,
+            **url_state(project, classes),
         }
     )
     if message := st.session_state.pop("_qp_error", None):
@@ -608,10 +623,13 @@ def _map_section(project: Project, layers: dict[str, LayerData], f: dict) -> Non
         highlight=hl,
         demo=project.demo,
         view_key=code or "county",
+        view=initial_view(code or "county", hl),
+        layer_control=False,
+        basemap_layer=_basemap(project.settings),
     )
     result = st_folium(
         fmap,
-        height=540,
+        height=MAP_HEIGHT_PX,
         use_container_width=True,
         returned_objects=["last_active_drawing"],
         key="map",
@@ -646,8 +664,7 @@ def main() -> None:
     f = _sidebar(project)
     who = sign_in_panel(st.sidebar)  # viewing needs no sign-in; changing data does
     layers = _filtered(project, f)
-    if f["text"].strip() and not any(len(layers[lid].gdf) for lid in f["visible"]):
-        st.warning(f"没有找到名称或编号包含“{_md(f['text'].strip())}”的点位（当前筛选条件下）。")
+    no_match_notice(layers, f["visible"], f["text"])
     _figures(layers, f["visible"])
     _map_section(project, layers, f)
     _selected_panel(layers)

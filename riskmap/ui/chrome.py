@@ -7,7 +7,8 @@ visible text but not the ``aria-label``/``title`` that screen readers and toolti
 small script rewrites both: exact texts from `TRANSLATIONS`, patterned texts
 (``20MB per file``, ``Remove 调查表.xlsx``) from `PATTERNS`. It runs in the page (``st.html``
 with JavaScript, not an iframe), installs one ``MutationObserver`` per page load and translates
-whatever Streamlit renders afterwards; unknown texts are left as they are.
+whatever Streamlit renders afterwards; unknown texts are left as they are. The same script
+keeps the map's view (``?view=``, written by the map) in the URLs Streamlit writes.
 
 The texts were read from Streamlit 1.67's own front-end bundle (``FileUploader.*.js``...) and
 its rendered page; a new Streamlit version may add texts: the browser test lists the visible
@@ -122,6 +123,23 @@ _SCRIPT = """<script>
     }
   }
   fix(document.body);
+  // Streamlit rewrites the whole query string when the app mirrors its filters; keep the
+  // map's view (set by the map script in window.riskmapView) in every URL it writes.
+  ["replaceState", "pushState"].forEach(function (name) {
+    var orig = window.history[name];
+    window.history[name] = function (state, title, url) {
+      var mv = window.riskmapView;
+      if (mv && url !== undefined && url !== null) {
+        try {
+          var u = new URL(url, window.location.href);
+          if (mv.text) { u.searchParams.set("view", mv.text); }
+          else { u.searchParams.delete("view"); }
+          url = u.pathname + u.search + u.hash;
+        } catch (e) { /* leave the URL as given */ }
+      }
+      return orig.call(window.history, state, title, url);
+    };
+  });
   new MutationObserver(function (records) {
     for (var i = 0; i < records.length; i++) {
       var r = records[i];
