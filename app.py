@@ -69,7 +69,7 @@ NO_CHORO = ""
 STATUS_COLORS = {"在册": "#E69F00", "监测中": "#56B4E9", "治理中": "#0072B2", "已销号": "#009E73",
                  aggregate.UNKNOWN_STATUS: "#999999"}  # fmt: skip
 SELECTED_ROW_STYLE = "background-color: #fff3b0; font-weight: bold"
-METRICS_PER_ROW = 7
+METRICS_PER_ROW = 9  # one row above the map: the map still fits a 1366×768 screen
 
 
 
@@ -579,11 +579,13 @@ def _history(spec: LayerSpec, settings: Settings, editor: str) -> None:
             _done(f"已撤销：{spec.name} 已恢复到上一版本。")
 
 
-# Less white space above the title, metrics that fit a 1366-px laptop row.
+# Less white space above the title, one row of metrics that fits a 1366-px laptop: the title,
+# the figures and the whole map fit a 1366×768 screen.
 PAGE_CSS = """<style>
-[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; padding-bottom: 3rem; }
-[data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding: 0 0 0.25rem 0; }
-[data-testid="stMetricValue"] { font-size: 1.6rem; }
+[data-testid="stMainBlockContainer"] { padding-top: 1.5rem; padding-bottom: 3rem; }
+[data-testid="stMainBlockContainer"] h1 { font-size: 1.7rem; padding: 0 0 0.1rem 0; }
+[data-testid="stMetricValue"] { font-size: 1.25rem; }
+[data-testid="stMetricLabel"] p { font-size: 0.8rem; }
 [data-testid="stSidebarHeader"] { height: 2.5rem; }
 </style>"""
 

@@ -54,7 +54,17 @@ TRANSLATIONS: dict[str, str] = {
     "Fullscreen": "全屏",
     "Close fullscreen": "退出全屏",
     "Show/hide columns": "显示/隐藏列",
+    # st.altair_chart (Vega) toolbar and chart description
+    "Download as PNG": "下载为 PNG 图片",
+    "Download as SVG": "下载为 SVG 图片",
+    "Show data": "查看数据",
+    "Copy Vega-Lite spec": "复制图表定义",
+    "Vega visualization": "统计图",
     # page status and menus
+    "Sidebar": "侧栏",
+    "Collapse sidebar": "收起侧栏",
+    "Expand sidebar": "展开侧栏",
+    "Link to heading": "标题链接",
     "Running...": "运行中…",
     "Stop": "停止",
     "Rerun": "重新运行",
@@ -70,6 +80,11 @@ TRANSLATIONS: dict[str, str] = {
 
 PATTERNS: tuple[tuple[str, str], ...] = (
     (r"^(\d+(?:\.\d+)?\s?[KMG]?B) per file(.*)$", "单个文件不超过 $1$2"),
+    (r"^Help for (.+)$", "$1：说明"),
+    # Vega's descriptions of chart parts (screen readers)
+    (r"^([XY])-axis titled '([^']*)' for a \w+ scale with .*$", "$1 轴：$2"),
+    (r"^([XY])-axis for a \w+ scale with \d+ values?: (.*)$", "$1 轴：$2"),
+    (r"^\w+ legend titled '([^']*)' for \w+ color with \d+ values?: (.*)$", "图例：$2"),
     (r"^Remove (.+)$", "移除 $1"),
     (r"^Delete (.+)$", "删除 $1"),
     (r"^Download (.+)$", "下载 $1"),

@@ -22,7 +22,7 @@ from riskmap.project import Project
 from riskmap.settings import Settings
 from riskmap.ui.text import md
 
-MAP_HEIGHT_PX = 500
+MAP_HEIGHT_PX = 480
 """Map height: with the title, notes and one row of figures it fits a 1366×768 screen."""
 
 ALL_GRADES = "全部等级"
@@ -140,21 +140,21 @@ def grade_filters(sb: DeltaGenerator, project: Project, visible: list[str]) -> d
         layer = project.layers[lid]
         spec = layer.spec
         label = spec.label(spec.class_field)
-        left, right = sb.columns([2, 3])
-        left.selectbox(
+        sb.selectbox(
             f"{spec.name} · {label}",
             _thresholds(layer),
             key=f"min_{lid}",
             on_change=_apply_threshold,
             args=(lid, layer),
-            help=f"选择“≥ 某级”即只看该级及以上的{md(spec.name)}",
+            help=f"选“≥ 某级”只看该级及以上的{md(spec.name)}；下方可逐项增减",
         )
-        classes[lid] = right.multiselect(
-            f"{label}（可逐项选择）",
+        classes[lid] = sb.multiselect(
+            f"{spec.name} · {label}（逐项选择）",
             _all_classes(layer),
             key=f"cls_{lid}",
             on_change=_sync_threshold,
             args=(lid, layer),
+            label_visibility="collapsed",
         )
     return classes
 

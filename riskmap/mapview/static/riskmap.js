@@ -547,6 +547,9 @@
     });
     if (home) { R.home(map, home); }
     R.fitLegend(map);
+    // st_folium sizes its iframe after the map is built: fit again once it has.
+    L.DomEvent.on(window, "resize", function () { R.fitLegend(map); });
+    setTimeout(function () { R.fitLegend(map); }, 300);
     return found !== null;
   };
   // 回到全县: fit the county, forget the saved view (URL and memory).
@@ -601,7 +604,8 @@
     var lg = map.getContainer().querySelector(".riskmap-legend");
     if (!lg) { return; }
     var top = lg.getBoundingClientRect().top - map.getContainer().getBoundingClientRect().top;
-    lg.style.maxHeight = Math.max(60, map.getSize().y - top - 10) + "px";
+    var h = map.getContainer().clientHeight || map.getSize().y;
+    lg.style.maxHeight = Math.max(60, h - top - 10) + "px";
   };
   R.box = function (map, htmlText, position, cls) {
     var c = L.control({position: position});
