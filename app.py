@@ -269,9 +269,12 @@ def _progress_chart(layers: dict[str, LayerData]) -> alt.Chart:
 
 def _dashboard(project: Project, f: dict) -> None:
     """Show the township's (or county's) figures over all statuses, so progress shows."""
-    layers = _filtered(project, f, with_status=False)
+    shown = _filtered(project, f, with_status=False)
+    layers = {lid: shown[lid] for lid in f["visible"]}  # the figures follow the layer choice too
     where = "全县" if f["township"] == ALL else f["township"]
     st.markdown(f"#### {where}：风险点位概况（含全部状态，不受状态筛选影响）")
+    if no_match_notice(layers, f["visible"], f["text"]):
+        return
     figures = aggregate.headline_figures(layers)
     total = sum(len(layer.gdf) for layer in layers.values())
     cleared = sum(t["by_status"][STATUS_CLEARED] for t in aggregate.county_totals(layers).values())

@@ -395,8 +395,8 @@
     };
     return map.riskmap;
   };
-  R.openPopup = function (map, d, i, at) {
-    L.popup({minWidth: 220, maxWidth: 380, maxHeight: 320})
+  R.openPopup = function (map, d, i, at, keepView) {
+    L.popup({minWidth: 220, maxWidth: 380, maxHeight: 320, autoPan: !keepView})
       .setLatLng(at).setContent(R.popup(d, i)).openOn(map);
   };
   R.addLayer = function (map, group, d) {
@@ -467,7 +467,7 @@
       map.fitBounds(found.entry.items[found.i].getBounds(), {maxZoom: 15, animate: false});
     }
   };
-  R.mark = function (map, found) {
+  R.mark = function (map, found, keepView) {
     var entry = found.entry, d = entry.data, at = entry.latlng(found.i);
     if (!map.hasLayer(entry.group)) { map.addLayer(entry.group); }
     if (entry.points) {
@@ -477,7 +477,7 @@
       L.geoJSON(d.g[found.i], {pane: "riskHighlight", interactive: false,
         style: {color: "#00b7ff", weight: 4, fill: false}}).addTo(map);
     }
-    R.openPopup(map, d, found.i, at);
+    R.openPopup(map, d, found.i, at, keepView);
   };
   // The page that holds the map: Streamlit's page (the map is in a same-origin component
   // iframe) or the standalone HTML file itself.
@@ -538,7 +538,7 @@
       }
     };
     apply();
-    if (found) { R.mark(map, found); }
+    if (found) { R.mark(map, found, saved !== null); }  // a restored view stays put
     L.DomEvent.on(map.getContainer(), "mousedown touchstart wheel keydown",
                   function () { touched = true; });
     map.on("resize", function () { if (!touched) { apply(); } R.fitLegend(map); });
