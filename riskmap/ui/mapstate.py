@@ -26,6 +26,7 @@ MAP_HEIGHT_PX = 480
 """Map height: with the title, notes and one row of figures it fits a 1366×768 screen."""
 
 ALL_GRADES = "全部等级"
+CUSTOM_GRADES = "自选（见下方）"
 GRADE_SEP = ";"
 CLASS_SEP = "|"
 
@@ -89,22 +90,26 @@ def initial_view(view_key: str, highlight: tuple[str, str] | None) -> str | None
 
 def _thresholds(layer: LayerData) -> list[str]:
     classes = list(layer.spec.classes)
-    return [ALL_GRADES, *[f"≥ {c}" for c in classes[1:]]]
+    return [ALL_GRADES, *[f"≥ {c}" for c in classes[1:]], CUSTOM_GRADES]
 
 
 def _threshold_of(layer: LayerData, kept: list[str]) -> str:
-    """Return the threshold option that gives exactly `kept`, else 全部等级 (hand-picked)."""
+    """Return the threshold option that gives exactly `kept` (自选 for a hand-picked set)."""
     classes = list(layer.spec.classes)
+    if set(kept) == set(_all_classes(layer)):
+        return ALL_GRADES
     for i in range(1, len(classes)):
         if kept == classes[i:]:
             return f"≥ {classes[i]}"
-    return ALL_GRADES
+    return CUSTOM_GRADES
 
 
 def _apply_threshold(lid: str, layer: LayerData) -> None:
     """Set the class multiselect to the classes at or above the chosen threshold (callback)."""
     choice = st.session_state[f"min_{lid}"]
     classes = list(layer.spec.classes)
+    if choice == CUSTOM_GRADES:
+        return  # the classes below stay as picked
     if choice == ALL_GRADES:
         st.session_state[f"cls_{lid}"] = _all_classes(layer)
     else:

@@ -532,6 +532,7 @@
         var lg = map.getContainer().querySelector(".riskmap-legend");
         var det = lg ? lg.querySelector("details") : null;
         if (det && !touched && map.getSize().x < LEGEND_FOLD_BELOW_PX) { det.open = false; }
+        R.fitLegend(map);  // its final width (one or two columns) before it is measured
         var wd = lg ? lg.offsetWidth : 0, pad = map.getSize().x > 3 * wd ? wd + 8 : 0;
         map.fitBounds(bounds, {animate: false, paddingTopLeft: [8, 8],
                                paddingBottomRight: [pad, 8]});
@@ -606,6 +607,11 @@
     var top = lg.getBoundingClientRect().top - map.getContainer().getBoundingClientRect().top;
     var h = map.getContainer().clientHeight || map.getSize().y;
     lg.style.maxHeight = Math.max(60, h - top - 10) + "px";
+    // Wide map, legend taller than the room: two columns rather than scrolling.
+    lg.classList.remove("two-col");
+    if (map.getSize().x >= LEGEND_FOLD_BELOW_PX && lg.scrollHeight > lg.clientHeight + 1) {
+      lg.classList.add("two-col");
+    }
   };
   R.box = function (map, htmlText, position, cls) {
     var c = L.control({position: position});
