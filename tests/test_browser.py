@@ -253,8 +253,15 @@ def _click_tab(page: Page, name: str) -> None:
 def _choose(page: Page, label: str, option: str) -> None:
     """Pick `option` in the sidebar selectbox labelled `label`."""
     box = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text=label)
-    box.locator("input").click()
-    page.get_by_role("option", name=option, exact=True).click()
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for _ in range(3):  # on a loaded machine a click now and then leaves the list closed
+        box.locator("input").click()
+        try:
+            wanted.wait_for(timeout=10_000)
+            break
+        except Exception:  # noqa: BLE001 - retried, then the click below reports it
+            page.keyboard.press("Escape")
+    wanted.click()
 
 
 def _metric(page: Page, label: str) -> str:
