@@ -321,3 +321,45 @@ def test_no_english_in_the_visible_chrome(browser, server):  # noqa: F811
         assert words == set()
     finally:
         page.close()
+
+
+def test_csv_download_holds_exactly_the_rows_on_screen(browser, server, project):  # noqa: F811
+    """Township, layers and grade threshold applied: the CSV's rows per layer = the lists."""
+    import csv
+    import io
+    from pathlib import Path
+
+    query = "?township=" + quote("巴山镇") + "&layers=geohazard,bridge&grades=" + quote(
+        "geohazard:中型|大型|特大型"
+    )
+    page = _new_page(browser, DESKTOP)
+    try:
+        _open(page, server, query)
+        page.get_by_role("tab", name="清单", exact=True).click()
+        page.wait_for_timeout(500)
+        lists = page.inner_text("[data-testid='stTabs']")
+        shown = dict(re.findall(r"(地质灾害隐患点|危旧桥梁)（(\d+)）", lists))
+        page.get_by_role("tab", name="下载清单", exact=True).click()
+        page.wait_for_timeout(500)
+        with page.expect_download() as info:
+            page.get_by_role("button", name="下载 CSV").click()
+        text = Path(info.value.path()).read_text("utf-8-sig")
+        rows = list(csv.reader(io.StringIO(text)))
+        counts: dict[str, int] = {}
+        for row in rows[1:]:
+            counts[row[0]] = counts.get(row[0], 0) + 1
+        assert set(counts) <= {"地质灾害隐患点", "危旧桥梁"}  # no hidden layer
+        on_screen = {k: v for k, v in shown.items() if v != "0"}
+        assert {k: str(v) for k, v in counts.items()} == on_screen
+        # independent count of the geohazard rows: 巴山镇, default statuses, 中型 and above
+        gdf = project.layers["geohazard"].gdf
+        code = project.township("巴山镇")[0]
+        status = gdf["status"].fillna("在册").replace("", "在册")
+        mine = gdf[
+            (gdf["township_code"] == code)
+            & status.isin(["在册", "监测中", "治理中"])
+            & gdf["danger_grade"].isin(["中型", "大型", "特大型"])
+        ]
+        assert counts.get("地质灾害隐患点", 0) == len(mine)
+    finally:
+        page.close()
