@@ -78,21 +78,40 @@ def _warned(fn: Any, *args: Any) -> Any:  # noqa: ANN401 - passes any call throu
     return result
 
 
-def _out_target(text: str) -> tuple[Path, bool]:
+def _out_target(text: str, extensions: tuple[str, ...]) -> tuple[Path, bool]:
     """
     Resolve ``--out``: ``(path, is_folder)``.
 
-    A folder is an existing directory or any text ending in ``/`` (created if missing), so
-    ``--out lists/`` writes ``lists/<generated name>`` even before ``lists`` exists.
+    A folder is an existing directory, any text ending in ``/``, or a name without an
+    extension that does not exist yet (every file riskmap writes has one, so ``--out lists``
+    means the folder ``lists/``, never an extension-less file named ``lists``); a missing
+    folder is created. A file name must end in one of `extensions` (``.zip`` for
+    ``export --all``, ``.xlsx`` for ``--format xlsx``...): a ZIP named ``清单.xlsx`` would
+    not open.
+
+    Raises
+    ------
+    RiskmapError
+        The folder cannot be created, or the file name has another extension.
     """
     path = Path(text)
-    if text.endswith(("/", os.sep)) or path.is_dir():
+    folder = text.endswith(("/", os.sep)) or path.is_dir()
+    if not folder and not path.suffix and not path.exists():
+        folder = True
+    if folder:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             msg = f"{text}: 无法创建输出文件夹 (cannot create folder): {exc.strerror or exc}"
             raise RiskmapError(msg) from None
         return path, True
+    if path.suffix.lower() not in extensions:
+        want = " 或 ".join(extensions)
+        msg = (
+            f"{text}: 输出文件的扩展名应为 {want}（写到文件夹请以 / 结尾，如 {path.stem}/）"
+            f" (extension should be {'/'.join(extensions)})"
+        )
+        raise RiskmapError(msg)
     return path, False
 
 
@@ -131,7 +150,7 @@ def map_cmd(
     from riskmap.exporters import listed_layers  # noqa: PLC0415
     from riskmap.mapview import build_map, save_map  # noqa: PLC0415
 
-    out, is_folder = _out_target(out_text)
+    out, is_folder = _out_target(out_text, (".html", ".htm"))
     project = _load(townships_path)
     if is_folder:
         out = out / f"{project.settings.county_name}_一张图.html"
@@ -180,7 +199,15 @@ def summary(fmt: str, townships_path: Path | None) -> None:
             },
         }
     )
-    click.echo(table.to_string(index=False))
+    types = {
+        layer.spec.header(f): layer.spec.fields[f].type
+        for layer in project.layers.values()
+        for f in layer.spec.sums
+        if f in layer.spec.fields
+    }
+    from riskmap.texttable import decimals_from_types, format_table  # noqa: PLC0415 - pandas
+
+    click.echo(format_table(table, decimals=decimals_from_types(list(table.columns), types)))
     totals = county_totals(project.layers)
     line = "，".join(f"{t['name']} {t['count']}" for t in totals.values())
     unplaced = {t["name"]: t["outside"] for t in totals.values() if t["outside"]}
@@ -256,7 +283,8 @@ def export(
         "approximate": project.approximate,
         "county_name": county,
     }
-    out, is_folder = _out_target(out_text)
+    ext = ".zip" if all_townships else f".{exporters.export_format(fmt).extension}"
+    out, is_folder = _out_target(out_text, (ext,))
     if all_townships:
         if is_folder:
             out = out / exporters.zip_file_name(county, fmt, public=public)
@@ -432,7 +460,9 @@ def import_cmd(
     rows = report_frame(report)
     issues = rows[rows["级别"].notna()]
     if len(issues):
-        click.echo(issues.astype(object).where(issues.notna(), "").to_string(index=False))
+        from riskmap.texttable import format_table  # noqa: PLC0415 - pandas, lazily
+
+        click.echo(format_table(issues))
     for uid, fields in changes.items():
         diff = "；".join(
             f"{f['label']}: {f['old'] or '（空）'} → {f['new'] or '（空）'}" for f in fields
