@@ -9,7 +9,7 @@ System needs (Debian): ``fonts-noto-cjk`` (the embedded Chinese font), ``libpang
 ``libpangoft2-1.0-0`` (WeasyPrint's text layout). Tests also use ``poppler-utils``.
 """
 
-from riskmap.report.card import FeatureNotFoundError, point_card_pdf
+from riskmap.report.card import FeatureNotFoundError, card_file_name, point_card_pdf
 from riskmap.report.poster import county_poster_pdf
 from riskmap.report.render import ReportError
 from riskmap.report.sheet import all_township_sheets_zip, township_sheet_pdf
@@ -18,6 +18,7 @@ __all__ = [
     "FeatureNotFoundError",
     "ReportError",
     "all_township_sheets_zip",
+    "card_file_name",
     "county_poster_pdf",
     "point_card_pdf",
     "township_sheet_pdf",

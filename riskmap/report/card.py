@@ -15,6 +15,7 @@ residents whom to turn to; the phones are the personal data a public copy must n
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -48,10 +49,22 @@ THREAT_FIELDS = ("threat_households", "threat_people")
 LOCATOR_EXTENT_M = 2500.0
 """Half-width of the locator map around the point, metres."""
 CARD_SIZES = ("A4", "A5")
+CARD_MARGIN_MM = 9.0
+"""Page margin of an A5 card (A4 uses `riskmap.report.render.MARGIN_MM`)."""
+_FILE_BAD = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 
 
 class FeatureNotFoundError(ReportError, KeyError):
     """No feature with that key in the layer."""
+
+    def __str__(self) -> str:
+        """Return the message without KeyError's repr quoting."""
+        return str(self.args[0]) if self.args else ""
+
+
+def card_file_name(uid: str) -> str:
+    """Return ``"明白卡_<uid>"``, the uid made safe as a file name (no extension)."""
+    return "明白卡_" + (_FILE_BAD.sub("_", str(uid)).strip() or "_")
 
 
 def is_phone_field(spec: LayerSpec, key: str) -> bool:
@@ -234,7 +247,8 @@ def point_card_pdf(
                 "高斯-克吕格",
                 (
                     f"X（北）{coords['x_m']:.1f} 米，Y（东）{coords['y_m']:.1f} 米"
-                    f"（{project.settings.metric_crs} {CRS(project.settings.metric_crs).name}）"
+                    f"（{project.settings.metric_crs}"
+                    + ("）" if small else f" {CRS(project.settings.metric_crs).name}）")
                 ),
             ),
         ]
@@ -271,8 +285,9 @@ def point_card_pdf(
         )
     )
     width, _ = paper.oriented(landscape=False)
-    map_w = width - 2 * MARGIN_MM
-    map_h = 44.0 if small else 66.0
+    margin = CARD_MARGIN_MM if small else MARGIN_MM
+    map_w = width - 2 * margin
+    map_h = 40.0 if small else 66.0
     layers = risk_layers(project)
     neighbours = {
         lid: (layer.spec, layer.gdf[layer.gdf[layer.spec.key].astype(str) != str(uid)])
@@ -315,11 +330,13 @@ def point_card_pdf(
         shelter_html,
         "</div>",
     ]
-    extra = (
-        ".cols { display: flex; gap: 4mm; } .col { flex: 1; } "
-        ".box p { margin: 1.5mm 0; } h1 { font-size: %s; }"
-        % ("12pt" if small else "15pt")  # CSS braces: no f-string
-    )
+    extra = ".cols { display: flex; gap: 4mm; } .col { flex: 1; } .box p { margin: 1.5mm 0; }"
+    if small:
+        extra += (
+            "h1 { font-size: 11pt; margin: 0 0 1mm 0; }"
+            " h2 { font-size: 8.5pt; margin: 2mm 0 1mm 0; }"
+            " .blank { min-width: 22mm; } table.kv th { width: 20mm; } .box { padding: 1mm; }"
+        )
     doc = document(
         "".join(body),
         title=title,
@@ -329,5 +346,6 @@ def point_card_pdf(
         landscape=False,
         base_pt=6.5 if small else 8.5,
         extra_css=extra,
+        margin_mm=margin,
     )
     return pdf_from_html(doc, title=title)

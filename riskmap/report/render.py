@@ -172,6 +172,7 @@ def document(
     landscape: bool,
     base_pt: float = 8.0,
     extra_css: str = "",
+    margin_mm: float = MARGIN_MM,
 ) -> str:
     """
     Wrap `body` (already escaped HTML) in a page with header, footer and page numbers.
@@ -192,6 +193,8 @@ def document(
         Body font size in points.
     extra_css
         More CSS rules (trusted: written by this package, never from data).
+    margin_mm
+        Page margin on every side, millimetres.
 
     Returns
     -------
@@ -202,7 +205,7 @@ def document(
     css = BASE_CSS.format(
         width=width,
         height=height,
-        margin=MARGIN_MM,
+        margin=margin_mm,
         title=css_string(title),
         right=css_string(right),
         left_foot=css_string(left_foot),
