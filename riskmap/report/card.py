@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from riskmap.catalog import LayerSpec
     from riskmap.project import Project
 
-SHOWN_ELSEWHERE = ("uid", "name", "township", "village", "status")
+SHOWN_ELSEWHERE = ("uid", "name", "township", "village", "status", "resp_unit")
 """Popup fields the card prints in its own boxes (not again under 主要属性)."""
 THREAT_FIELDS = ("threat_households", "threat_people")
 """受威胁户数 / 人数 when the layer declares them (DOMAIN.md, geohazard)."""
@@ -86,8 +86,13 @@ def _value_text(spec: LayerSpec, key: str, value: object) -> str:
     return f"{text} {unit}".strip()
 
 
-def _kv_table(rows: list[tuple[str, str]]) -> str:
-    body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+def _kv_table(rows: list[tuple[str, str]], *, pairs: int = 1) -> str:
+    """Label/value rows as a table, `pairs` label/value pairs per table row."""
+    cells = [f"<th>{esc(k)}</th><td>{esc(v)}</td>" for k, v in rows]
+    cells += ["<th></th><td></td>"] * (-len(cells) % pairs)
+    body = "".join(
+        "<tr>" + "".join(cells[i : i + pairs]) + "</tr>" for i in range(0, len(cells), pairs)
+    )
     return f'<table class="kv">{body}</table>'
 
 
@@ -280,14 +285,14 @@ def point_card_pdf(
         f"<p>最近避难场所：{esc(shelter)}</p>"
         if shelter
         else (
-            f"<p>最近避难场所：{blank}　直线距离：{blank} 米</p>"
-            "<p>（目录中尚无避难场所图层，请手工填写）</p>"
+            f"<p>最近避难场所：{blank}　直线距离：{blank} 米"
+            "（目录中尚无避难场所图层，请手工填写）</p>"
         )
     )
     width, _ = paper.oriented(landscape=False)
     margin = CARD_MARGIN_MM if small else MARGIN_MM
     map_w = width - 2 * margin
-    map_h = 40.0 if small else 66.0
+    map_h = 36.0 if small else 66.0
     layers = risk_layers(project)
     neighbours = {
         lid: (layer.spec, layer.gdf[layer.gdf[layer.spec.key].astype(str) != str(uid)])
@@ -319,7 +324,7 @@ def point_card_pdf(
         "</div>",
         f"<h2>位置示意图（红星为本点，周边 {LOCATOR_EXTENT_M / 1000:g} 公里）</h2>",
         map_html,
-        f"<h2>主要属性</h2>{_kv_table(attrs)}",
+        f"<h2>主要属性</h2>{_kv_table(attrs, pairs=2)}",
         '<div class="cols">',
         f'<div class="col"><h2>责任人 / 监测员</h2>{_kv_table(people)}</div>',
         f'<div class="col"><h2>受威胁</h2>{_kv_table(threat)}</div>',

@@ -274,9 +274,11 @@ def map_svg(
     marker_size
         Point marker area in pt².
     extent_m
-        Frame this many metres around `highlight` instead (locator maps).
+        Frame this many metres around `highlight` instead (locator maps), or the whole
+        highlighted feature when it is larger.
     highlight
-        Points drawn as a large red star (the card's own point).
+        The card's own feature: a large red star (at the representative point of a
+        polygon, whose outline is drawn red).
 
     Returns
     -------
@@ -298,8 +300,17 @@ def map_svg(
         towns = gdf_townships.to_crs(metric_crs)
         if highlight is not None and extent_m is not None:
             h = highlight.to_crs(metric_crs)
-            x, y = float(h.geometry.iloc[0].x), float(h.geometry.iloc[0].y)
-            bounds = np.array([x - extent_m, y - extent_m, x + extent_m, y + extent_m])
+            anchor = h.geometry.representative_point().iloc[0]
+            x, y = float(anchor.x), float(anchor.y)
+            left, bottom, right, top = h.total_bounds  # a zone larger than the extent fits
+            bounds = np.array(
+                [
+                    min(left, x - extent_m),
+                    min(bottom, y - extent_m),
+                    max(right, x + extent_m),
+                    max(top, y + extent_m),
+                ]
+            )
         elif focus is not None and not focus.empty:
             bounds = focus.to_crs(metric_crs).total_bounds
         else:
@@ -352,9 +363,12 @@ def map_svg(
                         )
         if highlight is not None:
             h = highlight.to_crs(metric_crs)
+            if not h.geom_type.eq("Point").all():
+                h.boundary.plot(ax=ax, color="#d7191c", linewidth=1.6, zorder=6)
+            anchors = h.geometry.representative_point()
             ax.scatter(
-                h.geometry.x,
-                h.geometry.y,
+                anchors.x,
+                anchors.y,
                 s=marker_size * 6,
                 marker="*",
                 c="#d7191c",

@@ -20,24 +20,23 @@ POSTER_HEADER_MM = 34.0
 
 def source_notes(project: Project) -> list[str]:
     """
-    Where the map's reference data come from (printed small under the title).
+    Say where the map's reference data come from (printed small under the title).
 
     Returns
     -------
     notes
-        County outline source (``source`` property of ``county.geojson``) and the township
-        boundaries' note (the approximate partition's ``note``), when present.
+        The township boundaries' note when they are the approximate partition (its
+        ``note``, first clause), the pointer to ``data/SOURCES.md`` (provenance and licences
+        of the county outline and township data), and the CRS of the drawing.
     """
     out = []
-    county = project.gdf_county
-    if "source" in county.columns and len(county) and isinstance(county["source"].iloc[0], str):
-        out.append(f"县界：{county['source'].iloc[0]}")
     towns = project.gdf_townships
     if project.approximate and "note" in towns.columns:
         note = towns["note"].dropna().astype(str)
         if len(note):
             out.append("乡镇界：" + note.iloc[0].split("；")[0])
-    out.append("底图：无（离线打印）；坐标系：CGCS2000 / 3度带高斯-克吕格 CM108°E (EPSG:4545)")
+    out.append("县界、乡镇代码等参考数据的来源与许可见 data/SOURCES.md")
+    out.append(f"无底图（离线打印）；制图坐标系 {project.settings.metric_crs}")
     return out
 
 

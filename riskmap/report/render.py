@@ -151,6 +151,7 @@ th {{ background: #ddebf7; font-weight: bold; }}
 thead {{ display: table-header-group; }}
 tr {{ break-inside: avoid; }}
 td.num {{ text-align: right; white-space: nowrap; }}
+td.key {{ white-space: nowrap; }}
 tr.total td {{ background: #f2f2f2; font-weight: bold; }}
 img.map {{ display: block; }}
 .sign {{ margin-top: 8mm; font-size: 10pt; break-inside: avoid; }}

@@ -150,12 +150,15 @@ def list_table(df: pd.DataFrame, spec: LayerSpec) -> str:
         h for h in df.columns
         if pd.api.types.is_numeric_dtype(df[h]) and not pd.api.types.is_bool_dtype(df[h])
     }  # fmt: skip
+    key_head = spec.header(spec.key)
     rows = []
     for rec in df.itertuples(index=False):
         cells = []
         for head, value in zip(df.columns, rec, strict=True):
             digits = 6 if head in {LON_HEADER, LAT_HEADER} else None
             cls = ' class="num"' if head in numeric else ""
+            if head == key_head:
+                cls = ' class="key"'  # one line: the 统一编号 is what people search for
             cells.append(f"<td{cls}>{_cell(value, digits=digits)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     sums = subtotals(spec, df)
