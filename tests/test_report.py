@@ -259,7 +259,7 @@ def test_card_one_page_with_location_people_and_blank_shelter_box(project, tmp_p
     assert f"Y（东）{east:.1f}米" in flat
     assert f"{lon:.6f}°E" in text
     assert "最近避难场所" in flat
-    assert "请手工填写" in flat
+    assert "尚无避难场所图层" in flat
     save_pngs(data, "card_DZ-500229-001", resolution=80)
 
 
