@@ -46,6 +46,7 @@ from riskmap.project import Project
 from riskmap.readers import read_table
 from riskmap.settings import Settings
 from riskmap.store import open_store
+from riskmap.ui import paper
 
 APP_DIR = Path(__file__).resolve().parent
 ALL = "全县"
@@ -773,6 +774,7 @@ def main() -> None:
         _lists(layers, f["visible"])
     with tab_dl:
         _downloads(project, version, f["township"], "已销号" in f["statuses"])
+        paper.downloads(project, settings, who.editor)
     with tab_import:
         if who.can_edit and who.editor:
             _import_tab(project, settings, editor=who.editor)
