@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from riskmap import io
 from riskmap.errors import RiskmapError
+from riskmap.exporters.formats import FORMATS as EXPORT_FORMAT_IDS
 from riskmap.settings import Settings
 from riskmap.store import open_store
 
@@ -116,6 +116,7 @@ def map_cmd(
     overwrite: bool,
 ) -> None:
     """Write the 一张图 as one self-contained HTML page (works offline, from disk)."""
+    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
     from riskmap.exporters import listed_layers  # noqa: PLC0415
     from riskmap.mapview import build_map, save_map  # noqa: PLC0415
 
@@ -183,7 +184,14 @@ def summary(fmt: str, townships_path: Path | None) -> None:
 @main.command()
 @click.option("--township", help="Township name or 9/12-digit code.")
 @click.option("--all", "all_townships", is_flag=True, help="Every township (a ZIP of lists).")
-@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "geojson"]), default="xlsx")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(EXPORT_FORMAT_IDS),
+    default=EXPORT_FORMAT_IDS[0],
+    show_default=True,
+    help="File format (riskmap.exporters.EXPORT_FORMATS).",
+)
 @click.option(
     "--out",
     "out_text",
@@ -217,7 +225,7 @@ def export(
     overwrite: bool,
 ) -> None:
     """Write a township's risk list (风险点位清单), or all townships' lists as a ZIP."""
-    from riskmap import exporters  # noqa: PLC0415
+    from riskmap import exporters, io  # noqa: PLC0415 - keep `--help` fast
 
     if bool(township) == all_townships:
         msg = "请指定 --township 名称或代码，或 --all (give --township or --all)"
@@ -231,25 +239,25 @@ def export(
     if public:
         layers = exporters.public_layers(layers, precision_deg=precision or None)
         suffix = "_公开版"
-    kw: dict[str, Any] = {"include_cleared": include_cleared}
-    rich = {"approximate": project.approximate, "county_name": project.settings.county_name}
+    county = project.settings.county_name
+    kw: dict[str, Any] = {
+        "include_cleared": include_cleared,
+        "approximate": project.approximate,
+        "county_name": county,
+    }
     out, is_folder = _out_target(out_text)
     if all_townships:
         if is_folder:
-            out = out / f"{project.settings.county_name}_风险点位清单{suffix}_{fmt}.zip"
+            out = out / exporters.zip_file_name(county, fmt, public=public)
         _check_out(out, overwrite)
-        data = exporters.all_townships_zip(layers, project.township_codes, fmt=fmt, **kw, **rich)
+        data = exporters.all_townships_zip(layers, project.township_codes, fmt=fmt, **kw)
     else:
         code, name = project.township(str(township))
         if is_folder:
-            out = out / exporters.township_file_name(code, name + suffix, fmt)
+            ext = exporters.export_format(fmt).extension
+            out = out / exporters.township_file_name(code, name + suffix, ext)
         _check_out(out, overwrite)
-        if fmt == "xlsx":
-            data = exporters.xlsx_township(layers, code, name, **kw, **rich)
-        elif fmt == "geojson":
-            data = exporters.geojson_township(layers, code, name, **kw, **rich)
-        else:
-            data = exporters.csv_township(layers, code, name, **kw)
+        data = exporters.township_export(layers, code, name, fmt=fmt, **kw)
     io.write_bytes_atomic(out, data)
     click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
 
@@ -258,6 +266,7 @@ def export(
 @click.argument("layer_id", required=False)
 def validate(layer_id: str | None) -> None:
     """Check layer files against the catalog; exit 1 when any is invalid."""
+    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
     from riskmap.schema import layer_problems  # noqa: PLC0415
 
     settings = Settings.from_env()
@@ -317,6 +326,7 @@ def import_cmd(
     user: str,
 ) -> None:
     """Import survey points from CSV/Excel into a layer (good rows in, others reported)."""
+    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
     from riskmap.importers import commit_import, plan_import, report_frame  # noqa: PLC0415
 
     settings = Settings.from_env()
@@ -424,7 +434,7 @@ secrets_opt = click.option(
 )
 def editor_add(name: str, secrets_path: Path | None, password: str) -> None:
     """Add an editor NAME or change its password (salted scrypt hash, file mode 0600)."""
-    from riskmap import auth  # noqa: PLC0415
+    from riskmap import auth, io  # noqa: PLC0415 - keep `--help` fast
 
     path = secrets_path or Settings.from_env().secrets_path
     user = auth.check_username(name)
@@ -441,7 +451,7 @@ def editor_list(secrets_path: Path | None) -> None:
     """List the local editors (names only) and whether OIDC sign-in is configured."""
     import tomllib  # noqa: PLC0415
 
-    from riskmap import auth  # noqa: PLC0415
+    from riskmap import auth, io  # noqa: PLC0415 - keep `--help` fast
 
     path = secrets_path or Settings.from_env().secrets_path
     text = io.read_secrets_text(path)
@@ -511,7 +521,7 @@ def report(
     overwrite: bool,
 ) -> None:
     """Write the printable township sheet (乡镇风险点位图表) as PDF, landscape."""
-    from riskmap import exporters  # noqa: PLC0415
+    from riskmap import exporters, io  # noqa: PLC0415 - keep `--help` fast
     from riskmap import report as paper  # noqa: PLC0415
 
     if bool(township) == all_townships:
@@ -558,6 +568,7 @@ def card(
     overwrite: bool,
 ) -> None:
     """Write one risk point's card (明白卡, 一点一案一策) as a one-page PDF."""
+    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
     from riskmap import report as paper  # noqa: PLC0415
 
     project = _load(townships_path)
@@ -590,6 +601,7 @@ def poster(
     overwrite: bool,
 ) -> None:
     """Write the county map (全县风险点位总图) as a one-page PDF poster."""
+    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
     from riskmap import report as paper  # noqa: PLC0415
 
     project = _load(townships_path)

@@ -26,7 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
-from riskmap.aggregate import UNCLASSED
+from riskmap.catalog import UNCLASSED
 from riskmap.schema import is_blank
 
 if TYPE_CHECKING:
