@@ -145,6 +145,7 @@ p.notes {{ font-size: 8pt; color: #444; margin: 1mm 0; }}
 .notes span {{ margin-right: 4mm; }}
 .warn {{ color: #b00; font-weight: bold; }}
 table {{ border-collapse: collapse; width: 100%; }}
+table.list {{ table-layout: fixed; }}
 th, td {{ border: 0.4pt solid #777; padding: 0.6mm 0.8mm; vertical-align: top;
   overflow-wrap: anywhere; }}
 th {{ background: #ddebf7; font-weight: bold; }}

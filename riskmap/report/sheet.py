@@ -15,8 +15,12 @@ that township's pages only, so a township can check that its copy is complete.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
+import re
+import unicodedata
 import zipfile
+from functools import partial
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -52,6 +56,13 @@ NOTE_COORDS_POLYGON = "区域的经纬度为其内部代表点（representative 
 NOTE_COVERED = "本乡镇在示意边界中没有单独的范围，图中为包含它的单元"
 RESP_FIELDS = ("resp_unit", "resp_name", "resp_phone", "two_cards", "has_plan")
 """Fields counted in 责任落实 (filled / true), when the layer declares them."""
+MAX_COLUMN_UNITS = 24
+"""Cap of a list column's width, half-width character units (longer text wraps)."""
+MIN_COLUMN_UNITS = 5
+_TOKEN = re.compile(r"^[\x21-\x7e]+$")
+"""Least width of a list column, half-width character units."""
+MAX_LABELS = 80
+"""Above this many points a township map shows symbols only (labels would cover the map)."""
 HEADER_MM = 30.0
 """Height kept above the map on the first page for title and notes."""
 
@@ -150,15 +161,18 @@ def list_table(df: pd.DataFrame, spec: LayerSpec) -> str:
         h for h in df.columns
         if pd.api.types.is_numeric_dtype(df[h]) and not pd.api.types.is_bool_dtype(df[h])
     }  # fmt: skip
-    key_head = spec.header(spec.key)
+    # Codes, uids and phone numbers print on one line: a broken number is misread.
+    tokens = {spec.header(spec.key)} | {
+        h for h in df.columns if h not in numeric and is_token(df[h])
+    }
     rows = []
     for rec in df.itertuples(index=False):
         cells = []
         for head, value in zip(df.columns, rec, strict=True):
             digits = 6 if head in {LON_HEADER, LAT_HEADER} else None
             cls = ' class="num"' if head in numeric else ""
-            if head == key_head:
-                cls = ' class="key"'  # one line: the 统一编号 is what people search for
+            if head in tokens:
+                cls = ' class="key"'
             cells.append(f"<td{cls}>{_cell(value, digits=digits)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     sums = subtotals(spec, df)
@@ -173,7 +187,49 @@ def list_table(df: pd.DataFrame, spec: LayerSpec) -> str:
         else:
             total.append("<td></td>")
     rows.append('<tr class="total">' + "".join(total) + "</tr>")
-    return f"<table><thead><tr>{heads}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    cols = "".join(f'<col style="width:{w:.2f}%">' for w in column_widths(df, tokens))
+    return (
+        f'<table class="list"><colgroup>{cols}</colgroup><thead><tr>{heads}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _display_width(text: str) -> int:
+    """Width in half-width units: CJK and other wide characters count 2 (UAX #11)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def is_token(values: pd.Series) -> bool:
+    """Tell whether every filled cell is one printable-ASCII word (a code, uid, phone)."""
+    texts = [str(v) for v in values if not is_blank(v)]
+    return bool(texts) and all(_TOKEN.match(t) for t in texts)
+
+
+def column_widths(df: pd.DataFrame, tokens: set[str] | frozenset[str] = frozenset()) -> list[float]:
+    """
+    Column widths of a list table in percent, from its content (``table-layout: fixed``).
+
+    A fixed layout is laid out row by row, so a list of thousands of rows stays linear in
+    time (an automatic layout measures every cell first). Each column gets a share in
+    proportion to its widest cell (capped at `MAX_COLUMN_UNITS` half-width units, long text
+    wraps) or half of its header (headers wrap onto two lines), at least
+    `MIN_COLUMN_UNITS`; columns in `tokens` (codes, uids, phones: one line) get their widest
+    cell whole.
+
+    Returns
+    -------
+    widths
+        One percentage per column of `df`, summing to 100.
+    """
+    units = []
+    for head in df.columns:
+        digits = 6 if head in {LON_HEADER, LAT_HEADER} else None
+        cells = df[head].map(partial(_cell, digits=digits))
+        widest = int(cells.map(lambda t: _display_width(html.unescape(t))).max()) if len(df) else 0
+        cap = widest if head in tokens else MAX_COLUMN_UNITS  # tokens never wrap
+        units.append(max(min(widest, cap), -(-_display_width(str(head)) // 2), MIN_COLUMN_UNITS))
+    total = sum(units)
+    return [100 * u / total for u in units]
 
 
 def clearance_frame(layers: Mapping[str, LayerData], project: Project, code: str) -> pd.DataFrame:
@@ -319,13 +375,13 @@ def township_sheet_pdf(
     """
     Make the printable township sheet (乡镇风险点位图表) as PDF.
 
-    Pages (landscape): 1. the township map (its boundary, its risk points by layer and class in
-    the catalog's colours, labelled with their 统一编号; legend, scale bar, north arrow; the
-    notes 示意边界 / 演示数据 under the title); 2… one list per layer, the XLSX list's columns
-    plus 经度/纬度, closed by a 合计 row; then the 清零 figures (per layer by status, with
-    销号率), 责任落实 (filled responsibility fields) and the signing line 制表单位 / 审核 /
-    日期. Every page: header with title and dates, footer with the notes and
-    ``第 n 页 / 共 N 页``.
+    Pages (landscape): 1. the township map (its boundary, its risk points by layer and
+    class in the catalog's colours, labelled with their 统一编号 up to `MAX_LABELS` points;
+    legend, scale bar, north arrow; the notes 示意边界 / 演示数据 under the title); 2… one
+    list per layer, the XLSX list's columns plus 经度/纬度, closed by a 合计 row; then the
+    清零 figures (per layer by status, with 销号率), 责任落实 (filled responsibility fields)
+    and the signing line 制表单位 / 审核 / 日期. Every page: header with title and dates,
+    footer with the notes and ``第 n 页 / 共 N 页``.
 
     Parameters
     ----------
@@ -367,6 +423,8 @@ def township_sheet_pdf(
     title = f"{county}{name}安全风险点位图表"
     width, height = paper.oriented(landscape=True)
     map_w, map_h = width - 2 * MARGIN_MM, height - 2 * MARGIN_MM - HEADER_MM
+    n_points = sum(len(gdf) for lid, gdf in listed.items() if layers[lid].spec.geometry == "Point")
+    labelled = n_points <= MAX_LABELS
     svg = maps.map_svg(
         {lid: (layers[lid].spec, gdf) for lid, gdf in listed.items()},
         project.gdf_townships,
@@ -375,13 +433,14 @@ def township_sheet_pdf(
         width_mm=map_w,
         height_mm=map_h,
         focus=focus,
-        label_points=True,
+        label_points=labelled,
     )
     counts = "，".join(f"{layers[lid].spec.name} {len(df)} 处" for lid, df in frames.items())
+    counts += "（标注为统一编号）" if labelled else f"（超过 {MAX_LABELS} 处，图中不标注编号）"
     body = [
         f"<h1>{esc(title)}</h1>",
         notes_html(notes),
-        f'<p class="notes">乡镇代码 {esc(code)}；图中点位：{esc(counts)}（标注为统一编号）</p>',
+        f'<p class="notes">乡镇代码 {esc(code)}；图中点位：{esc(counts)}</p>',
         svg_img(svg, width_mm=map_w, height_mm=map_h, alt=f"{name}风险点位图"),
     ]
     for lid, df in frames.items():
