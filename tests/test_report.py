@@ -404,3 +404,43 @@ def test_cli_errors_are_one_line(tmp_path):
     assert "没有统一编号为 'NOPE' 的点位" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "c.pdf").exists()
+
+
+def test_list_column_widths_and_one_line_tokens():
+    from riskmap.report.sheet import column_widths, is_token
+
+    assert is_token(pd.Series(["13900001234", None, "DZ-500229-001"]))
+    assert not is_token(pd.Series(["巴山镇", "13900001234"]))
+    assert not is_token(pd.Series([None, None]))
+    df = pd.DataFrame({"序号": [1, 2], "名称": ["农民村黄泥坡滑坡", "坪上村"], "电话": ["1", "2"]})
+    widths = column_widths(df)
+    assert sum(widths) == pytest.approx(100)
+    assert widths[1] > widths[0]  # 16 half-width units of text vs the minimum
+
+
+@needs_poppler
+def test_township_map_labels_uids_up_to_the_limit(project, tmp_path):
+    from riskmap.report.sheet import MAX_LABELS
+
+    code = "500229102"
+    text = pdf_text(township_sheet_pdf(project, code, generated=TODAY), tmp_path)
+    first_page = text.split("\f")[0]
+    for uid in expected_listed(code)["geohazard"]:
+        assert uid in first_page  # the map labels its points
+    layer = project.layers["geohazard"]
+    mine = layer.gdf[layer.gdf["township_code"] == code]
+    n = MAX_LABELS // len(mine) + 1
+    many = pd.concat([mine] * n, ignore_index=True)
+    many["uid"] = [f"DZ-T-{i:04d}" for i in range(len(many))]
+    shares = pd.DataFrame(
+        {"key": many["uid"], "township_code": code, "township": "巴山镇", "area_ha": float("nan"),
+         "share": 1.0}
+    )  # fmt: skip
+    crowded = project.with_layer(
+        dataclasses.replace(layer, gdf=gpd.GeoDataFrame(many, crs=4326), shares=shares)
+    )
+    text = pdf_text(township_sheet_pdf(crowded, code, generated=TODAY), tmp_path)
+    first_page = text.split("\f")[0]
+    assert "图中不标注编号" in first_page
+    assert "DZ-T-0000" not in first_page
+    assert f"地质灾害隐患点 {len(many)} 处" in first_page
