@@ -165,6 +165,15 @@ WAN_PER_YI = 10_000
 """万元 per 亿元: amounts in 万元 from 1 亿 up are shown in 亿元."""
 
 
+TILE_WHOLE_FROM = 100
+"""From this magnitude up a tile shows whole units: it gives a size; the lists keep the
+declared precision."""
+
+
+def _tile_decimals(value: float, decimals: int | None) -> int:
+    return 0 if decimals is None or abs(value) >= TILE_WHOLE_FROM else decimals
+
+
 def format_quantity(value: float, unit: str, *, decimals: int | None = None) -> str:
     """
     Format a headline figure short enough for a metric tile, in Chinese.
@@ -176,7 +185,8 @@ def format_quantity(value: float, unit: str, *, decimals: int | None = None) -> 
     unit
         The field's declared unit (``"人"``, ``"户"``, ``"万元"``, ``"ha"``…) or `COUNT_UNIT`.
     decimals
-        Decimals below 万 (the field's declared ``decimals``); default 0.
+        The field's declared ``decimals``, used below `TILE_WHOLE_FROM` (a tile shows the
+        size of a figure; the lists keep the full declared precision); default 0.
 
     Returns
     -------
@@ -187,10 +197,10 @@ def format_quantity(value: float, unit: str, *, decimals: int | None = None) -> 
     if unit == "万元":
         if abs(value) >= WAN_PER_YI:
             return f"{value / WAN_PER_YI:.2f} 亿元"
-        return f"{value:.{decimals or 0}f} 万元"
+        return f"{value:.{_tile_decimals(value, decimals)}f} 万元"
     if abs(value) >= WAN:
         return f"{value / WAN:.1f} 万{unit}"
-    return f"{value:.{decimals or 0}f} {unit}".rstrip()
+    return f"{value:.{_tile_decimals(value, decimals)}f} {unit}".rstrip()
 
 
 @dataclass(frozen=True)

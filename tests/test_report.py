@@ -16,8 +16,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
-import types
 import zipfile
 from pathlib import Path
 
@@ -258,8 +256,13 @@ def test_card_one_page_with_location_people_and_blank_shelter_box(project, tmp_p
     assert f"X（北）{north:.1f}米" in flat
     assert f"Y（东）{east:.1f}米" in flat
     assert f"{lon:.6f}°E" in text
-    assert "最近避难场所" in flat
-    assert "尚无避难场所图层" in flat
+    # nearest shelter, computed here from the raw shelter file in the metric CRS
+    shelters = gpd.read_file(ROOT / "layers" / "shelters.geojson")
+    shelters = shelters[shelters["status"].fillna("") != "已销号"].to_crs(4545)
+    here = gpd.GeoSeries(gpd.points_from_xy([lon], [lat]), crs=4326).to_crs(4545).iloc[0]
+    dist = shelters.distance(here)
+    nearest = shelters.loc[dist.idxmin()]
+    assert f"最近避难场所：{nearest['name']}（直线距离约{dist.min():,.0f}米）" in flat
     save_pngs(data, "card_DZ-500229-001", resolution=80)
 
 
@@ -294,27 +297,14 @@ def test_card_unknown_point_is_a_clear_error(project):
 
 
 @needs_poppler
-def test_card_uses_nearest_shelter_when_a_shelter_layer_exists(project, tmp_path, monkeypatch):
-    """Catalog ``role = "shelter"`` + ``riskmap.resources.nearest_shelter`` → name and distance."""
-    seen = {}
-
-    def nearest_shelter(gdf_points, gdf_shelters, *, metric_crs):
-        seen["args"] = (len(gdf_points), len(gdf_shelters), metric_crs)
-        return pd.DataFrame({"shelter_name": ["县体育馆避难场所"], "shelter_distance_m": [1234.4]})
-
-    monkeypatch.setitem(
-        sys.modules, "riskmap.resources", types.SimpleNamespace(nearest_shelter=nearest_shelter)
-    )
-    base = project.layers["bridge"]
-    spec = types.SimpleNamespace(**{f.name: getattr(base.spec, f.name)
-                                    for f in dataclasses.fields(base.spec)})  # fmt: skip
-    spec.id, spec.role = "shelter", "shelter"
-    shelters = dataclasses.replace(base, spec=spec)
-    with_shelters = dataclasses.replace(project, layers={**project.layers, "shelter": shelters})
-    data = point_card_pdf(with_shelters, "geohazard", "DZ-500229-001", generated=TODAY)
-    text = pdf_text(data, tmp_path)
-    assert "县体育馆避难场所（直线距离 约 1,234 米）" in text
-    assert seen["args"] == (1, len(base.gdf), "EPSG:4545")
+def test_card_without_shelter_layer_has_a_box_to_fill_by_hand(project, tmp_path):
+    risk_only = {lid: layer for lid, layer in project.layers.items() if lid != "shelters"}
+    no_shelters = dataclasses.replace(project, layers=risk_only)
+    data = point_card_pdf(no_shelters, "geohazard", "DZ-500229-001", generated=TODAY)
+    flat = re.sub(r"\s+", "", pdf_text(data, tmp_path))
+    assert "最近避难场所：" in flat
+    assert "尚无避难场所图层" in flat
+    assert len(page_sizes(data)) == 1
 
 
 # --- county poster ----------------------------------------------------------------------------

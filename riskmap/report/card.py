@@ -5,7 +5,7 @@ What a wall card needs (DOMAIN.md; the county's 明白卡/避险明白卡): wher
 surveyors), a small map, its key attributes (the catalog's ``popup`` fields), who is
 responsible (责任人 / 监测员, phones), who is threatened, the warning signal and where to
 evacuate: the nearest 避难场所 and its straight-line distance when the catalog has a shelter
-layer (``role = "shelter"``, computed by ``riskmap.resources.nearest_shelter``), otherwise an
+layer (``role = "shelter"``, computed by `riskmap.resources.nearest_shelter`), otherwise an
 empty box to fill in by hand.
 
 ``public=True`` (公开版, for posting on site): no phone numbers. Names stay: a wall card tells
@@ -17,8 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import TYPE_CHECKING
-
-import pandas as pd
 
 from pyproj import CRS, Transformer
 
@@ -151,35 +149,23 @@ def coordinates(gdf_one: gpd.GeoDataFrame, metric_crs: str) -> dict[str, float] 
 
 def nearest_shelter_text(project: Project, gdf_one: gpd.GeoDataFrame) -> str | None:
     """
-    ``"<shelter name>（直线距离 约 N 米）"`` from the catalog's shelter layers, or None.
+    Say ``"<shelter name>（直线距离 约 N 米）"`` for the feature, or None when there is none.
 
-    Uses ``riskmap.resources.nearest_shelter(gdf_points, gdf_shelters, *, metric_crs)``
-    (the warnings work) when the catalog declares a layer with ``role = "shelter"``; None when
-    there is none (the card then prints an empty box to fill in by hand).
+    Uses `riskmap.resources.shelters_from_layers` (the catalog's ``role = "shelter"`` layers,
+    cleared shelters left out) and `riskmap.resources.nearest_shelter` (straight-line
+    distance in `Settings.metric_crs`). None when the catalog has no shelter (the card then
+    prints an empty box to fill in by hand) or the feature has no location.
     """
-    shelter_ids = [
-        lid for lid, layer in project.layers.items()
-        if getattr(layer.spec, "role", "risk") == "shelter" and len(layer.gdf)
-    ]  # fmt: skip
-    if not shelter_ids:
+    from riskmap.resources import nearest_shelter, shelters_from_layers  # noqa: PLC0415
+
+    gdf_shelters = shelters_from_layers(project.layers)
+    if gdf_shelters.empty:
         return None
-    try:
-        from riskmap.resources import nearest_shelter  # noqa: PLC0415 - optional, lands later
-    except ImportError:
-        return None
-    frames = [project.layers[lid].gdf for lid in shelter_ids]
-    gdf_shelters = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     found = nearest_shelter(gdf_one, gdf_shelters, metric_crs=project.settings.metric_crs)
-    row = found.iloc[0] if hasattr(found, "iloc") else found
-    get = row.get if hasattr(row, "get") else dict(row).get
-    name = next((get(k) for k in ("shelter_name", "name") if not is_blank(get(k))), None)
-    dist = next(
-        (get(k) for k in ("shelter_distance_m", "distance_m", "dist_m") if not is_blank(get(k))),
-        None,
-    )
-    if name is None or dist is None:
+    row = found.iloc[0]
+    if is_blank(row["shelter_name"]) or is_blank(row["shelter_distance_m"]):
         return None
-    return f"{name}（直线距离 约 {float(dist):,.0f} 米）"
+    return f"{row['shelter_name']}（直线距离 约 {float(row['shelter_distance_m']):,.0f} 米）"
 
 
 def point_card_pdf(
