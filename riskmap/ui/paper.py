@@ -56,7 +56,10 @@ def downloads(project: Project, settings: Settings, editor: str | None) -> None:
     """
     del settings, editor
     st.markdown("#### 打印（PDF）")
-    st.caption("乡镇图表（地图、清单、清零进度、签字栏）、点位明白卡、全县总图；点击后生成。")
+    st.caption(
+        "乡镇图表（地图、清单、清零进度、签字栏）、点位明白卡、全县总图；点击后生成。"
+        "打印件含全部风险图层，不随图层、等级和搜索筛选变化（“状态”中勾选已销号则包含已销号点位）。"
+    )
     size = st.radio("图表纸张", ["A4", "A3"], horizontal=True, key="paper_size")
     include = "已销号" in st.session_state.get("f_statuses", [])
     town = _township_code(project, st.session_state.get("f_township"))
