@@ -39,6 +39,7 @@ from riskmap.store import open_store
 from riskmap.ui import paper
 from riskmap.ui.downloads import township_downloads
 from riskmap.ui.importing import datum_notice, import_tab
+from riskmap.ui.text import fmt
 from riskmap.ui.text import md as _md
 from riskmap.ui.warnings import warnings_view
 
@@ -152,7 +153,7 @@ def _sidebar(project: Project) -> dict:
         "搜索名称或编号", key="f_q", placeholder="如：滑坡、GH-0001", help="名称或统一编号的一部分"
     )
     sb.markdown("**图层**")
-    visible = [lid for lid in project.layers if sb.checkbox(project.layers[lid].spec.name,
+    visible = [lid for lid in project.layers if sb.checkbox(_md(project.layers[lid].spec.name),
                                                              key=f"show_{lid}")]  # fmt: skip
     statuses = sb.multiselect("状态", list(STATUS_ORDER), key="f_statuses")
     classes: dict[str, list[str]] = {}
@@ -160,7 +161,7 @@ def _sidebar(project: Project) -> dict:
         for lid in visible:
             spec = project.layers[lid].spec
             classes[lid] = st.multiselect(
-                f"{spec.name} · {spec.label(spec.class_field)}",
+                f"{_md(spec.name)} · {_md(spec.label(spec.class_field))}",
                 [*spec.classes, aggregate.UNCLASSED],
                 default=[*spec.classes, aggregate.UNCLASSED],
                 key=f"cls_{lid}",
@@ -181,7 +182,7 @@ def _sidebar(project: Project) -> dict:
         }
     )
     if message := st.session_state.pop("_qp_error", None):
-        sb.warning(message)
+        sb.warning(_md(message))
     return {
         "township": township,
         "visible": visible,
@@ -215,7 +216,7 @@ def _metric_rows(figures: list[aggregate.Figure], per_row: int = METRICS_PER_ROW
     for first in range(0, len(figures), per_row):
         row = figures[first : first + per_row]
         for col, fig in zip(st.columns(per_row), row, strict=False):
-            col.metric(fig.label, fig.text)
+            col.metric(_md(fig.label), fig.text)
 
 
 def _figures(layers: dict[str, LayerData], visible: list[str]) -> None:
@@ -248,7 +249,7 @@ def _dashboard(project: Project, f: dict) -> None:
     """Show the township's (or county's) figures over all statuses, so progress shows."""
     layers = _filtered(project, f, with_status=False)
     where = "全县" if f["township"] == ALL else f["township"]
-    st.markdown(f"#### {where}：风险点位概况（含全部状态，不受状态筛选影响）")
+    st.markdown(f"#### {_md(where)}：风险点位概况（含全部状态，不受状态筛选影响）")
     figures = aggregate.headline_figures(layers)
     total = sum(len(layer.gdf) for layer in layers.values())
     cleared = sum(t["by_status"][STATUS_CLEARED] for t in aggregate.county_totals(layers).values())
@@ -323,11 +324,11 @@ def _selected_panel(layers: dict[str, LayerData]) -> None:
     spec = layer.spec
     rows = layer.gdf[layer.gdf[spec.key].astype(str) == key]
     if rows.empty:
-        st.info(f"已选点位 {spec.name} {_md(key)} 不在当前筛选结果中。")
+        st.info(f"已选点位 {_md(spec.name)} {_md(key)} 不在当前筛选结果中。")
         return
     cols = [c for c in spec.popup if c in rows.columns]
     row, config = _display_table(rows, spec, cols)
-    st.markdown(f"**已选点位：{spec.name} · {_md(rows.iloc[0].get('name', key))}（{_md(key)}）**")
+    st.markdown(fmt("**已选点位：{} · {}（{}）**", spec.name, rows.iloc[0].get("name", key), key))
     st.dataframe(row, hide_index=True, width="stretch", column_config=config)
 
 
@@ -342,7 +343,7 @@ def _lists(layers: dict[str, LayerData], visible: list[str]) -> None:
         keys = layer.gdf[spec.key].astype(str).tolist()
         st.session_state[f"_rows_{lid}"] = keys
         table, config = _display_table(layer.gdf, spec, cols)
-        st.markdown(f"**{spec.name}**（{len(table)}）")
+        st.markdown(f"**{_md(spec.name)}**（{len(table):d}）")
         if table.empty:
             st.caption("无符合条件的点位。")
             continue
@@ -443,11 +444,11 @@ def _downloads(project: Project, version: str, f: dict) -> None:
     )
 
 
-def main() -> None:  # noqa: PLR0915 - the page layout: one call per section
+def main() -> None:
     """Render the page."""
     started = time.perf_counter()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
-    st.title(f"{_county_name()}安全风险“一张图”")
+    st.title(f"{_md(_county_name())}安全风险“一张图”")
     try:
         _static_assets()
         settings = Settings.from_env()
@@ -460,16 +461,13 @@ def main() -> None:  # noqa: PLR0915 - the page layout: one call per section
     except OSError as exc:
         st.error(f"数据加载失败：无法读取数据文件（{_md(exc)}）。")
         st.stop()
-    notes = []
-    if project.approximate:
-        notes.append(NOTE_APPROXIMATE)
-    if project.demo:
-        notes.append(NOTE_DEMO)
-    if notes:
-        st.caption("；".join(notes))
+    if project.approximate and project.demo:
+        st.caption(NOTE_APPROXIMATE + "；" + NOTE_DEMO)
+    elif project.approximate or project.demo:
+        st.caption(NOTE_APPROXIMATE if project.approximate else NOTE_DEMO)
     datum_notice(project)  # an approximate datum conversion is never silent (c27)
     f = _sidebar(project)
-    who = sign_in_panel(st.sidebar)  # viewing needs no sign-in; changing data does
+    who = sign_in_panel(st.sidebar, settings=settings)  # viewing needs no sign-in
     layers = _filtered(project, f)
     if f["text"].strip() and not any(len(layers[lid].gdf) for lid in f["visible"]):
         st.warning(f"没有找到名称或编号包含“{_md(f['text'].strip())}”的点位（当前筛选条件下）。")
@@ -488,7 +486,7 @@ def main() -> None:  # noqa: PLR0915 - the page layout: one call per section
         paper.downloads(project, settings, who.editor)
     with tab_import:
         if who.can_edit and who.editor:
-            import_tab(project, settings, editor=who.editor)
+            import_tab(project, settings, who)
         else:
             st.info("查看无需登录；导入调查表、撤销导入需登录（左侧“编辑权限”）。")
     with tab_warn:

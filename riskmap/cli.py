@@ -534,6 +534,17 @@ def editor_list(secrets_path: Path | None) -> None:
         click.echo("  （无本地编辑者）")
 
 
+@editor.command("unlock")
+@click.argument("name")
+def editor_unlock(name: str) -> None:
+    """Lift the sign-in pause of user NAME (after too many failed sign-ins)."""
+    from riskmap import auth  # noqa: PLC0415
+
+    guard = auth.SignInGuard.for_settings(Settings.from_env())
+    had = guard.unlock(name)
+    click.echo(f"已解除 {name} 的登录暂停" if had else f"{name} 没有登录失败记录")
+
+
 @main.command()
 @click.option("--port", default=8501, show_default=True)
 @click.option("--address", default="localhost", show_default=True)
@@ -807,6 +818,52 @@ def db_dump_files(url: str, to_dir: Path, overwrite: bool) -> None:
     store = PostgisStore(Settings.from_env(database_url=_db_url(url)))
     written = dump_files(store, to_dir, overwrite=overwrite)
     click.echo(f"已写出 {len(written)} 个文件到 {to_dir}")
+
+
+@main.group()
+def history() -> None:
+    """Change history of the layers and records (layers/.history)."""
+
+
+@history.command("verify")
+@click.option("--layer", "layer_id", help="Only this layer id (default: all, with records).")
+def history_verify(layer_id: str | None) -> None:
+    """Check the history chain: log lines, backups, SHA-256 of each, the current files.
+
+    Exit 0 when nothing is wrong (notes may be shown), 1 when an error is found.
+    """
+    from riskmap import io  # noqa: PLC0415
+    from riskmap.store.files import RECORDS_DIR  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    if settings.database_url:
+        msg = "history verify 只检查文件存储（layers/.history）；数据库存储由数据库保证一致性"
+        raise RiskmapError(msg)
+    catalog = io.read_catalog(settings)
+    specs = [catalog.get(layer_id)] if layer_id else list(catalog.layers.values())
+    targets = [(s.name, io.history_dir(s, settings), s.path(settings.layers_dir)) for s in specs]
+    if not layer_id:
+        root = settings.layers_dir / io.HISTORY_DIR
+        for hdir in sorted(root.glob("records.*")):
+            collection = hdir.name.removeprefix("records.")
+            target = settings.layers_dir / RECORDS_DIR / f"{collection}.json"
+            targets.append((f"记录 {collection}", hdir, target))
+    errors = 0
+    for label, hdir, target in targets:
+        if not (hdir / "log.jsonl").exists():
+            continue
+        findings = io.verify_history(hdir, target, keep=settings.history_keep)
+        entries, _ = io.check_log(hdir)
+        if not findings:
+            click.echo(f"{label}: 完好（{len(entries)} 条记录）")
+        for level, message in findings:
+            click.echo(f"{label}: [{level}] {message}")
+            errors += level == "错误"
+    if not any((hdir / "log.jsonl").exists() for _, hdir, _ in targets):
+        click.echo("没有修改记录")
+    if errors:
+        click.echo(f"发现 {errors} 处错误")
+        sys.exit(1)
 
 
 # ----------------------------------------------------------------------------- on paper (PDF)

@@ -55,7 +55,8 @@ def test_editor_issues_by_township_records_two_responses_and_closes(layers_copy,
     store = open_store(Settings(layers_dir=layers_copy))
     (record,) = alerts.list_warnings(store)
     assert record["created_by"] == "tester"
-    assert at.success[0].value.startswith(f"已发布 {record['id']}")
+    assert at.success[0].value.replace("\\", "").startswith(  # md-escaped source
+        f"已发布 {record['id']}")
     assert _metric(at, "预警点位") == str(len(record["points"]))
     assert _metric(at, "叫应率") == "0%"
     # the call list shows full phones to the editor
