@@ -37,6 +37,7 @@ from riskmap.mapview import build_map
 from riskmap.project import Project
 from riskmap.settings import COUNTY_NAME, NOTE_APPROXIMATE, NOTE_DEMO, Settings
 from riskmap.store import open_store
+from riskmap.ui import paper
 from riskmap.ui.chrome import install_chinese_chrome
 from riskmap.ui.downloads import township_downloads
 from riskmap.ui.importing import datum_notice, import_tab
@@ -506,6 +507,7 @@ def main() -> None:
         _lists(layers, f["visible"])
     with tab_dl:
         _downloads(project, version, f)
+        paper.downloads(project, settings, who.editor)
     with tab_import:
         if who.can_edit and who.editor:
             import_tab(project, settings, who)

@@ -197,7 +197,8 @@ def test_download_tab_for_township(layers_copy):
     at = _run({"township": "葛城街道"})
     assert not at.exception
     labels = [b.label for b in at.tabs[2].get("download_button")]
-    assert labels == ["下载 Excel 清单", "下载 CSV", "下载 GeoJSON"]
+    assert labels[:3] == ["下载 Excel 清单", "下载 CSV", "下载 GeoJSON"]
+    assert labels[3:] == ["下载葛城街道图表（PDF）", "下载全县总图（A3，PDF）"]  # riskmap.ui.paper
 
 
 def test_township_without_its_own_polygon_can_be_selected(layers_copy):
@@ -297,4 +298,5 @@ def test_downloads_say_they_follow_the_screen(layers_copy):
     for part in ("图层 地质灾害隐患点", "状态 在册", "名称或编号含“滑坡”"):
         assert part in said
     labels = [b.label for b in at.tabs[2].get("download_button")]
-    assert labels == [f.label for f in exporters.EXPORT_FORMATS.values()]
+    formats = [f.label for f in exporters.EXPORT_FORMATS.values()]
+    assert labels[: len(formats)] == formats  # then the PDF prints (riskmap.ui.paper)
