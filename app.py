@@ -215,12 +215,9 @@ def _filtered(project: Project, f: dict, *, with_status: bool = True) -> dict[st
 
 
 def _threat_sums(layers: dict[str, LayerData]) -> dict[str, float]:
-    """Threatened households / people / property (geohazard), each feature once."""
+    """Threatened households / people / property (geohazard 在册隐患), each feature once."""
     gdf = layers["geohazard"].gdf if "geohazard" in layers else pd.DataFrame()
-    return {
-        f: float(pd.to_numeric(gdf[f], errors="coerce").sum()) if f in gdf else 0.0
-        for f in ("threat_households", "threat_people", "threat_property_wan")
-    }
+    return aggregate.threat_sums(gdf)
 
 
 def _money(wan: float) -> str:
@@ -279,14 +276,15 @@ def _dashboard(project: Project, f: dict) -> None:
     where = "全县" if f["township"] == ALL else f["township"]
     st.markdown(f"#### {where}：风险点位概况（含全部状态，不受状态筛选影响）")
     threat = _threat_sums(layers)
-    total = sum(len(layer.gdf) for layer in layers.values())
-    cleared = sum(int((layer.gdf["status"] == "已销号").sum()) for layer in layers.values())
-    c = st.columns(5)
-    c[0].metric("风险点位合计", f"{total} 处")
-    c[1].metric("已销号", f"{cleared} 处", help="整治完成、已销号的点位")
-    c[2].metric("威胁户数", _count(threat["threat_households"], "户"))
-    c[3].metric("威胁人数", _count(threat["threat_people"], "人"))
-    c[4].metric("威胁财产", _money(threat["threat_property_wan"]))
+    fig = aggregate.layer_figures(layers)["all"]
+    c = st.columns(6)
+    active_help = "未销号的点位（在册、监测中、治理中）"
+    c[0].metric(aggregate.ACTIVE_LABEL, f"{fig['active']} 处", help=active_help)
+    c[1].metric(aggregate.CLEARED_LABEL, f"{fig['cleared']} 处", help="整治完成、已销号的点位")
+    c[2].metric(aggregate.TOTAL_LABEL, f"{fig['total']} 处", help="在册隐患 + 已销号")
+    c[3].metric("威胁户数", _count(threat["threat_households"], "户"), help="只计在册隐患")
+    c[4].metric("威胁人数", _count(threat["threat_people"], "人"), help="只计在册隐患")
+    c[5].metric("威胁财产", _money(threat["threat_property_wan"]), help="只计在册隐患")
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**整治进度（在册 / 监测中 / 治理中 / 已销号）**")
@@ -307,11 +305,13 @@ def _dashboard(project: Project, f: dict) -> None:
     if f["township"] == ALL:
         st.markdown("**各乡镇风险点统计**")
         df = aggregate.summarize_townships(layers, project.gdf_townships, project.township_codes)
-        cols = {"adcode": "代码", "name": "乡镇", **{k: v.spec.name for k, v in layers.items()}}
+        cols = {"adcode": "代码", "name": "乡镇"}
+        cols |= {f"{k}|active": f"{v.spec.name}（在册）" for k, v in layers.items()}
+        cols |= {f"{k}|cleared": f"{v.spec.name}（已销号）" for k, v in layers.items()}
         extra = {
-            "geohazard|threat_households": "威胁户数",
-            "geohazard|threat_people": "威胁人数",
-            "geohazard|threat_property_wan": "威胁财产（万元）",
+            "geohazard|active|threat_households": "威胁户数",
+            "geohazard|active|threat_people": "威胁人数",
+            "geohazard|active|threat_property_wan": "威胁财产（万元）",
         }
         cols |= {k: v for k, v in extra.items() if k in df.columns}
         st.dataframe(df[list(cols)].rename(columns=cols), hide_index=True, width="stretch")

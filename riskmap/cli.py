@@ -142,42 +142,75 @@ def map_cmd(
     click.echo(f"已写出 {out} ({n} 个要素, {out.stat().st_size / 1e6:.1f} MB)")
 
 
+def data_flags(project: Project) -> dict[str, Any]:
+    """
+    Return the data notes every output carries: 示意边界 (approximate), 演示数据 (demo).
+
+    Returns
+    -------
+    flags
+        ``{"approximate": bool, "demo": bool, "notes": ["示意边界", "演示数据"] (those true)}``.
+    """
+    notes = [n for n, on in (("示意边界", project.approximate), ("演示数据", project.demo)) if on]
+    return {"approximate": project.approximate, "demo": project.demo, "notes": notes}
+
+
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @townships_opt
 def summary(fmt: str, townships_path: Path | None) -> None:
-    """Per-township figures: counts per layer by grade and status, threatened people."""
-    from riskmap.aggregate import county_totals, summarize_townships, summary_records  # noqa: PLC0415
+    """Per-township figures: 在册隐患 / 已销号 per layer, threatened people (在册隐患 only)."""
+    from riskmap.aggregate import (  # noqa: PLC0415
+        ACTIVE_LABEL,
+        CLEARED_LABEL,
+        THREAT_FIELDS,
+        TOTAL_LABEL,
+        county_totals,
+        layer_figures,
+        summarize_townships,
+        summary_records,
+    )
 
     project = _load(townships_path)
     df = summarize_townships(project.layers, project.gdf_townships, project.township_codes)
-    if fmt == "json":
-        click.echo(json.dumps(summary_records(df, project.layers), ensure_ascii=False, indent=1))
-        return
-    cols = ["adcode", "name", *project.layers]
-    sums = [f"{lid}|{f}" for lid, layer in project.layers.items() for f in layer.spec.sums]
-    table = df[cols + sums].rename(
-        columns={
-            "adcode": "代码",
-            "name": "乡镇",
-            **{lid: layer.spec.name for lid, layer in project.layers.items()},
-            **{
-                f"{lid}|{f}": layer.spec.header(f)
-                for lid, layer in project.layers.items()
-                for f in layer.spec.sums
-            },
-        }
-    )
-    click.echo(table.to_string(index=False))
     totals = county_totals(project.layers)
-    line = "，".join(f"{t['name']} {t['count']}" for t in totals.values())
+    figures = layer_figures(project.layers)
+    if fmt == "json":
+        data = {
+            "county": {
+                "code": project.settings.county_adcode,
+                "name": project.settings.county_name,
+                "total": figures["all"],
+                "layers": totals,
+            },
+            "flags": data_flags(project),
+            "townships": summary_records(df, project.layers),
+        }
+        click.echo(json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1))
+        return
+    names: dict[str, str] = {"adcode": "代码", "name": "乡镇"}
+    for lid, layer in project.layers.items():
+        names[f"{lid}|active"] = f"{layer.spec.name}({ACTIVE_LABEL})"
+        names[f"{lid}|cleared"] = f"{CLEARED_LABEL}"
+        for f in layer.spec.sums:
+            key = f"{lid}|active|{f}" if f in THREAT_FIELDS else f"{lid}|{f}"
+            names[key] = layer.spec.header(f)
+    table = df[list(names)]
+    table.columns = list(names.values())
+    click.echo(table.to_string(index=False))
     unplaced = {t["name"]: t["outside"] for t in totals.values() if t["outside"]}
     if unplaced:
         items = "，".join(f"{name} {n}" for name, n in unplaced.items())
         click.echo(f"未落入任何乡镇（县界外或无坐标），未计入上表: {items}")
+    line = "；".join(
+        f"{t['name']} {ACTIVE_LABEL} {t['active']}、{CLEARED_LABEL} {t['cleared']}、"
+        f"{TOTAL_LABEL} {t['total']}"
+        for t in totals.values()
+    )
     note = "（乡镇界线为示意边界）" if project.approximate else ""
     demo = "（演示数据）" if project.demo else ""
     click.echo(f"\n全县合计: {line}{note}{demo}")
+    click.echo("威胁户数/人数/财产只计在册隐患（已销号的点位不再计入）。")
 
 
 @main.command()
