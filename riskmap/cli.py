@@ -511,3 +511,74 @@ def serve(port: int, address: str) -> None:
     # exec (not a child process) so that stopping `riskmap serve` stops the server too.
     os.chdir(app.parent)
     os.execv(sys.executable, cmd)  # noqa: S606 - fixed argv, no shell
+
+
+# --- lifecycle (issue 11): status changes, 清零 progress, targets, diff ----------------------
+
+
+@main.command()
+@click.argument("uid")
+@click.option("--layer", "layer_id", required=True, help="Layer id, e.g. geohazard.")
+@click.option("--to", "to_status", required=True, help="New status: 在册, 监测中, 治理中, 已销号.")
+@click.option("--date", "cleared_date", help="销号日期 (yyyy-mm-dd), required for 已销号.")
+@click.option(
+    "--reason",
+    default="",
+    help="销号原因 for 已销号 (工程治理, 搬迁避让, 排危除险, 趋于稳定); the reason for 重新入册.",
+)
+@click.option("--note", default="", help="Free note kept in the audit log.")
+@click.option(
+    "--evidence",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Photo or PDF proving the change (JPEG/PNG/PDF, checked by content, size-limited).",
+)
+@click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
+def status(
+    uid: str,
+    layer_id: str,
+    to_status: str,
+    cleared_date: str | None,
+    reason: str,
+    note: str,
+    evidence: Path | None,
+    user: str,
+) -> None:
+    """Change a point's status (销号, 重新入册…): audited, undoable with `riskmap undo`."""
+    from riskmap import lifecycle  # noqa: PLC0415
+    from riskmap.auth import EditorSession  # noqa: PLC0415
+
+    if not user.strip():
+        msg = "请用 --user 指明操作人（记入审计日志）"
+        raise RiskmapError(msg)
+    store = open_store(Settings.from_env())
+    catalog = store.read_catalog()
+    layer = catalog.get(layer_id)
+    spec = lifecycle.lifecycle_spec(catalog)
+    version = store.layer_version(layer)
+    change = lifecycle.plan_status_change(
+        store.read_layer(layer),
+        layer,
+        spec,
+        uid,
+        to_status,
+        cleared_date=cleared_date,
+        reason=reason,
+        note=note,
+        base_version=version,
+    )
+    data = io.read_import_bytes(evidence, max_mb=spec.evidence_max_mb) if evidence else None
+    lifecycle.commit_status_change(
+        change,
+        layer,
+        store,
+        EditorSession(user.strip(), "cli"),
+        evidence=data,
+        evidence_name=evidence.name if evidence else "",
+        spec=spec,
+    )
+    extra = f"，{change.reason}" if change.reason else ""
+    old = change.old or "（空）"
+    click.echo(
+        f"{layer.name} {change.uid}: {old} → {change.new}（{change.label}{extra}）"
+        f"；可用 riskmap undo --layer {layer.id} 撤销"
+    )
