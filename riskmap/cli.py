@@ -582,3 +582,48 @@ def status(
         f"{layer.name} {change.uid}: {old} → {change.new}（{change.label}{extra}）"
         f"；可用 riskmap undo --layer {layer.id} 撤销"
     )
+
+
+def _lifecycle_project(townships_path: Path | None) -> tuple[Project, Any]:
+    from riskmap.lifecycle import lifecycle_spec  # noqa: PLC0415
+
+    project = _load(townships_path)
+    return project, lifecycle_spec(project.catalog)
+
+
+def _as_of(text: str | None) -> Any:  # noqa: ANN401 - a datetime.date
+    import datetime as dt  # noqa: PLC0415
+
+    if not text:
+        return dt.date.today()  # noqa: DTZ011 - a local calendar date
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        msg = f"--as-of {text!r}: 应为日期 yyyy-mm-dd"
+        raise RiskmapError(msg) from None
+
+
+as_of_opt = click.option("--as-of", "as_of_text", help="Figures as of this day (default today).")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@as_of_opt
+@townships_opt
+def progress(fmt: str, as_of_text: str | None, townships_path: Path | None) -> None:
+    """清零 progress by township: remaining, cleared, overdue, 销号率 and 整改率."""
+    from riskmap import progress as prog  # noqa: PLC0415
+
+    project, spec = _lifecycle_project(townships_path)
+    as_of = _as_of(as_of_text)
+    df = prog.progress_frame(project.layers, project.township_codes, spec, as_of=as_of)
+    if fmt == "json":
+        text = json.dumps(prog.progress_json(df), ensure_ascii=False, allow_nan=False, indent=1)
+        click.echo(text)
+        return
+    names = {lid: layer.spec.name for lid, layer in project.layers.items()}
+    shown = df[(df["total"] > 0) | (df["code"] == prog.COUNTY)]
+    click.echo(prog.progress_table(shown, names).to_string(index=False))
+    flags = data_flags(project)["notes"]
+    note = f"（{'、'.join(flags)}）" if flags else ""
+    click.echo(f"\n截至 {as_of.isoformat()}；没有点位的乡镇未列出{note}")
