@@ -595,7 +595,7 @@ def _as_of(text: str | None) -> Any:  # noqa: ANN401 - a datetime.date
     import datetime as dt  # noqa: PLC0415
 
     if not text:
-        return dt.date.today()  # noqa: DTZ011 - a local calendar date
+        return dt.date.today()
     try:
         return dt.date.fromisoformat(text)
     except ValueError:

@@ -555,9 +555,7 @@ def status_entries(store: Store, layer: LayerSpec) -> list[dict[str, Any]]:
     history = store.history(layer)
     undone = {e.get("undoes") for e in history if e.get("action") == "undo"}
     return [
-        {**e, "undone": e.get("backup") in undone}
-        for e in history
-        if e.get("action") == "status"
+        {**e, "undone": e.get("backup") in undone} for e in history if e.get("action") == "status"
     ]
 
 

@@ -58,9 +58,7 @@ def _dates(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, errors="coerce", format="ISO8601").dt.date
 
 
-def feature_states(
-    layer: LayerData, spec: LifecycleSpec, *, as_of: dt.date
-) -> pd.DataFrame:
+def feature_states(layer: LayerData, spec: LifecycleSpec, *, as_of: dt.date) -> pd.DataFrame:
     """
     One row per feature: its key and boolean columns of `COUNT_COLUMNS`.
 
@@ -83,11 +81,13 @@ def feature_states(
     status = gdf["status"] if "status" in gdf.columns else pd.Series(index=gdf.index, dtype=object)
     cleared = is_cleared(gdf)
     cleared_on = _dates(gdf["cleared_date"]) if "cleared_date" in gdf.columns else None
-    this_year = (
-        cleared & cleared_on.map(lambda d: d is not None and not pd.isna(d) and d.year == as_of.year)
-        if cleared_on is not None
-        else pd.Series(data=False, index=gdf.index)
-    )
+    if cleared_on is not None:
+        in_year = cleared_on.map(
+            lambda d: d is not None and not pd.isna(d) and d.year == as_of.year
+        )
+        this_year = cleared & in_year.astype(bool)
+    else:
+        this_year = pd.Series(data=False, index=gdf.index)
     in_progress = status.eq(spec.in_progress).fillna(value=False).astype(bool)
     field = spec.deadline_of(layer.spec.id)
     if field in gdf.columns:
@@ -142,7 +142,7 @@ def progress_frame(
         `COUNT_COLUMNS` (int), ``rate`` and ``rectify_rate`` (float 0–1, or None when
         undefined). Townships in code-table order, then the county; layers in catalog order.
     """
-    as_of = as_of or dt.date.today()  # noqa: DTZ011 - a local calendar date
+    as_of = as_of or dt.date.today()
     rows = []
     towns = township_codes[["adcode", "name"]].reset_index(drop=True)
     for lid, layer in layers.items():
@@ -181,7 +181,7 @@ def _figure(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def progress_json(df: pd.DataFrame) -> dict[str, Any]:
     """
-    The JSON of ``riskmap progress --format json``.
+    Build the JSON of ``riskmap progress --format json``.
 
     Returns
     -------
@@ -193,14 +193,15 @@ def progress_json(df: pd.DataFrame) -> dict[str, Any]:
     county = {r["layer"]: _figure(r) for r in df[df["code"] == COUNTY].to_dict("records")}
     townships: dict[str, dict[str, Any]] = {}
     for r in df[df["code"] != COUNTY].to_dict("records"):
-        entry = townships.setdefault(r["code"], {"code": r["code"], "name": r["name"], "layers": {}})
+        empty = {"code": r["code"], "name": r["name"], "layers": {}}
+        entry = townships.setdefault(r["code"], empty)
         entry["layers"][r["layer"]] = _figure(r)
     return {"county": county, "townships": list(townships.values())}
 
 
 def progress_table(df: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
     """
-    The figures as a Chinese table (CLI, app, XLSX): one row per (township, layer).
+    Turn the figures into a Chinese table (CLI, app, XLSX): one row per (township, layer).
 
     Parameters
     ----------
@@ -219,5 +220,4 @@ def progress_table(df: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
     for col in ("rate", "rectify_rate"):
         out[col] = out[col].map(lambda v: "—" if v is None else f"{float(v):.1%}")
     out["layer"] = out["layer"].map(names)
-    out = out.drop(columns=["code"]).rename(columns={"name": "乡镇", "layer": "图层", **LABELS})
-    return out
+    return out.drop(columns=["code"]).rename(columns={"name": "乡镇", "layer": "图层", **LABELS})
