@@ -627,3 +627,99 @@ def progress(fmt: str, as_of_text: str | None, townships_path: Path | None) -> N
     flags = data_flags(project)["notes"]
     note = f"（{'、'.join(flags)}）" if flags else ""
     click.echo(f"\n截至 {as_of.isoformat()}；没有点位的乡镇未列出{note}")
+
+
+def _targets_and_completeness(
+    project: Project, as_of: Any  # noqa: ANN401 - a datetime.date
+) -> tuple[Any, Any, Any]:
+    from riskmap import completeness, targets  # noqa: PLC0415
+
+    declared = targets.targets_from_dict(io.read_targets_raw(project.settings), project.catalog)
+    df = targets.measure_targets(declared, project.layers, project.township_codes, as_of=as_of)
+    shares, missing = completeness.completeness_frame(
+        project.layers, project.township_codes, as_of=as_of
+    )
+    return df, shares, missing
+
+
+@main.command("targets")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "xlsx"]), default="table")
+@click.option("--out", "out_text", help="Output .xlsx (with --format xlsx), or a folder.")
+@as_of_opt
+@townships_opt
+@overwrite_opt
+def targets_cmd(
+    fmt: str,
+    out_text: str | None,
+    as_of_text: str | None,
+    townships_path: Path | None,
+    overwrite: bool,
+) -> None:
+    """考核: the plan's targets (layers/targets.toml), done / target with a traffic light."""
+    from riskmap import completeness, targets  # noqa: PLC0415
+
+    project = _load(townships_path)
+    as_of = _as_of(as_of_text)
+    df, shares, _ = _targets_and_completeness(project, as_of)
+    if fmt == "json":
+        click.echo(json.dumps(targets.targets_json(df), ensure_ascii=False, allow_nan=False,
+                              indent=1))  # fmt: skip
+        return
+    notes = [f"截至 {as_of.isoformat()}", *data_flags(project)["notes"]]
+    if fmt == "xlsx":
+        if not out_text:
+            msg = "--format xlsx 需要 --out 文件名或文件夹"
+            raise RiskmapError(msg)
+        out, is_folder = _out_target(out_text)
+        county = project.settings.county_name
+        if is_folder:
+            out = out / f"{county}_考核表_{as_of.isoformat()}.xlsx"
+        _check_out(out, overwrite)
+        names = {lid: layer.spec.name for lid, layer in project.layers.items()}
+        data = targets.targets_xlsx(
+            df, title=f"{county}{as_of.year}年风险隐患考核表", notes=notes,
+            completeness=completeness.completeness_table(shares, names),
+        )  # fmt: skip
+        io.write_bytes_atomic(out, data)
+        click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
+        return
+    county_rows = df[df["code"] == "county"]
+    click.echo(targets.targets_table(county_rows).drop(columns=["乡镇"]).to_string(index=False))
+    click.echo(f"\n{'；'.join(notes)}。各乡镇明细: riskmap targets --format xlsx --out 文件夹/")
+
+
+@main.command("completeness")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--township", help="Only this township (name or code); lists what is missing.")
+@as_of_opt
+@townships_opt
+def completeness_cmd(
+    fmt: str, township: str | None, as_of_text: str | None, townships_path: Path | None
+) -> None:
+    """一点一案一策: share of hazards with 责任人, 电话, 两卡, 预案, drill; what is missing."""
+    from riskmap import completeness  # noqa: PLC0415
+
+    project = _load(townships_path)
+    as_of = _as_of(as_of_text)
+    shares, missing = completeness.completeness_frame(
+        project.layers, project.township_codes, as_of=as_of
+    )
+    if township:
+        code, _ = project.township(township)
+        shares = shares[shares["code"] == code]
+        missing = missing[missing["code"] == code]
+    if fmt == "json":
+        data = {
+            "shares": shares.astype(object).where(shares.notna(), None).to_dict("records"),
+            "missing": missing.to_dict("records"),
+        }
+        click.echo(json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1))
+        return
+    names = {lid: layer.spec.name for lid, layer in project.layers.items()}
+    click.echo(completeness.completeness_table(shares, names).to_string(index=False))
+    if len(missing):
+        click.echo(f"\n缺项点位 {len(missing)} 个:")
+        for r in missing.to_dict("records"):
+            where = f"{r['township']} {names[r['layer']]} {r['uid']} {r['point']}"
+            click.echo(f"  {where}: 缺 {r['missing']}")
+    click.echo(f"\n截至 {as_of.isoformat()}；演练以 12 个月内为准；只计在册隐患（含待补充）")
