@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import gen
 
-CASES = ("join", "import", "map", "app", "layer", "memory")
+CASES = ("join", "import", "map", "app", "layer", "memory", "cli")
 
 
 def _version(package: str) -> str | None:
@@ -109,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import case_memory  # noqa: PLC0415
 
         out["memory"] = case_memory.run([100_000] if quick else [1_000_000])
+    if "cli" in only:
+        from bench import case_cli  # noqa: PLC0415
+
+        out["cli"] = case_cli.run(3 if quick else 7)
     out["total_s"] = round(time.perf_counter() - t_start, 1)
     print(f"\n(total {out['total_s']} s)")
     if args.json:

@@ -45,6 +45,44 @@ def sjoin_within(gdf_points: gpd.GeoDataFrame, cols: gpd.GeoDataFrame) -> pd.Ser
     return gpd.sjoin(gdf_points, cols, how="left", predicate="within")["adcode"]
 
 
+def sjoin_frame(
+    gdf_points: gpd.GeoDataFrame, gdf_townships: gpd.GeoDataFrame, *, predicate: str
+) -> gpd.GeoDataFrame:
+    """
+    Like for like with `join.join_points_township`: frame in, frame out, same answer.
+
+    ``sjoin(predicate=...)`` on the township polygons; a point matched twice (``intersects``
+    on a shared border) or unmatched by ``within`` on a border takes the lowest code among the
+    townships it intersects (riskmap's border rule); the output is a copy of the points with
+    ``township`` and ``township_code`` columns, one row per input point.
+    """
+    cols = gdf_townships[["adcode", "name", "geometry"]]
+    hits = gpd.sjoin(gdf_points[["geometry"]], cols, how="left", predicate=predicate)
+    codes = hits.groupby(level=0, sort=False)["adcode"].min()
+    codes = codes.reindex(gdf_points.index).to_numpy(dtype=object, na_value=None)
+    if predicate == "within":
+        open_ = np.flatnonzero(pd.isna(codes))
+        if open_.size:
+            touch = gpd.sjoin(
+                gdf_points.iloc[open_][["geometry"]], cols, how="inner", predicate="intersects"
+            )
+            lowest = touch.groupby(level=0)["adcode"].min()
+            codes[open_] = lowest.reindex(gdf_points.index[open_]).to_numpy(
+                dtype=object, na_value=None
+            )
+    names = dict(zip(gdf_townships["adcode"], gdf_townships["name"], strict=True))
+    out = gdf_points.copy()
+    out["township_code"] = codes
+    out["township"] = [names.get(c) for c in codes]
+    return out
+
+
+def cold_core(lon: np.ndarray, lat: np.ndarray, gdf_townships: gpd.GeoDataFrame) -> np.ndarray:
+    """`riskmap_codes` with the township grid cache cleared first: what a fresh CLI run pays."""
+    join._grid_from_wkb.cache_clear()  # noqa: SLF001 - the bench measures the one-time cost
+    return riskmap_codes(lon, lat, gdf_townships)
+
+
 def riskmap_codes(lon: np.ndarray, lat: np.ndarray, gdf_townships: gpd.GeoDataFrame) -> np.ndarray:
     """riskmap's core join on coordinate arrays, as codes (object array, None outside)."""
     index, _ = join.township_index_xy(lon, lat, gdf_townships)
@@ -186,6 +224,18 @@ def run(sizes: list[int], repeat: int, settings: Settings) -> dict[str, Any]:
         t_sj, sj = median_s(lambda: sjoin_within(gdf_pts, cols), repeat=rep)  # noqa: B023
         res["sjoin_s"] = t_sj
         res["sjoin_unmatched"] = int(sj.isna().sum())
+        t_cold, got = median_s(lambda: cold_core(lon, lat, gdf_towns), repeat=rep)  # noqa: B023
+        res["riskmap_cold_s"], res["riskmap_cold_agree"] = t_cold, bool((got == want).all())
+        for pred in ("within", "intersects"):
+            t_f, fr = median_s(
+                lambda: sjoin_frame(gdf_pts, gdf_towns, predicate=pred),  # noqa: B023
+                repeat=rep,
+            )
+            res[f"sjoin_frame_{pred}_s"] = t_f
+            res[f"sjoin_frame_{pred}_agree"] = bool(
+                (fr["township_code"].to_numpy(dtype=object, na_value=None) == want).all()
+            )
+            res[f"sjoin_frame_{pred}_over_join_points_township"] = ratio(t_f, t_frame)
         if duck is not None:
             t_dk, got = median_s(lambda: duck.codes(lon, lat), repeat=rep)  # noqa: B023
             res["duckdb_s"], res["duckdb_agree"] = t_dk, bool((got == want).all())
@@ -201,12 +251,17 @@ def run(sizes: list[int], repeat: int, settings: Settings) -> dict[str, Any]:
             {
                 "n": f"{n:,}",
                 "riskmap xy": fmt_s(t_core),
+                "xy cold": fmt_s(t_cold),
                 "riskmap gdf": fmt_s(t_frame),
                 "sjoin": fmt_s(t_sj),
+                "sj-gdf within": fmt_s(res["sjoin_frame_within_s"]),
+                "sj-gdf intersects": fmt_s(res["sjoin_frame_intersects_s"]),
                 "duckdb": fmt_s(res.get("duckdb_s")),
                 "loop": fmt_s(res.get("naive_loop_s")),
                 "sjoin/xy": res["sjoin_over_riskmap"],
                 "sjoin/gdf": res["sjoin_over_join_points_township"],
+                "sj-gdf w/gdf": res["sjoin_frame_within_over_join_points_township"],
+                "sj-gdf i/gdf": res["sjoin_frame_intersects_over_join_points_township"],
                 "duck/xy": res["duckdb_over_riskmap"],
                 "agree": all(v for k, v in res.items() if k.endswith("_agree")),
             }

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from riskmap import io
 from riskmap.errors import RiskmapError
 from riskmap.settings import Settings
 from riskmap.store import open_store
@@ -116,6 +115,7 @@ def map_cmd(
     overwrite: bool,
 ) -> None:
     """Write the 一张图 as one self-contained HTML page (works offline, from disk)."""
+    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
     from riskmap.exporters import listed_layers  # noqa: PLC0415
     from riskmap.mapview import build_map, save_map  # noqa: PLC0415
 
@@ -250,7 +250,7 @@ def export(
     overwrite: bool,
 ) -> None:
     """Write a township's risk list (风险点位清单), or all townships' lists as a ZIP."""
-    from riskmap import exporters  # noqa: PLC0415
+    from riskmap import exporters, io  # noqa: PLC0415 - keep `--help` fast
 
     if bool(township) == all_townships:
         msg = "请指定 --township 名称或代码，或 --all (give --township or --all)"
@@ -291,6 +291,7 @@ def export(
 @click.argument("layer_id", required=False)
 def validate(layer_id: str | None) -> None:
     """Check layer files against the catalog; exit 1 when any is invalid."""
+    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
     from riskmap.schema import layer_problems  # noqa: PLC0415
 
     settings = Settings.from_env()
@@ -350,6 +351,7 @@ def import_cmd(
     user: str,
 ) -> None:
     """Import survey points from CSV/Excel into a layer (good rows in, others reported)."""
+    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
     from riskmap.importers import commit_import, plan_import, report_frame  # noqa: PLC0415
 
     settings = Settings.from_env()
@@ -457,7 +459,7 @@ secrets_opt = click.option(
 )
 def editor_add(name: str, secrets_path: Path | None, password: str) -> None:
     """Add an editor NAME or change its password (salted scrypt hash, file mode 0600)."""
-    from riskmap import auth  # noqa: PLC0415
+    from riskmap import auth, io  # noqa: PLC0415 - keep `--help` fast
 
     path = secrets_path or Settings.from_env().secrets_path
     user = auth.check_username(name)
@@ -474,7 +476,7 @@ def editor_list(secrets_path: Path | None) -> None:
     """List the local editors (names only) and whether OIDC sign-in is configured."""
     import tomllib  # noqa: PLC0415
 
-    from riskmap import auth  # noqa: PLC0415
+    from riskmap import auth, io  # noqa: PLC0415 - keep `--help` fast
 
     path = secrets_path or Settings.from_env().secrets_path
     text = io.read_secrets_text(path)

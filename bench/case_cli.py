@@ -1,0 +1,73 @@
+"""Case 7: CLI start-up and commands timed as whole processes (what a user waits for).
+
+Each figure is the median wall time of N runs of a fresh ``python`` process (imports,
+data load, work, exit), beside two baselines in the same run: a bare interpreter and an
+interpreter that only imports geopandas (the floor of any command that reads a layer).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.timing import fmt_s, print_table, ratio
+
+RISKMAP = [sys.executable, "-c", "from riskmap.cli import main; main()"]
+"""The console script's own code path (``riskmap = riskmap.cli:main``), same interpreter."""
+
+COMMANDS: dict[str, list[str]] = {
+    "python -c pass": [sys.executable, "-c", "pass"],
+    "python -c 'import geopandas'": [sys.executable, "-c", "import geopandas"],
+    "riskmap --help": [*RISKMAP, "--help"],
+    "riskmap summary": [*RISKMAP, "summary"],
+    "riskmap summary --format json": [
+        sys.executable,
+        "-m",
+        "riskmap.cli",
+        "summary",
+        "--format",
+        "json",
+    ],
+}
+
+
+def _time_process(argv: list[str], repeat: int) -> float:
+    times = []
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    for k in range(repeat + 1):
+        t0 = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True, env=env)
+        if k:  # the first run warms the OS file cache and .pyc files
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def run(repeat: int) -> dict[str, Any]:
+    """Time each command as a whole process; ratios against ``import geopandas``."""
+    with tempfile.TemporaryDirectory(prefix="riskmap-bench-cli-") as tmp:
+        commands = {
+            **COMMANDS,
+            "riskmap map --out": [
+                sys.executable,
+                "-m",
+                "riskmap.cli",
+                "map",
+                "--out",
+                str(Path(tmp) / "m.html"),
+                "--overwrite",
+            ],
+        }
+        res = {name: _time_process(argv, repeat) for name, argv in commands.items()}
+    floor = res["python -c 'import geopandas'"]
+    rows = [
+        {"command": name, "median": fmt_s(t), "/ import geopandas": ratio(t, floor)}
+        for name, t in res.items()
+    ]
+    print_table("7. CLI as whole processes (median wall time)", rows)
+    return {name.replace(" ", "_"): t for name, t in res.items()}
