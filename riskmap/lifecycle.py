@@ -26,6 +26,7 @@ import filetype
 import pandas as pd
 
 from riskmap.errors import CatalogError, RiskmapError
+from riskmap.io import last_undoable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -571,3 +572,26 @@ def undo_last(store: Store, layer: LayerSpec, who: EditorSession) -> str:
         When there is nothing to undo.
     """
     return store.undo(layer, user=require_editor(who))
+
+
+def undo_last_status(store: Store, layer: LayerSpec, who: EditorSession) -> dict[str, Any]:
+    """
+    Undo the layer's last write when it is a status change; return that change's entry.
+
+    Raises
+    ------
+    EditPermissionError
+        When `who` may not edit.
+    StatusChangeError
+        When the last undoable write is not a status change (an import: undo it there).
+    DataFileError
+        When there is nothing to undo.
+    """
+    user = require_editor(who)
+    last = last_undoable(store.history(layer))
+    if last is None or last.get("action") != "status":
+        what = "没有可撤销的修改" if last is None else f"最近一次修改是“{last.get('action')}”"
+        msg = f"{layer.name}: {what}，不是状态变更，未撤销"
+        raise StatusChangeError(msg)
+    store.undo(layer, user=user)
+    return last
