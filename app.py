@@ -1,4 +1,4 @@
-"""城口县安全风险“一张图” — Streamlit page. UI only: widgets → riskmap calls → render.
+"""The county's 安全风险“一张图” — Streamlit page. UI only: widgets → riskmap calls → render.
 
 Run with ``riskmap serve`` (or ``streamlit run app.py``). Works with no internet: the map's
 Leaflet files are served from ``static/vendor`` (copied from the installed XStatic packages);
@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import altair as alt
@@ -32,6 +30,7 @@ from riskmap.assets import install_static_assets
 from riskmap.auth import sign_in_panel
 from riskmap.catalog import STATUS_ORDER, LayerSpec
 from riskmap.errors import RiskmapError
+from riskmap.filters import FeatureFilter
 from riskmap.importers import (
     ImportPlan,
     commit_import,
@@ -40,12 +39,14 @@ from riskmap.importers import (
     report_frame,
     report_xlsx,
 )
-from riskmap.layers import SHARE_COLUMNS, LayerData, filter_features
+from riskmap.layers import SHARE_COLUMNS, LayerData
 from riskmap.mapview import build_map
 from riskmap.project import Project
 from riskmap.readers import read_table
-from riskmap.settings import Settings
+from riskmap.settings import COUNTY_NAME, NOTE_APPROXIMATE, NOTE_DEMO, Settings
 from riskmap.store import open_store
+from riskmap.ui.downloads import township_downloads
+from riskmap.ui.text import md as _md
 
 APP_DIR = Path(__file__).resolve().parent
 ALL = "全县"
@@ -53,12 +54,22 @@ SHARES_EMPTY = pd.DataFrame(columns=SHARE_COLUMNS)
 DEFAULT_STATUSES = [s for s in STATUS_ORDER if s != "已销号"]
 NO_CHORO = ""
 # Okabe-Ito (colour-blind safe) for the rectification stages, in lifecycle order.
-STATUS_COLORS = {"在册": "#E69F00", "监测中": "#56B4E9", "治理中": "#0072B2", "已销号": "#009E73"}
+STATUS_COLORS = {"在册": "#E69F00", "监测中": "#56B4E9", "治理中": "#0072B2", "已销号": "#009E73",
+                 aggregate.UNKNOWN_STATUS: "#999999"}  # fmt: skip
 SELECTED_ROW_STYLE = "background-color: #fff3b0; font-weight: bold"
-WAN_PER_YI = 10_000
-XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+METRICS_PER_ROW = 7
 
-st.set_page_config(page_title="城口县安全风险一张图", page_icon="🗺️", layout="wide")
+
+
+def _county_name() -> str:
+    """County name for the title (`Settings.county_name`); a bad setting is reported in `main`."""
+    try:
+        return Settings.from_env().county_name
+    except (RiskmapError, ValueError):
+        return COUNTY_NAME
+
+
+st.set_page_config(page_title=f"{_county_name()}安全风险一张图", page_icon="🗺️", layout="wide")
 
 
 @st.cache_resource
@@ -188,69 +199,39 @@ def _sidebar(project: Project) -> dict:
     }
 
 
+def _feature_filter(project: Project, f: dict, *, with_status: bool = True) -> FeatureFilter:
+    """Turn the sidebar's choices into the library's filter spec (`visible` is layout only)."""
+    return FeatureFilter(
+        township_code=None if f["township"] == ALL else project.township(f["township"])[0],
+        classes={lid: tuple(c) for lid, c in f["classes"].items()},
+        statuses=tuple(f["statuses"]) if with_status else None,
+        text=f["text"],
+    )
+
+
 def _filtered(project: Project, f: dict, *, with_status: bool = True) -> dict[str, LayerData]:
     """Every layer filtered by township, class, search text and (optionally) status."""
-    code = None if f["township"] == ALL else project.township(f["township"])[0]
-    out = {}
-    for lid, layer in project.layers.items():
-        gdf = filter_features(
-            layer,
-            township_codes=None if code is None else [code],
-            classes=f["classes"].get(lid),
-            text=f["text"],
-        )
-        if with_status:  # a point with no status yet (a fresh survey import) counts as 在册
-            status = gdf["status"]
-            blank = status.isna() & (STATUS_ORDER[0] in f["statuses"])
-            gdf = gdf[status.isin(f["statuses"]) | blank]
-        selected = layer.subset(gdf)
-        if code is not None:
-            shares = selected.shares
-            selected = LayerData(selected.spec, gdf, shares[shares["township_code"] == code])
-        out[lid] = selected
-    return out
+    return _feature_filter(project, f, with_status=with_status).apply(project.layers)
 
 
 # ----------------------------------------------------------------------------- figures
 
 
-def _threat_sums(layers: dict[str, LayerData]) -> dict[str, float]:
-    """Threatened households / people / property (geohazard 在册隐患), each feature once."""
-    gdf = layers["geohazard"].gdf if "geohazard" in layers else pd.DataFrame()
-    return aggregate.threat_sums(gdf)
-
-
-def _money(wan: float) -> str:
-    """Format an amount in 万元 short enough for a metric (亿元 from 1 亿 up)."""
-    return f"{wan / WAN_PER_YI:.2f} 亿元" if wan >= WAN_PER_YI else f"{wan:.0f} 万元"
-
-
-def _count(n: float, unit: str) -> str:
-    """Format a count short enough for a metric (万 from 10,000 up): ``2453 人``, ``24.5 万人``."""
-    return f"{n / 10_000:.1f} 万{unit}" if n >= 10_000 else f"{n:.0f} {unit}"  # noqa: PLR2004
+def _metric_rows(figures: list[aggregate.Figure], per_row: int = METRICS_PER_ROW) -> None:
+    """Show figures as metric tiles, at most `per_row` to a row."""
+    for first in range(0, len(figures), per_row):
+        row = figures[first : first + per_row]
+        for col, fig in zip(st.columns(per_row), row, strict=False):
+            col.metric(fig.label, fig.text)
 
 
 def _figures(layers: dict[str, LayerData], visible: list[str]) -> None:
-    """Headline figures of what the map shows (each feature once)."""
-    cols = st.columns(len(visible) + 3)
-    for col, lid in zip(cols, visible, strict=False):
-        col.metric(layers[lid].spec.name, f"{len(layers[lid].gdf)} 处")
-    threat = _threat_sums({lid: layers[lid] for lid in visible})
-    cols[-3].metric("威胁户数", _count(threat["threat_households"], "户"))
-    cols[-2].metric("威胁人数", _count(threat["threat_people"], "人"))
-    cols[-1].metric("威胁财产", _money(threat["threat_property_wan"]))
+    """Headline figures of what the map shows (each feature once), as the catalog declares."""
+    _metric_rows(aggregate.headline_figures({lid: layers[lid] for lid in visible}))
 
 
 def _progress_chart(layers: dict[str, LayerData]) -> alt.Chart:
-    rows = []
-    for layer in layers.values():
-        status = layer.gdf["status"].fillna(aggregate.UNKNOWN_STATUS)
-        rows += [
-            {"图层": layer.spec.name, "状态": s, "数量": int((status == s).sum()),
-             "序": STATUS_ORDER.index(s)}
-            for s in STATUS_ORDER
-        ]  # fmt: skip
-    df = pd.DataFrame(rows)
+    df = aggregate.status_counts(layers)
     return (
         alt.Chart(df)
         .mark_bar()
@@ -275,46 +256,23 @@ def _dashboard(project: Project, f: dict) -> None:
     layers = _filtered(project, f, with_status=False)
     where = "全县" if f["township"] == ALL else f["township"]
     st.markdown(f"#### {where}：风险点位概况（含全部状态，不受状态筛选影响）")
-    threat = _threat_sums(layers)
+    figures = aggregate.headline_figures(layers)
     fig = aggregate.layer_figures(layers)["all"]
-    c = st.columns(6)
-    active_help = "未销号的点位（在册、监测中、治理中）"
-    c[0].metric(aggregate.ACTIVE_LABEL, f"{fig['active']} 处", help=active_help)
-    c[1].metric(aggregate.CLEARED_LABEL, f"{fig['cleared']} 处", help="整治完成、已销号的点位")
-    c[2].metric(aggregate.TOTAL_LABEL, f"{fig['total']} 处", help="在册隐患 + 已销号")
-    c[3].metric("威胁户数", _count(threat["threat_households"], "户"), help="只计在册隐患")
-    c[4].metric("威胁人数", _count(threat["threat_people"], "人"), help="只计在册隐患")
-    c[5].metric("威胁财产", _money(threat["threat_property_wan"]), help="只计在册隐患")
+    c = st.columns(3)
+    for col, (key, label, hint) in zip(c, aggregate.FIGURE_LABELS, strict=True):
+        col.metric(label, aggregate.format_quantity(fig[key], aggregate.COUNT_UNIT), help=hint)
+    _metric_rows([fig for fig in figures if fig.field is not None])
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**整治进度（在册 / 监测中 / 治理中 / 已销号）**")
         st.altair_chart(_progress_chart(layers), width="stretch")
     with right:
         st.markdown("**按图层和等级统计**")
-        rows = []
-        for layer in layers.values():
-            spec = layer.spec
-            cls = layer.gdf[spec.class_field].fillna(aggregate.UNCLASSED)
-            rows += [
-                {"图层": spec.name, "分级": spec.label(spec.class_field), "等级": c_,
-                 "数量": int((cls == c_).sum())}
-                for c_ in [*spec.classes, aggregate.UNCLASSED]
-                if c_ != aggregate.UNCLASSED or (cls == c_).any()
-            ]  # fmt: skip
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=300)
+        st.dataframe(aggregate.class_counts(layers), hide_index=True, width="stretch", height=300)
     if f["township"] == ALL:
         st.markdown("**各乡镇风险点统计**")
         df = aggregate.summarize_townships(layers, project.gdf_townships, project.township_codes)
-        cols = {"adcode": "代码", "name": "乡镇"}
-        cols |= {f"{k}|active": f"{v.spec.name}（在册）" for k, v in layers.items()}
-        cols |= {f"{k}|cleared": f"{v.spec.name}（已销号）" for k, v in layers.items()}
-        extra = {
-            "geohazard|active|threat_households": "威胁户数",
-            "geohazard|active|threat_people": "威胁人数",
-            "geohazard|active|threat_property_wan": "威胁财产（万元）",
-        }
-        cols |= {k: v for k, v in extra.items() if k in df.columns}
-        st.dataframe(df[list(cols)].rename(columns=cols), hide_index=True, width="stretch")
+        st.dataframe(aggregate.township_table(df, layers), hide_index=True, width="stretch")
 
 
 # ----------------------------------------------------------------------------- map ↔ lists
@@ -370,7 +328,7 @@ def _selected_panel(layers: dict[str, LayerData]) -> None:
         st.info(f"已选点位 {spec.name} {_md(key)} 不在当前筛选结果中。")
         return
     cols = [c for c in spec.popup if c in rows.columns]
-    row, config = _display_table(pd.DataFrame(rows[cols]), spec)
+    row, config = _display_table(rows, spec, cols)
     st.markdown(f"**已选点位：{spec.name} · {_md(rows.iloc[0].get('name', key))}（{_md(key)}）**")
     st.dataframe(row, hide_index=True, width="stretch", column_config=config)
 
@@ -385,7 +343,7 @@ def _lists(layers: dict[str, LayerData], visible: list[str]) -> None:
         cols = [c for c in spec.list_fields if c in layer.gdf.columns]
         keys = layer.gdf[spec.key].astype(str).tolist()
         st.session_state[f"_rows_{lid}"] = keys
-        table, config = _display_table(pd.DataFrame(layer.gdf[cols]).reset_index(drop=True), spec)
+        table, config = _display_table(layer.gdf, spec, cols)
         st.markdown(f"**{spec.name}**（{len(table)}）")
         if table.empty:
             st.caption("无符合条件的点位。")
@@ -410,91 +368,14 @@ def _lists(layers: dict[str, LayerData], visible: list[str]) -> None:
         )
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^&\"'])")
-
-
-def _md(value: object) -> str:
-    """
-    Text from data or users made literal for Streamlit's Markdown (st.markdown/info/error…).
-
-    Every ASCII punctuation mark is backslash-escaped (CommonMark allows it), so a name, a
-    file name or a search text can never become a link, an image (a request off the
-    intranet), HTML, LaTeX, an emoji code or a colour directive; line breaks become spaces.
-    """
-    return _MD_SPECIAL.sub(r"\\\1", str(value)).replace("\r", " ").replace("\n", " ")
-
-
-def _display_table(table: pd.DataFrame, spec: LayerSpec) -> tuple[pd.DataFrame, dict]:
-    """Chinese headers; text blanks shown empty (never None/nan), 是/否, numbers as typed."""
-    out = pd.DataFrame(index=table.index)
-    config = {}
-    for key in table.columns:
-        kind = spec.fields[key].type if key in spec.fields else "str"
-        header = spec.header(key)
-        col = table[key]
-        if kind == "bool":
-            out[header] = col.map({True: "是", False: "否"}).astype(object).where(col.notna(), "")
-        elif kind in {"int", "float"}:
-            out[header] = col
-            config[header] = st.column_config.NumberColumn(format="plain")
-        else:
-            out[header] = col.astype(object).where(col.notna(), "")
+def _display_table(
+    table: pd.DataFrame, spec: LayerSpec, keys: list[str]
+) -> tuple[pd.DataFrame, dict]:
+    """Typed from the catalog (`exporters.typed_table`); blanks empty; numbers shown plain."""
+    out = exporters.typed_table(table, spec, keys, blank="")
+    number = st.column_config.NumberColumn(format="plain")
+    config = {h: number for h in out.columns if pd.api.types.is_numeric_dtype(out[h])}
     return out, config
-
-
-# ----------------------------------------------------------------------------- downloads
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _export(_project: Project, version: tuple, fmt: str, code: str, include: bool) -> bytes:
-    """One township's list as xlsx/csv/geojson bytes, cached per data version."""
-    del version
-    name = _project.township(code)[1]
-    rich = {"approximate": _project.approximate, "county_name": _project.settings.county_name}
-    layers = _project.layers
-    if fmt == "xlsx":
-        return exporters.xlsx_township(layers, code, name, include_cleared=include, **rich)
-    if fmt == "csv":
-        return exporters.csv_township(layers, code, name, include_cleared=include)
-    return exporters.geojson_township(layers, code, name, include_cleared=include, **rich)
-
-
-def _downloads(project: Project, version: tuple, township: str, include_cleared: bool) -> None:
-    what = "含已销号点位" if include_cleared else "不含已销号点位（在“状态”中勾选已销号可包含）"
-    st.caption(f"清单内容：{what}。")
-    if township == ALL:
-        st.info("请在左侧选择一个乡镇/街道后下载其风险点位清单；或生成全县各乡镇清单压缩包。")
-        if st.button("生成全县各乡镇清单（ZIP）"):
-            with st.status("正在生成 25 个乡镇的清单…", expanded=False) as status:
-                try:
-                    data = exporters.all_townships_zip(
-                        project.layers, project.township_codes, fmt="xlsx",
-                        include_cleared=include_cleared, approximate=project.approximate,
-                        county_name=project.settings.county_name,
-                    )  # fmt: skip
-                except RiskmapError as exc:
-                    status.update(label="生成失败", state="error")
-                    st.error(f"生成清单失败：{_md(exc)}")
-                    return
-                status.update(label=f"已生成（{len(data) / 1024:.0f} KB）", state="complete")
-            st.download_button(
-                "下载全县各乡镇清单（ZIP）", data, "城口县_风险点位清单.zip", "application/zip",
-                on_click="ignore",
-            )  # fmt: skip
-        return
-    code, name = project.township(township)
-    c1, c2, c3 = st.columns(3)
-    for col, fmt, label, mime in (
-        (c1, "xlsx", "下载 Excel 清单", XLSX_MIME),
-        (c2, "csv", "下载 CSV", "text/csv"),
-        (c3, "geojson", "下载 GeoJSON", "application/geo+json"),
-    ):
-        # Deferred: the file is built when the button is clicked, not on every rerun (an
-        # Excel list of a few thousand points takes seconds with openpyxl).
-        data = partial(_export, project, version, fmt, code, include_cleared)
-        col.download_button(
-            label, data, exporters.township_file_name(code, name, fmt), mime, on_click="ignore"
-        )
 
 
 # ----------------------------------------------------------------------------- import
@@ -628,8 +509,8 @@ def _show_plan(plan: ImportPlan, project: Project, settings: Settings, editor: s
         st.markdown("**将更新的点位**")
         st.dataframe(plan.gdf_updated[[spec.key, "name", "changes"]], hide_index=True)
     st.download_button(
-        "下载导入报告（Excel）", report_xlsx(report), f"导入报告_{plan.filename}.xlsx", XLSX_MIME,
-        on_click="ignore",
+        "下载导入报告（Excel）", report_xlsx(report), f"导入报告_{plan.filename}.xlsx",
+        exporters.XLSX_MEDIA_TYPE, on_click="ignore",
     )  # fmt: skip
     if len(plan.gdf_new):
         preview = LayerData(spec=spec, gdf=plan.gdf_new, shares=SHARES_EMPTY)
@@ -685,7 +566,7 @@ PAGE_CSS = """<style>
 [data-testid="stSidebarHeader"] { height: 2.5rem; }
 </style>"""
 
-HELP = """
+HELP = f"""
 **使用说明**
 
 1. **筛选**：左侧选择乡镇/街道、搜索名称或统一编号、勾选图层、状态和等级；地图、统计和清单随之更新。
@@ -700,7 +581,7 @@ HELP = """
 6. **导入调查表**：上传 CSV / Excel → 核对列对应与坐标系 → 预览 → 确认导入；
    导入错了可“撤销最近一次导入”。
 
-乡镇界线为示意边界（非官方），仅供参考；数据为演示数据时页面会标明。页面不访问互联网。
+{NOTE_APPROXIMATE}（使用官方界线时不显示此句）；数据为演示数据时页面会标明。页面不访问互联网。
 """
 
 
@@ -736,7 +617,7 @@ def main() -> None:
     """Render the page."""
     started = time.perf_counter()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
-    st.title("城口县安全风险“一张图”")
+    st.title(f"{_county_name()}安全风险“一张图”")
     try:
         _static_assets()
         settings = Settings.from_env()
@@ -751,9 +632,9 @@ def main() -> None:
         st.stop()
     notes = []
     if project.approximate:
-        notes.append("乡镇界线为**示意边界**（按乡镇驻地划分，非官方界线）")
+        notes.append(NOTE_APPROXIMATE)
     if project.demo:
-        notes.append("当前图层为**演示数据**（非真实点位）")
+        notes.append(NOTE_DEMO)
     if notes:
         st.caption("；".join(notes))
     f = _sidebar(project)
@@ -772,7 +653,8 @@ def main() -> None:
     with tab_list:
         _lists(layers, f["visible"])
     with tab_dl:
-        _downloads(project, version, f["township"], "已销号" in f["statuses"])
+        code = None if f["township"] == ALL else project.township(f["township"])[0]
+        township_downloads(project, version, code, include_cleared="已销号" in f["statuses"])
     with tab_import:
         if who.can_edit and who.editor:
             _import_tab(project, settings, editor=who.editor)

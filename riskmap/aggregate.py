@@ -6,12 +6,13 @@ once in every township it intersects (its area share is in ``LayerData.shares``)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from riskmap.catalog import STATUS_CLEARED, STATUS_ORDER
+from riskmap.catalog import STATUS_CLEARED, STATUS_ORDER, UNCLASSED
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -20,8 +21,6 @@ if TYPE_CHECKING:
 
     from riskmap.layers import LayerData
 
-UNCLASSED = "未分级"
-"""Label of features whose class field is empty."""
 UNKNOWN_STATUS = "未填"
 """Label of features whose status is empty."""
 
@@ -32,6 +31,12 @@ CLEARED_LABEL = "已销号"
 """Features whose status is 已销号 (kept in the data as history, hidden by default)."""
 TOTAL_LABEL = "合计"
 """Every feature, whatever its status (在册隐患 + 已销号)."""
+FIGURE_LABELS = (
+    ("active", ACTIVE_LABEL, "未销号的点位（在册、监测中、治理中）"),
+    ("cleared", CLEARED_LABEL, "整治完成、已销号的点位"),
+    ("total", TOTAL_LABEL, "在册隐患 + 已销号"),
+)
+"""``(key of `status_figures`, label, help text)`` of the three headline counts, in order."""
 THREAT_FIELDS = ("threat_households", "threat_people", "threat_property_wan")
 """Threat figures (威胁户数/人数/财产), summed over 在册隐患 only (a cleared hazard threatens
 no one)."""
@@ -126,9 +131,8 @@ def summarize_townships(
         ``<id>|<class>`` (count per class, every declared class), ``<id>|status|<status>``
         (count per lifecycle status), ``<id>|active`` (在册隐患) and ``<id>|cleared`` (已销号)
         as defined by `status_figures`, ``<id>|<sum field>`` (sums over every status; for
-        polygons' area field the intersecting area in ha) and, for `THREAT_FIELDS`,
-        ``<id>|active|<field>`` (sums over 在册隐患, as `threat_sums`). Counts are int,
-        sums float.
+        polygons' area field the intersecting area in ha) and ``<id>|active|<field>`` (the
+        same sums over 在册隐患, as the headline figures). Counts are int, sums float.
     """
     del gdf_townships  # membership comes from the layers' shares
     out = township_codes[["adcode", "name", "level"]].copy().reset_index(drop=True)
@@ -163,16 +167,18 @@ def summarize_townships(
                     .sum()
                 )
             out[f"{layer_id}|{field}"] = out["adcode"].map(sums).fillna(0.0).astype(float).round(2)
-            if field in THREAT_FIELDS:
-                alive = member[member["status"] != STATUS_CLEARED]
+            alive = member[member["status"] != STATUS_CLEARED]
+            if field == spec.area_field:
+                live_sums = alive.groupby("township_code")["area_ha"].sum()
+            else:
                 live_sums = (
                     alive.assign(v=pd.to_numeric(alive[field], errors="coerce"))
                     .groupby("township_code")["v"]
                     .sum()
                 )
-                out[f"{layer_id}|active|{field}"] = (
-                    out["adcode"].map(live_sums).fillna(0.0).astype(float).round(2)
-                )
+            out[f"{layer_id}|active|{field}"] = (
+                out["adcode"].map(live_sums).fillna(0.0).astype(float).round(2)
+            )
     return out
 
 
@@ -240,3 +246,213 @@ def summary_records(df_summary: pd.DataFrame, layers: Mapping[str, LayerData]) -
             {"code": row["adcode"], "name": row["name"], "level": row["level"], "layers": per_layer}
         )
     return records
+
+
+# ----------------------------------------------------------------------------- headline figures
+
+COUNT_UNIT = "处"
+"""Unit of a feature count (处: sites)."""
+WAN = 10_000
+"""万: counts and amounts from 10,000 up are shown in 万 (``2.4 万人``)."""
+WAN_PER_YI = 10_000
+"""万元 per 亿元: amounts in 万元 from 1 亿 up are shown in 亿元."""
+
+
+def format_quantity(value: float, unit: str, *, decimals: int | None = None) -> str:
+    """
+    Format a headline figure short enough for a metric tile, in Chinese.
+
+    Parameters
+    ----------
+    value
+        The figure, in `unit`.
+    unit
+        The field's declared unit (``"人"``, ``"户"``, ``"万元"``, ``"ha"``…) or `COUNT_UNIT`.
+    decimals
+        Decimals below 万 (the field's declared ``decimals``); default 0.
+
+    Returns
+    -------
+    text
+        ``"2453 人"``; ``"2.5 万人"`` from 10,000 up; amounts in 万元: ``"830 万元"``,
+        ``"1.25 亿元"`` from 10,000 万元 (1 亿) up.
+    """
+    if unit == "万元":
+        if abs(value) >= WAN_PER_YI:
+            return f"{value / WAN_PER_YI:.2f} 亿元"
+        return f"{value:.{decimals or 0}f} 万元"
+    if abs(value) >= WAN:
+        return f"{value / WAN:.1f} 万{unit}"
+    return f"{value:.{decimals or 0}f} {unit}".rstrip()
+
+
+@dataclass(frozen=True)
+class Figure:
+    """
+    One headline figure of what a view shows.
+
+    Attributes
+    ----------
+    layer_id
+        The layer it belongs to.
+    field
+        The summed field (one of the layer's catalog ``sums``), or None for the count.
+    label
+        Chinese label: the layer's name for a count, the field's label for a sum (prefixed
+        with the layer's name when two layers sum fields of the same label).
+    value
+        The count, or the sum over the features (each counted once) in the field's unit.
+    unit
+        `COUNT_UNIT` for a count, the field's declared unit for a sum.
+    text
+        `value` formatted with `format_quantity` (``"12 处"``, ``"2453 人"``).
+    """
+
+    layer_id: str
+    field: str | None
+    label: str
+    value: float
+    unit: str
+    text: str
+
+
+def _layer_sum(layer: LayerData, field: str) -> float:
+    """
+    Sum of `field` over the layer's 在册隐患 (not 已销号: a cleared hazard threatens no one).
+
+    An area field sums the areas in its shares.
+    """
+    spec = layer.spec
+    live = layer.gdf[~is_cleared(layer.gdf)]
+    if field == spec.area_field:
+        keys = set(live[spec.key])
+        shares = layer.shares[layer.shares["key"].isin(keys)]
+        return float(np.nansum(pd.to_numeric(shares["area_ha"], errors="coerce")))
+    if field not in live.columns:
+        return 0.0
+    return float(np.nansum(pd.to_numeric(live[field], errors="coerce")))
+
+
+def headline_figures(layers: Mapping[str, LayerData]) -> list[Figure]:
+    """
+    Compute the headline figures of the given (filtered) layers, as the catalog declares.
+
+    First one count per layer (in layer order), then, per layer, the sum of each of its
+    catalog ``sums`` fields (e.g. 威胁户数, 威胁人数, 威胁财产 of the geohazard layer; 面积
+    of the fire zones) over its 在册隐患 only (the one definition of issue 11: a cleared
+    hazard no longer threatens anyone, so the same 威胁人数 shows whatever the status
+    filter). Each feature counts once. A polygon layer's area field sums the
+    areas in ``layer.shares``: restrict the shares to a township (as
+    `riskmap.filters.FeatureFilter` does) and it is the area inside that township.
+
+    Parameters
+    ----------
+    layers
+        Prepared (usually filtered) layers by id.
+
+    Returns
+    -------
+    figures
+        `Figure` per count and per summed field; a new layer declared in the catalog with
+        ``sums`` shows up with no code.
+    """
+    counts = [
+        Figure(lid, None, layer.spec.name, float(len(layer.gdf)), COUNT_UNIT,
+               format_quantity(len(layer.gdf), COUNT_UNIT))
+        for lid, layer in layers.items()
+    ]  # fmt: skip
+    wanted = [(lid, field) for lid, layer in layers.items() for field in layer.spec.sums]
+    labels = [layers[lid].spec.label(field) for lid, field in wanted]
+    sums = []
+    for (lid, field), label in zip(wanted, labels, strict=True):
+        spec = layers[lid].spec
+        fspec = spec.fields.get(field)
+        unit = fspec.unit if fspec is not None else ""
+        decimals = fspec.decimals if fspec is not None else None
+        shown = f"{spec.name}·{label}" if labels.count(label) > 1 else label
+        value = _layer_sum(layers[lid], field)
+        text = format_quantity(value, unit, decimals=decimals)
+        sums.append(Figure(lid, field, shown, value, unit, text))
+    return counts + sums
+
+
+def status_counts(layers: Mapping[str, LayerData]) -> pd.DataFrame:
+    """
+    Features per layer and lifecycle status (整治进度), each feature once.
+
+    Returns
+    -------
+    df
+        Columns 图层 (layer name), 状态, 数量 (int), 序 (position in `STATUS_ORDER`; 未填
+        last); one row per layer and status of `STATUS_ORDER`, plus 未填 (`UNKNOWN_STATUS`)
+        where a layer has features without a status.
+    """
+    rows = []
+    order = [*STATUS_ORDER, UNKNOWN_STATUS]
+    for lid, totals in county_totals(layers).items():
+        del lid
+        for i, status in enumerate(order):
+            n = totals["by_status"][status]
+            if status != UNKNOWN_STATUS or n:
+                rows.append({"图层": totals["name"], "状态": status, "数量": n, "序": i})
+    return pd.DataFrame(rows, columns=["图层", "状态", "数量", "序"])
+
+
+def class_counts(layers: Mapping[str, LayerData]) -> pd.DataFrame:
+    """
+    Features per layer and class (等级), each feature once.
+
+    Returns
+    -------
+    df
+        Columns 图层, 分级 (the class field's label), 等级, 数量 (int); every declared class
+        in catalog order, then `UNCLASSED` (未分级) where a layer has unclassed features.
+    """
+    rows = []
+    for lid, totals in county_totals(layers).items():
+        spec = layers[lid].spec
+        for cls, n in totals["by_class"].items():
+            if cls != UNCLASSED or n:
+                rows.append(
+                    {
+                        "图层": spec.name,
+                        "分级": spec.label(spec.class_field),
+                        "等级": cls,
+                        "数量": n,
+                    }
+                )
+    return pd.DataFrame(rows, columns=["图层", "分级", "等级", "数量"])
+
+
+def township_table(df_summary: pd.DataFrame, layers: Mapping[str, LayerData]) -> pd.DataFrame:
+    """
+    Turn the per-township figures into a display table with Chinese headers.
+
+    Parameters
+    ----------
+    df_summary
+        `summarize_townships` of `layers`.
+    layers
+        The same layers.
+
+    Returns
+    -------
+    df
+        Columns 代码, 乡镇, per layer its 在册隐患 and 已销号 counts (``<name>（在册隐患）``,
+        ``<name>（已销号）``), then one column per catalog ``sums`` field over 在册隐患 (its
+        header with unit, prefixed by the layer name when two layers share a header); counts
+        int, sums float (2 decimals).
+    """
+    cols = {"adcode": "代码", "name": "乡镇"}
+    for lid, layer in layers.items():
+        cols[f"{lid}|active"] = f"{layer.spec.name}（{ACTIVE_LABEL}）"
+        cols[f"{lid}|cleared"] = f"{layer.spec.name}（{CLEARED_LABEL}）"
+    headers = [
+        (lid, f, layer.spec.header(f)) for lid, layer in layers.items() for f in layer.spec.sums
+    ]
+    names = [h for _, _, h in headers]
+    for lid, field, header in headers:
+        cols[f"{lid}|active|{field}"] = (
+            header if names.count(header) == 1 else f"{layers[lid].spec.name}·{header}"
+        )
+    return df_summary[list(cols)].rename(columns=cols)

@@ -26,6 +26,10 @@ STATUS_CLEARED = "已销号"
 """Lifecycle status of a cleared hidden danger (隐患已销号); hidden on the map by default."""
 STATUS_ORDER = ("在册", "监测中", "治理中", "已销号")
 """Lifecycle order (DOMAIN.md, 隐患动态清零): listed → monitored → being rectified → cleared."""
+STATUS_DEFAULT = STATUS_ORDER[0]
+"""What a blank status means: a feature with no status yet (a fresh survey import) is 在册."""
+UNCLASSED = "未分级"
+"""Label of features whose class field (``class_field``) is empty."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,9 @@ class FieldSpec:
     personal
         Personal data (a person's name, phone number): dropped from public releases
         (`riskmap.exporters.public_layers`). Declared ``personal = true`` in the catalog.
+    decimals
+        ``float`` fields: decimals shown in tables and lists (``decimals = 1``); None
+        (default) = as stored, cleared of binary noise (`riskmap.exporters.typed_table`).
     """
 
     key: str
@@ -63,6 +70,7 @@ class FieldSpec:
     max: float | None = None
     unit: str = ""
     personal: bool = False
+    decimals: int | None = None
 
     @property
     def header(self) -> str:
@@ -260,6 +268,7 @@ def _field_from_dict(key: str, raw: Mapping[str, Any], where: str) -> FieldSpec:
         max=None if raw.get("max") is None else float(raw["max"]),
         unit=str(raw.get("unit", "")),
         personal=bool(raw.get("personal", False)),
+        decimals=None if raw.get("decimals") is None else int(raw["decimals"]),
     )
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from riskmap.errors import RiskmapError
+from riskmap.exporters.formats import FORMATS as EXPORT_FORMAT_IDS
 from riskmap.settings import Settings
 from riskmap.store import open_store
 
@@ -216,7 +217,14 @@ def summary(fmt: str, townships_path: Path | None) -> None:
 @main.command()
 @click.option("--township", help="Township name or 9/12-digit code.")
 @click.option("--all", "all_townships", is_flag=True, help="Every township (a ZIP of lists).")
-@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv", "geojson"]), default="xlsx")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(EXPORT_FORMAT_IDS),
+    default=EXPORT_FORMAT_IDS[0],
+    show_default=True,
+    help="File format (riskmap.exporters.EXPORT_FORMATS).",
+)
 @click.option(
     "--out",
     "out_text",
@@ -264,25 +272,25 @@ def export(
     if public:
         layers = exporters.public_layers(layers, precision_deg=precision or None)
         suffix = "_公开版"
-    kw: dict[str, Any] = {"include_cleared": include_cleared}
-    rich = {"approximate": project.approximate, "county_name": project.settings.county_name}
+    county = project.settings.county_name
+    kw: dict[str, Any] = {
+        "include_cleared": include_cleared,
+        "approximate": project.approximate,
+        "county_name": county,
+    }
     out, is_folder = _out_target(out_text)
     if all_townships:
         if is_folder:
-            out = out / f"{project.settings.county_name}_风险点位清单{suffix}_{fmt}.zip"
+            out = out / exporters.zip_file_name(county, fmt, public=public)
         _check_out(out, overwrite)
-        data = exporters.all_townships_zip(layers, project.township_codes, fmt=fmt, **kw, **rich)
+        data = exporters.all_townships_zip(layers, project.township_codes, fmt=fmt, **kw)
     else:
         code, name = project.township(str(township))
         if is_folder:
-            out = out / exporters.township_file_name(code, name + suffix, fmt)
+            ext = exporters.export_format(fmt).extension
+            out = out / exporters.township_file_name(code, name + suffix, ext)
         _check_out(out, overwrite)
-        if fmt == "xlsx":
-            data = exporters.xlsx_township(layers, code, name, **kw, **rich)
-        elif fmt == "geojson":
-            data = exporters.geojson_township(layers, code, name, **kw, **rich)
-        else:
-            data = exporters.csv_township(layers, code, name, **kw)
+        data = exporters.township_export(layers, code, name, fmt=fmt, **kw)
     io.write_bytes_atomic(out, data)
     click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
 
@@ -546,7 +554,7 @@ def status(
     user: str,
 ) -> None:
     """Change a point's status (销号, 重新入册…): audited, undoable with `riskmap undo`."""
-    from riskmap import lifecycle  # noqa: PLC0415
+    from riskmap import io, lifecycle  # noqa: PLC0415
     from riskmap.auth import EditorSession  # noqa: PLC0415
 
     if not user.strip():
@@ -634,7 +642,7 @@ def progress(fmt: str, as_of_text: str | None, townships_path: Path | None) -> N
 def _targets_and_completeness(
     project: Project, as_of: Any  # noqa: ANN401 - a datetime.date
 ) -> tuple[Any, Any, Any]:
-    from riskmap import completeness, targets  # noqa: PLC0415
+    from riskmap import completeness, io, targets  # noqa: PLC0415
 
     declared = targets.targets_from_dict(io.read_targets_raw(project.settings), project.catalog)
     df = targets.measure_targets(declared, project.layers, project.township_codes, as_of=as_of)
@@ -658,7 +666,7 @@ def targets_cmd(
     overwrite: bool,
 ) -> None:
     """考核: the plan's targets (layers/targets.toml), done / target with a traffic light."""
-    from riskmap import completeness, targets  # noqa: PLC0415
+    from riskmap import completeness, io, targets  # noqa: PLC0415
 
     project = _load(townships_path)
     as_of = _as_of(as_of_text)
@@ -747,7 +755,7 @@ def diff_cmd(
     overwrite: bool,
 ) -> None:
     """Survey-round diff: new, cleared, changed and moved points by township, from history."""
-    from riskmap import diff  # noqa: PLC0415
+    from riskmap import diff, io  # noqa: PLC0415
 
     settings = Settings.from_env()
     store = open_store(settings)

@@ -35,6 +35,7 @@ from riskmap.errors import (
     LockError,
     StaleVersionError,
 )
+from riskmap.settings import STORAGE_CRS
 from riskmap.townships import townships_from_frame
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def read_catalog(settings: Settings) -> Catalog:
 def empty_layer(spec: LayerSpec) -> gpd.GeoDataFrame:
     """Return an empty GeoDataFrame with the layer's declared columns, EPSG:4326."""
     return gpd.GeoDataFrame(
-        {k: pd.Series(dtype=object) for k in spec.fields}, geometry=[], crs="EPSG:4326"
+        {k: pd.Series(dtype=object) for k in spec.fields}, geometry=[], crs=STORAGE_CRS
     )
 
 
@@ -114,7 +115,7 @@ def _read_cache(path: Path, cache_dir: Path, key: str) -> gpd.GeoDataFrame | Non
         gdf = gpd.read_parquet(cached)
     except Exception:  # noqa: BLE001 - a broken cache is only a miss: read the GeoJSON
         return None
-    return gdf.set_crs("EPSG:4326", allow_override=True)
+    return gdf.set_crs(STORAGE_CRS, allow_override=True)
 
 
 def _write_cache(gdf: gpd.GeoDataFrame, path: Path, cache_dir: Path, key: str) -> None:
@@ -195,7 +196,7 @@ def read_layer_file(path: Path, *, cache_dir: Path | None = None) -> gpd.GeoData
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     _check_geometries(gdf, path)
     if gdf.crs is None:
-        gdf = gdf.set_crs("EPSG:4326")  # RFC 7946: GeoJSON is WGS84 by definition
+        gdf = gdf.set_crs(STORAGE_CRS)  # RFC 7946: GeoJSON is WGS84 by definition
     if cache_dir is not None:
         _write_cache(gdf, path, cache_dir, key)
     return gdf
@@ -262,8 +263,8 @@ def geojson_text(gdf: gpd.GeoDataFrame, *, drop_columns: tuple[str, ...] = ()) -
         A FeatureCollection, one feature per row, same order.
     """
     out = gdf.drop(columns=[c for c in drop_columns if c in gdf.columns])
-    if out.crs is not None and not out.crs.equals("EPSG:4326"):
-        out = out.to_crs("EPSG:4326")
+    if out.crs is not None and not out.crs.equals(STORAGE_CRS):
+        out = out.to_crs(STORAGE_CRS)
     for col in out.columns:
         if col == out.geometry.name:
             continue
@@ -726,7 +727,7 @@ def read_county(settings: Settings) -> gpd.GeoDataFrame:
     if gdf.crs is None:
         msg = f"{path}: no CRS"
         raise CRSError(msg)
-    gdf = gdf.to_crs("EPSG:4326")
+    gdf = gdf.to_crs(STORAGE_CRS)
     gdf["adcode"] = gdf["adcode"].astype(str)
     return gdf[["adcode", "name", "geometry"]].reset_index(drop=True)
 

@@ -17,10 +17,11 @@ import pandas as pd
 
 import geopandas as gpd
 
-from riskmap.catalog import STATUS_CLEARED
+from riskmap.catalog import STATUS_CLEARED, STATUS_DEFAULT, UNCLASSED
 from riskmap.derive import add_flag, apply_derived
 from riskmap.join import join_points_township, join_polygons_township, township_mismatch
 from riskmap.schema import coerce_layer, require_crs
+from riskmap.settings import COUNTY_NAME, STORAGE_CRS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -114,7 +115,7 @@ def prepare_layer(
     gdf_townships: gpd.GeoDataFrame,
     *,
     metric_crs: str,
-    county_name: str = "城口县",
+    county_name: str = COUNTY_NAME,
 ) -> LayerData:
     """
     Coerce, derive, join and flag one layer.
@@ -144,7 +145,7 @@ def prepare_layer(
         When `gdf_raw` has no CRS.
     """
     require_crs(gdf_raw, "gdf_raw")
-    gdf = gdf_raw if gdf_raw.crs.equals("EPSG:4326") else gdf_raw.to_crs("EPSG:4326")
+    gdf = gdf_raw if gdf_raw.crs.equals(STORAGE_CRS) else gdf_raw.to_crs(STORAGE_CRS)
     out = apply_derived(coerce_layer(gdf, spec), spec, metric_crs=metric_crs)
     if spec.geometry == "Point":
         joined = join_points_township(out, gdf_townships)
@@ -171,7 +172,7 @@ def prepare_layer(
             out["flags"], out["join_flag"] == "outside", f"位于{county_name}界外"
         )
         shares = shares.reset_index(drop=True)
-    return LayerData(spec=spec, gdf=gpd.GeoDataFrame(out, crs="EPSG:4326"), shares=shares)
+    return LayerData(spec=spec, gdf=gpd.GeoDataFrame(out, crs=STORAGE_CRS), shares=shares)
 
 
 def _share_text(shares: pd.DataFrame) -> pd.Series:
@@ -212,9 +213,10 @@ def filter_features(
         them (a fire zone across two townships appears in both).
     classes
         Values of ``spec.class_field``; None = all. Features with no class are kept only
-        when ``"未分级"`` is listed.
+        when `riskmap.catalog.UNCLASSED` (未分级) is listed.
     statuses
-        Status values; None = all.
+        Status values; None = all. A feature with no status counts as
+        `riskmap.catalog.STATUS_DEFAULT` (在册: a fresh survey import not yet reviewed).
     text
         Case-insensitive substring of the name or the key; "" = all.
 
@@ -232,9 +234,11 @@ def filter_features(
     if classes is not None:
         wanted = set(classes)
         cls = gdf[spec.class_field]
-        mask &= cls.isin(wanted) | (cls.isna() & ("未分级" in wanted))
+        mask &= cls.isin(wanted) | (cls.isna() & (UNCLASSED in wanted))
     if statuses is not None:
-        mask &= gdf["status"].isin(set(statuses))
+        wanted = set(statuses)
+        status = gdf["status"]
+        mask &= status.isin(wanted) | (status.isna() & (STATUS_DEFAULT in wanted))
     if text.strip():
         needle = text.strip().lower()
         name = gdf["name"].fillna("").astype(str).str.lower()

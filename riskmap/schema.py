@@ -20,6 +20,7 @@ import geopandas as gpd
 
 from riskmap import cells as tc
 from riskmap.errors import CRSError, SchemaError
+from riskmap.settings import STORAGE_CRS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -324,7 +325,7 @@ def layer_problems(gdf: gpd.GeoDataFrame, spec: LayerSpec) -> list[Problem]:
         gdf[spec.key] if spec.key in gdf.columns else pd.Series([None] * len(gdf), index=gdf.index)
     )
     labels = [(str(k) if not is_blank(k) else f"#{i + 1}") for i, k in enumerate(keys.tolist())]
-    if gdf.crs is None or not gdf.crs.equals("EPSG:4326"):
+    if gdf.crs is None or not gdf.crs.equals(STORAGE_CRS):
         problems.append(
             Problem("(layer)", "crs", str(gdf.crs), "应为 EPSG:4326 (WGS84 经纬度, RFC 7946)")
         )

@@ -10,7 +10,24 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from riskmap.errors import CRSError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+STORAGE_CRS = "EPSG:4326"
+"""CRS of every stored layer and of everything shown: WGS84 longitude/latitude, which RFC 7946
+fixes for GeoJSON (CGCS2000 geographic coordinates agree with it to well under a metre)."""
+METRIC_CRS = "EPSG:4545"
+"""Default local metric CRS: CGCS2000 3-degree Gauss-Krüger zone, central meridian 108°E."""
+COUNTY_NAME = "城口县"
+"""Default county name (the first user, Chongqing Chengkou County)."""
+COUNTY_ADCODE = "500229"
+"""Default 6-digit county code (GB/T 2260) of 城口县."""
+NOTE_APPROXIMATE = "乡镇界线为示意边界（非官方），归属仅供参考"
+"""The one note every output (map, page, lists) carries while township lines are the bundled
+approximate partition (`riskmap.project.Project.approximate`)."""
+NOTE_DEMO = "演示数据（非真实点位）"
+"""The one note every output carries while any shown feature is demo data (``demo: true``)."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +53,9 @@ class Settings:
     county_adcode
         6-digit county code; default ``"500229"``.
     storage_crs
-        CRS of stored layers and of everything shown: ``"EPSG:4326"`` (RFC 7946).
+        CRS of stored layers and of everything shown: `STORAGE_CRS` (``"EPSG:4326"``, fixed
+        by RFC 7946; any other value is refused). Code without a `Settings` at hand reads
+        the module constant `STORAGE_CRS`.
     metric_crs
         Local metric CRS for areas and distances: ``"EPSG:4545"`` (CGCS2000 3-degree
         Gauss-Krüger, central meridian 108°E, metres), whose central meridian crosses the
@@ -58,15 +77,24 @@ class Settings:
     data_dir: Path = field(default=PROJECT_ROOT / "data")
     layers_dir: Path = field(default=PROJECT_ROOT / "layers")
     townships_path: Path | None = None
-    county_name: str = "城口县"
-    county_adcode: str = "500229"
-    storage_crs: str = "EPSG:4326"
-    metric_crs: str = "EPSG:4545"
+    county_name: str = COUNTY_NAME
+    county_adcode: str = COUNTY_ADCODE
+    storage_crs: str = STORAGE_CRS
+    metric_crs: str = METRIC_CRS
     tile_url: str = ""
     tianditu_key: str = ""
     upload_max_mb: float = 20.0
     history_keep: int = 20
     database_url: str = ""
+
+    def __post_init__(self) -> None:
+        """Refuse a storage CRS other than `STORAGE_CRS` (GeoJSON can store no other)."""
+        if self.storage_crs != STORAGE_CRS:
+            msg = (
+                f"storage_crs 只能是 {STORAGE_CRS}（GeoJSON, RFC 7946）: {self.storage_crs!r}；"
+                "其他坐标系的数据请在导入时转换 (riskmap import --crs)"
+            )
+            raise CRSError(msg)
 
     @property
     def catalog_path(self) -> Path:

@@ -28,6 +28,7 @@ import geopandas as gpd
 import shapely
 
 from riskmap.errors import CRSError, SchemaError
+from riskmap.settings import STORAGE_CRS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -216,7 +217,7 @@ def ensure_wgs84(gdf: gpd.GeoDataFrame, *, source: str) -> gpd.GeoDataFrame:
                 "add the .prj (e.g. CGCS2000 / 3-degree Gauss-Kruger CM 108E = EPSG:4545)."
             )
             raise CRSError(msg)
-    return gdf.to_crs("EPSG:4326")
+    return gdf.to_crs(STORAGE_CRS)
 
 
 def _polygonal(geom: shapely.Geometry) -> shapely.Geometry | None:
@@ -272,7 +273,7 @@ def _match_features(
     parts = gpd.GeoDataFrame(
         {"adcode": matched, "approximate": approx, "also_covers": also},
         geometry=geoms,
-        crs="EPSG:4326",
+        crs=STORAGE_CRS,
     )
     return parts, unmatched
 
@@ -363,7 +364,7 @@ def townships_from_frame(
             }
         )
     info = codes.set_index("adcode")[["adcode12", "name", "level"]]
-    out = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
+    out = gpd.GeoDataFrame(rows, geometry="geometry", crs=STORAGE_CRS)
     out = out.join(info, on="adcode")
     out = out[TOWNSHIP_COLUMNS].sort_values("adcode").reset_index(drop=True)
     return out.astype(

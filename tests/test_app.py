@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -216,3 +217,68 @@ def test_user_text_in_messages_is_literal_markdown(layers_copy):
     assert r"\!\[x\]\(http\:" in shown
     assert r"\*\*粗\*\*" in shown
     assert r"\:red\[红\]" in shown
+
+
+FIFTH_LAYER = """
+[layers.testsite]
+name = "测试隐患点"
+file = "testsite.geojson"
+geometry = "Point"
+key = "uid"
+class_field = "level"
+symbol = "diamond"
+colors = { "一般" = "#bdbdbd", "较大" = "#de2d26" }
+popup = ["uid", "name", "level", "people", "cost_wan"]
+list = ["uid", "name", "level", "people", "cost_wan"]
+sums = ["people", "cost_wan"]
+
+[layers.testsite.fields]
+level = { label = "隐患级别", type = "str", values = ["一般", "较大"] }
+people = { label = "涉及人数", type = "int", min = 0, unit = "人" }
+cost_wan = { label = "治理投资", type = "float", min = 0, unit = "万元", decimals = 1 }
+"""
+
+
+def test_fifth_layer_by_catalog_entry_alone_shows_in_headline_figures(layers_copy):
+    """A layer declared in catalog.toml (plus its GeoJSON file) gets its count and its sums."""
+    with (layers_copy / "catalog.toml").open("a", encoding="utf-8") as fh:
+        fh.write(FIFTH_LAYER)
+    sites = [  # three sites in the county (coordinates of bundled geohazard points)
+        ("T1", [108.449467, 32.115318], "一般", 12, 100.2, "在册"),
+        ("T2", [108.486385, 32.045345], "较大", 30, 50.5, None),  # blank status counts as 在册
+        ("T3", [108.536723, 31.963186], "较大", None, None, "监测中"),
+        ("T4", [108.536723, 31.963186], "一般", 500, 9.9, "已销号"),  # hidden by default
+    ]
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": xy},
+            "properties": {
+                "uid": uid,
+                "name": f"测试点{uid}",
+                "level": level,
+                "people": people,
+                "cost_wan": cost,
+                "status": status,
+            },
+        }
+        for uid, xy, level, people, cost, status in sites
+    ]
+    (layers_copy / "testsite.geojson").write_text(
+        json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
+        "utf-8",
+    )
+    at = _run()
+    assert not at.exception
+    assert not at.error
+    metrics = _metrics(at)
+    # Hand figures over T1-T3 (T4 is cleared): 3 sites, 12 + 30 = 42 people,
+    # 100.2 + 50.5 = 150.7 万元 (declared 1 decimal).
+    assert metrics["测试隐患点"] == "3 处"
+    assert metrics["涉及人数"] == "42 人"
+    assert metrics["治理投资"] == "150.7 万元"
+    assert at.checkbox(key="show_testsite").value
+    lists = {len(df.value.columns): df.value for df in at.tabs[1].dataframe}
+    table = next(df for df in lists.values() if "涉及人数(人)" in df.columns)
+    assert table["涉及人数(人)"].tolist()[:2] == [12, 30]
+    assert str(table["涉及人数(人)"].dtype) == "Int64"  # integers stay integers

@@ -41,7 +41,7 @@ from shapely.geometry import Point, box
 
 from riskmap import exporters
 from riskmap.catalog import catalog_from_dict
-from riskmap.errors import TownshipNotFoundError
+from riskmap.errors import RiskmapError, TownshipNotFoundError
 from riskmap.io import empty_layer
 from riskmap.layers import prepare_layer
 
@@ -622,3 +622,50 @@ def test_unfiltered_export_still_has_personal_data(layers):
     text = exporters.csv_township(layers, A, "葛城街道").decode("utf-8-sig")
     assert "李四" in text
     assert "13800000000" in text
+
+
+# --- the export formats registry ------------------------------------------------------------
+
+
+def test_cli_and_app_offer_the_registered_formats():
+    """One registry: ``riskmap export --format`` and the app's buttons offer the same set."""
+    from riskmap.cli import export
+    from riskmap.ui.downloads import offered_formats
+
+    option = next(p for p in export.params if p.name == "fmt")
+    assert tuple(option.type.choices) == exporters.FORMATS
+    assert offered_formats() == exporters.FORMATS
+    assert set(exporters.FORMATS) == {"xlsx", "csv", "geojson"}
+    for fmt in exporters.EXPORT_FORMATS.values():
+        assert fmt.label.startswith("下载")
+        assert "/" in fmt.media_type
+
+
+def _parse(fmt: str, data: bytes) -> object:
+    """Read back a written list by what its media type says it is."""
+    media = exporters.export_format(fmt).media_type
+    if media == exporters.XLSX_MEDIA_TYPE:
+        book = openpyxl.load_workbook(io.BytesIO(data))
+        return {ws.title: _rows(ws) for ws in book.worksheets}
+    if media == "text/csv":
+        assert data.startswith(BOM)
+        return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert media == "application/geo+json"
+    return _strict(data)
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv", "geojson"])
+def test_registry_writer_is_the_format_writer(layers, fmt):
+    """`township_export` gives what the format's own writer gives, readable as its media type."""
+    direct = {
+        "xlsx": lambda: exporters.xlsx_township(layers, A, "葛城街道", **_kw()),
+        "csv": lambda: exporters.csv_township(layers, A, "葛城街道"),
+        "geojson": lambda: exporters.geojson_township(layers, A, "葛城街道", **_kw()),
+    }[fmt]()
+    via = exporters.township_export(layers, A, "葛城街道", fmt=fmt, county_name="城口县", **_kw())
+    assert _parse(fmt, via) == _parse(fmt, direct)
+
+
+def test_registry_unknown_format_names_the_known_ones():
+    with pytest.raises(RiskmapError, match="xlsx, csv, geojson"):
+        exporters.export_format("pdf")

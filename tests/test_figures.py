@@ -1,113 +1,154 @@
-"""One definition of every figure (issue 11): 在册隐患, 已销号, 合计 agree everywhere.
+"""Headline figures, counts, typed tables and the filter spec: the library behind a thin app.
 
-Expected values come straight from the GeoJSON files (json, no riskmap code), then the three
-places that show them — `riskmap summary --format json`, the app's metrics, the township
-lists — are compared to them and so to each other.
+Expected values are computed from the bundled GeoJSON files read as plain JSON (not through
+riskmap), or worked out by hand.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from click.testing import CliRunner
-from streamlit.testing.v1 import AppTest
 
-from riskmap import exporters
-from riskmap.aggregate import layer_figures, status_figures, threat_sums
-from riskmap.cli import main
-from riskmap.project import load_project
+from riskmap import aggregate, exporters
+from riskmap import project as project_module
+from riskmap.catalog import STATUS_ORDER, UNCLASSED, FieldSpec
+from riskmap.filters import FeatureFilter
+from riskmap.layers import filter_features
 from riskmap.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYER_IDS = ("geohazard", "waterlogging", "bridge", "firezone")
-
-
-def _by_hand() -> dict[str, dict[str, int]]:
-    out = {}
-    for lid in LAYER_IDS:
-        feats = json.loads((ROOT / "layers" / f"{lid}.geojson").read_text("utf-8"))["features"]
-        cleared = sum(1 for f in feats if f["properties"].get("status") == "已销号")
-        out[lid] = {"total": len(feats), "active": len(feats) - cleared, "cleared": cleared}
-    return out
-
-
-def _people_by_hand() -> int:
-    feats = json.loads((ROOT / "layers" / "geohazard.geojson").read_text("utf-8"))["features"]
-    return sum(
-        f["properties"].get("threat_people") or 0
-        for f in feats
-        if f["properties"].get("status") != "已销号"
-    )
 
 
 @pytest.fixture(scope="module")
 def project():
-    return load_project(Settings())
+    return project_module.load_project(Settings())
 
 
-def test_bundled_figures_by_hand_are_what_the_issue_describes():
-    hand = _by_hand()
-    assert hand["geohazard"] == {"total": 60, "active": 56, "cleared": 4}
-    assert sum(v["total"] for v in hand.values()) == 93
+def _raw(layer_file: str) -> list[dict]:
+    text = (ROOT / "layers" / layer_file).read_text("utf-8")
+    return [f["properties"] for f in json.loads(text)["features"]]
 
 
-def test_library_figures_equal_hand_counts(project):
-    hand = _by_hand()
-    figs = layer_figures(project.layers)
-    for lid in LAYER_IDS:
-        assert figs[lid] == hand[lid]
-    assert figs["all"]["active"] == sum(v["active"] for v in hand.values())
-    assert threat_sums(project.layers["geohazard"].gdf)["threat_people"] == _people_by_hand()
+@pytest.mark.parametrize(
+    ("value", "unit", "decimals", "expected"),
+    [
+        (2453, "人", None, "2453 人"),
+        (24_530, "人", None, "2.5 万人"),
+        (830, "万元", None, "830 万元"),
+        (12_500, "万元", None, "1.25 亿元"),
+        (3, aggregate.COUNT_UNIT, None, "3 处"),
+        (6283.4, "ha", None, "6283 ha"),
+        (150.7, "万元", 1, "150.7 万元"),
+        (0, "户", None, "0 户"),
+    ],
+)
+def test_format_quantity(value, unit, decimals, expected):
+    assert aggregate.format_quantity(value, unit, decimals=decimals) == expected
 
 
-def test_status_figures_blank_status_is_active():
-    import pandas as pd
+def test_headline_figures_follow_the_catalog(project):
+    figures = aggregate.headline_figures(project.layers)
+    counts = {f.layer_id: f.value for f in figures if f.field is None}
+    for lid, layer in project.layers.items():
+        assert counts[lid] == len(_raw(layer.spec.file))
+    summed = [(f.layer_id, f.field) for f in figures if f.field is not None]
+    declared = [(lid, s) for lid, layer in project.layers.items() for s in layer.spec.sums]
+    assert summed == declared
+    by_field = {(f.layer_id, f.field): f for f in figures}
+    # sums are over 在册隐患 only (issue 11: one definition; a cleared hazard threatens no one)
+    people = sum(
+        p["threat_people"] or 0 for p in _raw("geohazard.geojson") if p["status"] != "已销号"
+    )
+    assert by_field["geohazard", "threat_people"].value == people
+    assert by_field["geohazard", "threat_people"].label == "威胁人数"
+    assert by_field["geohazard", "threat_people"].unit == "人"
 
-    df = pd.DataFrame({"status": ["在册", None, "已销号", "治理中"]})
-    assert status_figures(df) == {"total": 4, "active": 3, "cleared": 1}
-    assert status_figures(pd.DataFrame({"uid": ["a"]})) == {"total": 1, "active": 1, "cleared": 0}
+
+def test_headline_labels_made_unique_across_layers(project):
+    geo = project.layers["geohazard"]
+    twin = replace(geo, spec=replace(geo.spec, id="twin", name="孪生图层"))
+    figures = aggregate.headline_figures({"geohazard": geo, "twin": twin})
+    labels = [f.label for f in figures]
+    assert len(labels) == len(set(labels))
+    assert "孪生图层·威胁人数" in labels
 
 
-def test_summary_app_and_lists_agree(project, tmp_path, monkeypatch):
-    hand = _by_hand()
-    people = _people_by_hand()
-    # 1. riskmap summary --format json: county total, per-township sums, data flags
-    res = CliRunner().invoke(main, ["summary", "--format", "json"])
-    assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
-    assert data["flags"]["notes"] == ["示意边界", "演示数据"]
-    assert data["county"]["total"] == {
-        k: sum(v[k] for v in hand.values()) for k in ("total", "active", "cleared")
-    }
-    for lid in LAYER_IDS:
-        county = data["county"]["layers"][lid]
-        assert {k: county[k] for k in ("total", "active", "cleared")} == hand[lid]
-    gh_active = sum(t["layers"]["geohazard"]["active"] for t in data["townships"])
-    assert gh_active == hand["geohazard"]["active"]
-    assert data["county"]["layers"]["geohazard"]["threat"]["threat_people"] == people
-    # 2. township lists (default: without cleared points), summed over every township
-    listed = 0
-    for code in project.township_codes["adcode"]:
-        frames = exporters.township_list_frames(project.layers, code, "")
-        listed += len(frames["geohazard"])
-    assert listed == hand["geohazard"]["active"]
-    # 3. the app: headline metric above the map, and the 统计 tab
-    layers = tmp_path / "layers"
-    shutil.copytree(ROOT / "layers", layers, ignore=shutil.ignore_patterns(".history", ".cache"))
-    monkeypatch.setenv("RISKMAP_LAYERS_DIR", str(layers))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    assert not at.exception
-    metrics: dict[str, list[str]] = {}
-    for m in at.metric:
-        metrics.setdefault(m.label, []).append(m.value)
-    assert metrics["地质灾害隐患点"][0] == f"{hand['geohazard']['active']} 处"
-    assert metrics["在册隐患"] == [f"{sum(v['active'] for v in hand.values())} 处"]
-    assert metrics["已销号"] == [f"{sum(v['cleared'] for v in hand.values())} 处"]
-    assert metrics["合计"] == [f"{sum(v['total'] for v in hand.values())} 处"]
-    assert metrics["威胁人数"] == [f"{people} 人", f"{people} 人"]  # top and 统计 tab agree
-    township_table = next(df.value for df in at.dataframe if "威胁人数" in df.value.columns)
-    assert township_table["威胁人数"].sum() == people
-    assert township_table["地质灾害隐患点（在册）"].sum() == hand["geohazard"]["active"]
+def test_status_and_class_counts_count_each_feature_once(project):
+    raw = _raw("geohazard.geojson")
+    status = aggregate.status_counts({"geohazard": project.layers["geohazard"]})
+    got = dict(zip(status["状态"], status["数量"], strict=True))
+    for s in STATUS_ORDER:
+        assert got[s] == sum(p.get("status") == s for p in raw)
+    assert status["数量"].sum() == len(raw)
+    classes = aggregate.class_counts({"geohazard": project.layers["geohazard"]})
+    assert classes["数量"].sum() == len(raw)
+    assert set(classes["等级"]) <= {"小型", "中型", "大型", "特大型", UNCLASSED}
+
+
+def test_typed_table_integers_decimals_blanks(project):
+    spec = project.layers["geohazard"].spec
+    frame = pd.DataFrame(
+        {
+            "threat_people": [26.0, None],
+            "threat_property_wan": [108.60000000000001, 1982.9999999999998],
+            "has_station": [True, None],
+            "name": ["甲", None],
+        }
+    )
+    keys = ["name", "threat_people", "threat_property_wan", "has_station"]
+    table = exporters.typed_table(frame, spec, keys, blank="")
+    assert list(table.columns) == ["名称", "威胁人数(人)", "威胁财产(万元)", "智能监测站"]
+    assert str(table["威胁人数(人)"].dtype) == "Int64"
+    assert table["威胁人数(人)"].iloc[0] == 26
+    assert pd.isna(table["威胁人数(人)"].iloc[1])
+    assert table["威胁财产(万元)"].tolist() == [108.6, 1983.0]
+    assert table["智能监测站"].tolist() == ["是", ""]
+    assert table["名称"].tolist() == ["甲", ""]
+    one = replace(spec, fields={**spec.fields, "threat_property_wan": FieldSpec(
+        "threat_property_wan", "威胁财产", "float", unit="万元", decimals=0)})  # fmt: skip
+    assert exporters.typed_table(frame, one, keys)["威胁财产(万元)"].tolist() == [109.0, 1983.0]
+
+
+def test_filter_spec_matches_filter_features(project):
+    code, name = project.township("巴山镇")
+    spec_filter = FeatureFilter(township_code=code, statuses=("在册", "监测中"), text="")
+    out = spec_filter.apply(project.layers)
+    for lid, layer in project.layers.items():
+        expected = filter_features(layer, township_codes=[code], statuses=["在册", "监测中"])
+        assert out[lid].gdf.index.tolist() == expected.index.tolist()
+        assert set(out[lid].shares["township_code"]) <= {code}
+    assert spec_filter.describe(project.layers, name) == "筛选条件：乡镇 巴山镇；状态 在册、监测中"
+    assert FeatureFilter().describe(project.layers) == "筛选条件：无（全部点位）"
+
+
+def test_filter_blank_status_counts_as_listed(project):
+    geo = project.layers["geohazard"]
+    gdf = geo.gdf.copy()
+    first = gdf.index[0]
+    gdf.loc[first, "status"] = None
+    layers = {"geohazard": replace(geo, gdf=gdf)}
+    listed = FeatureFilter(statuses=("在册",)).apply(layers)["geohazard"].gdf
+    monitored = FeatureFilter(statuses=("监测中",)).apply(layers)["geohazard"].gdf
+    assert first in listed.index
+    assert first not in monitored.index
+
+
+def test_filter_describe_names_layers_classes_text(project):
+    f = FeatureFilter(
+        layer_ids=("geohazard",),
+        classes={"geohazard": ("大型", "特大型")},
+        text=" 滑坡 ",
+    )
+    assert f.describe(project.layers) == (
+        "筛选条件：图层 地质灾害隐患点；地质灾害隐患点险情等级 大型、特大型；名称或编号含“滑坡”"
+    )
+    out = f.apply(project.layers)
+    assert list(out) == ["geohazard"]
+    assert set(out["geohazard"].gdf["danger_grade"]) <= {"大型", "特大型"}
+    assert all("滑坡" in n or "滑坡" in k for n, k in zip(
+        out["geohazard"].gdf["name"], out["geohazard"].gdf["uid"], strict=True))  # fmt: skip
+    assert len(out["geohazard"].gdf) > 0

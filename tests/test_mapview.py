@@ -535,3 +535,37 @@ def test_view_key_and_plain_attribution(layers, gdf_townships, gdf_county, setti
     assert "null, null, null);" in plain  # no key: always open at the bounds
     assert 'null, null, "500229001");' in keyed
     assert "sessionStorage" in mapview.RUNTIME_JS
+
+
+def test_runtime_files_are_package_data():
+    """The JS/CSS files are declared package data, so a non-editable install ships them."""
+    import fnmatch
+    import tomllib
+    from importlib import resources
+
+    root = Path(__file__).resolve().parent.parent
+    declared = tomllib.loads((root / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"][
+        "package-data"
+    ]["riskmap.mapview"]
+    static = resources.files("riskmap.mapview") / "static"
+    names = sorted(p.name for p in static.iterdir() if p.name.endswith((".js", ".css")))
+    assert names == ["riskmap.css", "riskmap.js"]
+    for name in names:
+        assert any(fnmatch.fnmatch(f"static/{name}", glob) for glob in declared)
+    assert (static / "riskmap.js").read_text("utf-8") == mapview.RUNTIME_JS
+    assert "window.riskmap" in mapview.RUNTIME_JS
+    assert ".riskmap-legend" in mapview.RUNTIME_CSS
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
+def test_runtime_js_parses():
+    """The runtime is a real script file: it parses (``node --check``) as it is shipped."""
+    import subprocess
+    from importlib import resources
+
+    path = resources.files("riskmap.mapview") / "static" / "riskmap.js"
+    node = shutil.which("node")
+    result = subprocess.run(
+        [node, "--check", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr

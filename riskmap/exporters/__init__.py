@@ -1,0 +1,123 @@
+"""Per-township risk lists (风险点位清单 / 一览表) as XLSX, CSV, GeoJSON and ZIP. Pure.
+
+Every function here returns bytes, frames or dicts; writing files is `riskmap.io`'s job
+(`riskmap.io.write_bytes_atomic` from the CLI; the app hands the bytes to a download button).
+
+Spreadsheet safety (OWASP "CSV injection"): in XLSX every text cell is written as a string
+cell (``data_type == "s"``, number format ``"@"``), never a formula, and in XLSX and CSV a text
+that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (also after leading
+spaces, and their full-width forms) gets a leading ``'`` (`neutralise_cell`). Numeric columns
+(declared ``int``/``float``) are never touched: ``-3.5`` stays the number -3.5. Codes
+(``001``, ``500229001000``) are text and stay text in every format. GeoJSON is data, not a
+spreadsheet: its values are exported unchanged.
+
+The list frames (`township_list_frames`) hold the raw values (not neutralised) so the app can
+show them; the writers neutralise.
+
+One module per concern (this package re-exports the public API, so
+``from riskmap import exporters; exporters.xlsx_township(...)`` works as before):
+
+* `listing` — the shared list builder: which features a township lists, typed columns
+  (`list_frame`, `township_list_frames`), notes, subtotals;
+* `values` — cell values: formula neutralising, numbers, text;
+* `sheet` — openpyxl helpers (title and note rows, header, typed cells, print setup);
+* `xlsx`, `csvtable`, `geojson` — one writer per format;
+* `formats` — the registry of formats (id → writer, media type, extension, label) read by
+  the CLI and the app;
+* `public` — the public-release filter (公开版);
+* `summary` — the county overview workbook (乡镇汇总表);
+* `archive` — every township's list in one ZIP.
+"""
+
+from __future__ import annotations
+
+from riskmap.exporters.archive import all_townships_zip, township_file_name, zip_file_name
+from riskmap.exporters.csvtable import csv_township
+from riskmap.exporters.formats import (
+    EXPORT_FORMATS,
+    FORMATS,
+    XLSX_MEDIA_TYPE,
+    ZIP_MEDIA_TYPE,
+    ExportFormat,
+    export_format,
+    township_export,
+)
+from riskmap.exporters.geojson import geojson_township
+from riskmap.exporters.listing import (
+    AREA_HEADER,
+    LAYER_HEADER,
+    NOTE_APPROXIMATE,
+    NOTE_DEMO,
+    NOTE_NO_CLEARED,
+    NOTE_ZONES,
+    SEQ_HEADER,
+    SHARE_HEADER,
+    data_as_of,
+    list_frame,
+    listed_features,
+    listed_layers,
+    township_list_frames,
+    typed_table,
+)
+from riskmap.exporters.public import (
+    METRES_PER_DEGREE_LAT,
+    METRES_PER_DEGREE_LON,
+    PERSONAL_KEY_RE,
+    PERSONAL_LABEL_RE,
+    PHONE_MASK,
+    PHONE_RE,
+    PUBLIC_ATTR,
+    grid_metres,
+    personal_fields,
+    public_layers,
+    public_note,
+)
+from riskmap.exporters.summary import summary_xlsx
+from riskmap.exporters.values import neutralise_cell
+from riskmap.exporters.xlsx import SUMMARY_SHEET, xlsx_township
+from riskmap.layers import LayerData
+
+__all__ = [
+    "AREA_HEADER",
+    "EXPORT_FORMATS",
+    "FORMATS",
+    "LAYER_HEADER",
+    "METRES_PER_DEGREE_LAT",
+    "METRES_PER_DEGREE_LON",
+    "NOTE_APPROXIMATE",
+    "NOTE_DEMO",
+    "NOTE_NO_CLEARED",
+    "NOTE_ZONES",
+    "PERSONAL_KEY_RE",
+    "PERSONAL_LABEL_RE",
+    "PHONE_MASK",
+    "PHONE_RE",
+    "PUBLIC_ATTR",
+    "SEQ_HEADER",
+    "SHARE_HEADER",
+    "SUMMARY_SHEET",
+    "XLSX_MEDIA_TYPE",
+    "ZIP_MEDIA_TYPE",
+    "ExportFormat",
+    "LayerData",
+    "all_townships_zip",
+    "csv_township",
+    "data_as_of",
+    "export_format",
+    "geojson_township",
+    "grid_metres",
+    "list_frame",
+    "listed_features",
+    "listed_layers",
+    "neutralise_cell",
+    "personal_fields",
+    "public_layers",
+    "public_note",
+    "summary_xlsx",
+    "township_export",
+    "township_file_name",
+    "township_list_frames",
+    "typed_table",
+    "xlsx_township",
+    "zip_file_name",
+]

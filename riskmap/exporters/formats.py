@@ -1,0 +1,154 @@
+"""The export formats registry: one declaration of every format a township list is written in.
+
+The library (`riskmap.exporters.all_townships_zip`), the CLI (``riskmap export --format``) and
+the app's download buttons (`riskmap.ui.downloads`) all read `EXPORT_FORMATS`: a new format is
+one writer function plus one entry here, and shows up in all three.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack
+
+from riskmap.errors import RiskmapError
+from riskmap.exporters.csvtable import csv_township
+from riskmap.exporters.geojson import geojson_township
+from riskmap.exporters.xlsx import xlsx_township
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from riskmap.layers import LayerData
+
+
+class ListOptions(TypedDict, total=False):
+    """Keyword options every township writer takes (see `riskmap.exporters.xlsx_township`)."""
+
+    include_cleared: bool
+    approximate: bool
+    as_of: dt.date | None
+    generated: dt.date | None
+    county_name: str
+
+
+class TownshipWriter(Protocol):
+    """Signature every registered writer has: layers and a township in, file bytes out."""
+
+    def __call__(  # noqa: D102 - documented by the protocol
+        self,
+        layers: Mapping[str, LayerData],
+        township_code: str,
+        township_name: str,
+        **options: Unpack[ListOptions],
+    ) -> bytes: ...
+
+
+def _csv_writer(
+    layers: Mapping[str, LayerData],
+    township_code: str,
+    township_name: str,
+    **options: Unpack[ListOptions],
+) -> bytes:
+    """`csv_township` under the common signature: a data table has no title or note rows."""
+    include_cleared = options.get("include_cleared", False)
+    return csv_township(layers, township_code, township_name, include_cleared=include_cleared)
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """
+    One export format of the township list.
+
+    Attributes
+    ----------
+    id
+        Value of ``--format`` and of `all_townships_zip`'s `fmt`, e.g. ``"xlsx"``.
+    label
+        Chinese label of the app's download button, e.g. ``"下载 Excel 清单"``.
+    extension
+        File name extension without the dot; equals `id` for every format today.
+    media_type
+        IANA media type of the file (the download's ``Content-Type``).
+    writer
+        The function writing one township's list (`TownshipWriter`).
+    """
+
+    id: str
+    label: str
+    extension: str
+    media_type: str
+    writer: TownshipWriter
+
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+"""IANA media type of ``.xlsx`` (ECMA-376 / ISO/IEC 29500)."""
+ZIP_MEDIA_TYPE = "application/zip"
+"""IANA media type of the all-townships archive."""
+
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    f.id: f
+    for f in (
+        ExportFormat("xlsx", "下载 Excel 清单", "xlsx", XLSX_MEDIA_TYPE, xlsx_township),
+        ExportFormat("csv", "下载 CSV", "csv", "text/csv", _csv_writer),  # RFC 4180
+        # RFC 7946 §12 registers application/geo+json.
+        ExportFormat(
+            "geojson", "下载 GeoJSON", "geojson", "application/geo+json", geojson_township
+        ),
+    )
+}
+"""Every export format by id, in the order the app shows its buttons."""
+FORMATS = tuple(EXPORT_FORMATS)
+"""Ids of `EXPORT_FORMATS`: ``("xlsx", "csv", "geojson")``."""
+
+
+def export_format(fmt: str) -> ExportFormat:
+    """
+    Look up a registered export format.
+
+    Raises
+    ------
+    RiskmapError
+        When `fmt` is not registered (the message lists the ones that are).
+    """
+    try:
+        return EXPORT_FORMATS[fmt]
+    except KeyError:
+        msg = f"不支持的导出格式 {fmt!r}（可选: {', '.join(FORMATS)}）"
+        raise RiskmapError(msg) from None
+
+
+def township_export(
+    layers: Mapping[str, LayerData],
+    township_code: str,
+    township_name: str,
+    *,
+    fmt: str,
+    **options: Unpack[ListOptions],
+) -> bytes:
+    """
+    Write one township's list in the registered format `fmt`.
+
+    Parameters
+    ----------
+    layers, township_code, township_name
+        As in `riskmap.exporters.xlsx_township`.
+    fmt
+        An id of `EXPORT_FORMATS`.
+    **options
+        `ListOptions`, as in `riskmap.exporters.xlsx_township` (a format without notes
+        ignores the document options).
+
+    Returns
+    -------
+    data
+        The file's bytes.
+
+    Raises
+    ------
+    RiskmapError
+        When `fmt` is not registered.
+    TownshipNotFoundError
+        When `township_code` is not 9 digits.
+    """
+    return export_format(fmt).writer(layers, township_code, township_name, **options)
