@@ -45,6 +45,7 @@ from riskmap.project import Project
 from riskmap.readers import read_table
 from riskmap.settings import COUNTY_NAME, NOTE_APPROXIMATE, NOTE_DEMO, Settings
 from riskmap.store import open_store
+from riskmap.ui import progress as progress_ui
 from riskmap.ui.downloads import township_downloads
 from riskmap.ui.text import md as _md
 
@@ -162,6 +163,7 @@ def _sidebar(project: Project) -> dict:
     visible = [lid for lid in project.layers if sb.checkbox(project.layers[lid].spec.name,
                                                              key=f"show_{lid}")]  # fmt: skip
     statuses = sb.multiselect("状态", list(STATUS_ORDER), key="f_statuses")
+    progress_ui.cleared_toggle(sb)
     classes: dict[str, list[str]] = {}
     with sb.expander("等级筛选"):
         for lid in visible:
@@ -613,7 +615,7 @@ def _map_section(project: Project, layers: dict[str, LayerData], f: dict) -> Non
     _map_pick(result, layers)
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 - one short block per tab; views live in riskmap.ui
     """Render the page."""
     started = time.perf_counter()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
@@ -645,11 +647,14 @@ def main() -> None:
     _figures(layers, f["visible"])
     _map_section(project, layers, f)
     _selected_panel(layers)
-    tab_stats, tab_list, tab_dl, tab_import, tab_help = st.tabs(
-        ["统计", "清单", "下载清单", "导入调查表", "使用说明"]
+    progress_ui.status_panel(project, settings, who)
+    tab_stats, tab_progress, tab_list, tab_dl, tab_import, tab_help = st.tabs(
+        ["统计", "清零进度", "清单", "下载清单", "导入调查表", "使用说明"]
     )
     with tab_stats:
         _dashboard(project, f)
+    with tab_progress:
+        progress_ui.progress_view(project, settings, who)
     with tab_list:
         _lists(layers, f["visible"])
     with tab_dl:

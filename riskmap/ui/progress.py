@@ -22,6 +22,7 @@ from riskmap import completeness, diff, io, lifecycle, targets
 from riskmap import progress as prog
 from riskmap.errors import RiskmapError
 from riskmap.store import open_store
+from riskmap.ui.text import md
 
 if TYPE_CHECKING:
     from riskmap.auth import EditorSession
@@ -36,14 +37,6 @@ LIGHT_CSS = {"绿": "background-color: #C6EFCE", "黄": "background-color: #FFEB
 
 def _today() -> dt.date:
     return dt.date.today()
-
-
-def _esc(value: object) -> str:
-    """Make data text literal in Markdown (every ASCII punctuation mark escaped)."""
-    text = str(value).replace("\n", " ")
-    return "".join(
-        "\\" + ch if ch.isascii() and not ch.isalnum() and ch != " " else ch for ch in text
-    )
 
 
 # --- sidebar toggle ------------------------------------------------------------------------
@@ -150,10 +143,10 @@ def _status_form(
             evidence_name=evidence.name if evidence is not None else "", spec=spec,
         )  # fmt: skip
     except RiskmapError as exc:
-        st.error(f"未变更：{_esc(exc)}")
+        st.error(f"未变更：{md(exc)}")
         return
     st.session_state["_status_done"] = (
-        f"已变更：{lspec.name} {_esc(key)} {_esc(change.old or '（空）')} → {change.new}。"
+        f"已变更：{lspec.name} {md(key)} {md(change.old or '（空）')} → {change.new}。"
         "可点“撤销最近一次状态变更”恢复。"
     )
     st.rerun()
@@ -167,11 +160,11 @@ def _undo_button(
         try:
             entry = lifecycle.undo_last_status(open_store(settings), layer.spec, who)
         except RiskmapError as exc:
-            st.error(f"未撤销：{_esc(exc)}")
+            st.error(f"未撤销：{md(exc)}")
             return
         st.session_state["_status_done"] = (
-            f"已撤销：{layer.spec.name} {_esc(entry.get('uid', ''))} 恢复为"
-            f" {_esc(entry.get('from') or '（空）')}。"
+            f"已撤销：{layer.spec.name} {md(entry.get('uid', ''))} 恢复为"
+            f" {md(entry.get('from') or '（空）')}。"
         )
         st.rerun()
 
@@ -187,8 +180,12 @@ def _township_chart(df: pd.DataFrame, layer_name: str) -> alt.Chart:
     rows = []
     for r in df.itertuples():
         rows += [
-            {"乡镇": r.name, "类别": "在册隐患（未逾期）", "数量": int(r.active - r.overdue),
-             "序": 0},
+            {
+                "乡镇": r.name,
+                "类别": "在册隐患（未逾期）",
+                "数量": int(r.active - r.overdue),
+                "序": 0,
+            },
             {"乡镇": r.name, "类别": "逾期", "数量": int(r.overdue), "序": 1},
             {"乡镇": r.name, "类别": "已销号", "数量": int(r.cleared), "序": 2},
         ]
@@ -247,7 +244,7 @@ def _targets_section(project: Project, as_of: dt.date, names: dict[str, str]) ->
         declared = targets.targets_from_dict(io.read_targets_raw(project.settings),
                                              project.catalog)  # fmt: skip
     except RiskmapError as exc:
-        st.error(f"考核目标文件有误：{_esc(exc)}")
+        st.error(f"考核目标文件有误：{md(exc)}")
         return
     df = targets.measure_targets(declared, project.layers, project.township_codes, as_of=as_of)
     county = df[df["code"] == "county"]
@@ -315,7 +312,7 @@ def _diff_section(project: Project, settings: Settings, names: dict[str, str]) -
             metric_crs=settings.metric_crs, ref_from=start.isoformat(), ref_to=to_ref,
         )  # fmt: skip
     except RiskmapError as exc:
-        st.info(f"无法对比：{_esc(exc)}")
+        st.info(f"无法对比：{md(exc)}")
         return
     if not len(df):
         st.caption("这段时间内没有变化。")
