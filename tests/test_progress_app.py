@@ -45,7 +45,8 @@ def _metric(at: AppTest, label: str) -> list[str]:
     return [m.value for m in at.metric if m.label == label]
 
 
-def test_editor_closes_a_point_and_undoes_it(layers_copy):
+@pytest.mark.usefixtures("layers_copy")
+def test_editor_closes_a_point_and_undoes_it():
     uid = _uid("治理中")
     at = _app(editor=True, sel=("geohazard", uid))
     assert not at.exception
@@ -71,7 +72,8 @@ def test_editor_closes_a_point_and_undoes_it(layers_copy):
     assert store.read_layer(layer).set_index("uid").loc[uid, "status"] == "治理中"
 
 
-def test_missing_reason_is_refused_and_nothing_written(layers_copy):
+@pytest.mark.usefixtures("layers_copy")
+def test_missing_reason_is_refused_and_nothing_written():
     at = _app(editor=True, sel=("geohazard", _uid("治理中")))
     at.selectbox(key="st_to").set_value("已销号")
     at = next(b for b in at.button if b.label == "确认变更状态").click().run()
@@ -80,7 +82,8 @@ def test_missing_reason_is_refused_and_nothing_written(layers_copy):
     assert store.history(store.read_catalog().get("geohazard")) == []
 
 
-def test_viewer_sees_no_status_control(layers_copy):
+@pytest.mark.usefixtures("layers_copy")
+def test_viewer_sees_no_status_control():
     at = _app(editor=False, sel=("geohazard", _uid("治理中")))
     assert not at.exception
     labels = [b.label for b in at.button]
@@ -100,7 +103,8 @@ def test_progress_tab_figures(layers_copy):
     assert any("状态" in df.value.columns for df in at.dataframe)  # traffic lights
 
 
-def test_cleared_toggle_adds_cleared_to_the_filter(layers_copy):
+@pytest.mark.usefixtures("layers_copy")
+def test_cleared_toggle_adds_cleared_to_the_filter():
     at = _app(editor=False, sel=("geohazard", _uid("治理中")))
     assert "已销号" not in at.multiselect(key="f_statuses").value
     at = at.checkbox(key="f_cleared").check().run()
