@@ -595,7 +595,7 @@ def _map_section(project: Project, layers: dict[str, LayerData], f: dict) -> Non
     if hl is not None and hl[0] not in f["visible"]:
         hl = None
     fmap = build_map(
-        {lid: layers[lid] for lid in f["visible"]},
+        progress_ui.map_layers(project, {lid: layers[lid] for lid in f["visible"]}),
         project.gdf_townships,
         project.gdf_county,
         settings=project.settings,

@@ -67,6 +67,14 @@ def _load(townships_path: Path | None) -> Project:
     return load_project(_settings(townships_path))
 
 
+def _mark_overdue(project: Project, layers: dict) -> dict:
+    """Mark 逾期 features for the map (outlined), as of today."""
+    from riskmap.lifecycle import lifecycle_spec  # noqa: PLC0415
+    from riskmap.progress import with_overdue  # noqa: PLC0415
+
+    return with_overdue(layers, lifecycle_spec(project.catalog))
+
+
 def _out_target(text: str) -> tuple[Path, bool]:
     """
     Resolve ``--out``: ``(path, is_folder)``.
@@ -128,6 +136,7 @@ def map_cmd(
     for layer_id in layer_ids:
         project.catalog.get(layer_id)
     layers = listed_layers(project.layers, include_cleared=include_cleared)
+    layers = _mark_overdue(project, layers)
     fmap = build_map(
         layers,
         project.gdf_townships,

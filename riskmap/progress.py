@@ -23,6 +23,7 @@ Definitions (per layer, per township or county):
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -221,3 +222,20 @@ def progress_table(df: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
         out[col] = out[col].map(lambda v: "—" if v is None else f"{float(v):.1%}")
     out["layer"] = out["layer"].map(names)
     return out.drop(columns=["code"]).rename(columns={"name": "乡镇", "layer": "图层", **LABELS})
+
+
+def with_overdue(
+    layers: Mapping[str, LayerData], spec: LifecycleSpec, *, as_of: dt.date | None = None
+) -> dict[str, LayerData]:
+    """
+    Return the layers with a boolean ``overdue`` column (逾期, as `feature_states`), for the map.
+
+    `riskmap.mapview` outlines features whose ``overdue`` is true and fades 已销号 ones.
+    The inputs are not modified.
+    """
+    as_of = as_of or dt.date.today()
+    out = {}
+    for lid, layer in layers.items():
+        states = feature_states(layer, spec, as_of=as_of)
+        out[lid] = replace(layer, gdf=layer.gdf.assign(overdue=states["overdue"].to_numpy()))
+    return out

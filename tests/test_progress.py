@@ -137,3 +137,32 @@ def test_bad_as_of_is_a_clear_error():
     res = CliRunner().invoke(main, ["progress", "--as-of", "30/11/2026"])
     assert res.exit_code == 2
     assert "--as-of" in res.output
+
+
+def test_map_fades_cleared_and_outlines_overdue():
+    import re
+
+    from riskmap import mapview
+    from riskmap.lifecycle import lifecycle_spec
+    from riskmap.progress import with_overdue
+    from riskmap.project import load_project
+    from riskmap.settings import Settings
+
+    project = load_project(Settings())
+    spec = lifecycle_spec(project.catalog)
+    layers = with_overdue({"geohazard": project.layers["geohazard"]}, spec,
+                          as_of=dt.date(2026, 11, 30))  # fmt: skip
+    html = mapview.build_map(
+        layers, project.gdf_townships, project.gdf_county, settings=project.settings
+    ).get_root().render()
+    feats = _read(ROOT / "layers" / "geohazard.geojson")
+    cleared = sum(1 for f in feats if f["properties"]["status"] == "已销号")
+    overdue = sum(
+        1 for f in feats
+        if f["properties"]["status"] == "治理中" and (f["properties"].get("deadline") or "9")
+        < "2026-11-30"
+    )  # fmt: skip
+    marks = json.loads(re.search(r'"st":\s*(\[[0-9,\s]*\])', html).group(1))
+    assert (marks.count(1), marks.count(2)) == (cleared, overdue)
+    assert f"含已销号 {cleared} 个（淡显）" in html
+    assert f"红圈：逾期 {overdue} 个" in html

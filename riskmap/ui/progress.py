@@ -62,6 +62,11 @@ def cleared_toggle(container: object, statuses_key: str = "f_statuses") -> None:
     )  # fmt: skip
 
 
+def map_layers(project: Project, layers: dict[str, LayerData]) -> dict[str, LayerData]:
+    """Mark 逾期 features of the layers shown on the map (`riskmap.progress.with_overdue`)."""
+    return prog.with_overdue(layers, lifecycle.lifecycle_spec(project.catalog), as_of=_today())
+
+
 # --- status change of the selected point ----------------------------------------------------
 
 
