@@ -288,7 +288,9 @@ def _table_picks(visible: list[str]) -> None:
     """Select (and highlight on the map) the feature of a row newly selected in a list."""
     for lid in visible:
         state = st.session_state.get(_table_key(lid))
-        rows = list(state.selection.rows) if state is not None else []
+        if state is None:  # list not drawn last run (e.g. a sign-in rerun): keep the selection
+            continue
+        rows = list(state.selection.rows)
         keys = st.session_state.get(f"_rows_{lid}", [])
         picked = keys[rows[0]] if rows and rows[0] < len(keys) else None
         if picked == st.session_state.get(f"_picked_{lid}"):

@@ -199,7 +199,8 @@ def _township_chart(df: pd.DataFrame, layer_name: str) -> alt.Chart:
         alt.Chart(pd.DataFrame(rows), title=f"{layer_name}：各乡镇清零进度")
         .mark_bar()
         .encode(
-            y=alt.Y("乡镇:N", sort=list(df["name"]), title=None),
+            y=alt.Y("乡镇:N", sort=list(df["name"]), title=None,
+                    axis=alt.Axis(labelOverlap=False, labelFontSize=12)),  # fmt: skip
             x=alt.X("sum(数量):Q", title="点位数", axis=alt.Axis(format="d", tickMinStep=1)),
             color=alt.Color(
                 "类别:N",
@@ -209,7 +210,7 @@ def _township_chart(df: pd.DataFrame, layer_name: str) -> alt.Chart:
             order=alt.Order("序:Q"),
             tooltip=["乡镇", "类别", "数量"],
         )
-        .properties(height=22 * max(len(df), 1) + 60)
+        .properties(height=26 * max(len(df), 1) + 60)
     )
 
 
