@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from .test_browser import (  # noqa: F401 - fixtures are used by name
+from . import test_browser as tb
+from .test_browser import (
     _click_tab,
     _idle,
     _map_frame,
@@ -21,16 +22,18 @@ from .test_browser import (  # noqa: F401 - fixtures are used by name
     _point_xy,
     _shot,
     _sign_in,
-    browser,
-    page,
-    server,
 )
+
+# the same module-scoped fixtures (this module gets its own server with a private layers copy)
+browser, page, server = tb.browser, tb.page, tb.server
 
 pytestmark = pytest.mark.browser
 
 INDEX_OF = """([layer, uid]) => {
     const d = window.riskmap.maps[0].riskmap.layers[layer].data;
-    for (let i = 0; i < d.n; i++) { if (String(window.riskmap.value(d, d.key, i)) === uid) return i; }
+    for (let i = 0; i < d.n; i++) {
+        if (String(window.riskmap.value(d, d.key, i)) === uid) return i;
+    }
     return -1;
 }"""
 MARKS = """() => {
@@ -54,7 +57,9 @@ def _choose_main(page, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
-def test_editor_closes_a_point_sees_figures_and_map_change_then_undoes(page, server):
+def test_editor_closes_a_point_sees_figures_and_map_change_then_undoes(  # noqa: PLR0915 - one scenario
+    page, server
+):
     feats = _features(server)
     target = next(f["properties"] for f in feats if f["properties"]["status"] == "治理中")
     uid = target["uid"]

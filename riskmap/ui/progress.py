@@ -199,8 +199,12 @@ def _township_chart(df: pd.DataFrame, layer_name: str) -> alt.Chart:
         alt.Chart(pd.DataFrame(rows), title=f"{layer_name}：各乡镇清零进度")
         .mark_bar()
         .encode(
-            y=alt.Y("乡镇:N", sort=list(df["name"]), title=None,
-                    axis=alt.Axis(labelOverlap=False, labelFontSize=12)),  # fmt: skip
+            y=alt.Y(
+                "乡镇:N",
+                sort=list(df["name"]),
+                title=None,
+                axis=alt.Axis(labelOverlap=False, labelFontSize=12),
+            ),
             x=alt.X("sum(数量):Q", title="点位数", axis=alt.Axis(format="d", tickMinStep=1)),
             color=alt.Color(
                 "类别:N",
