@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
     from riskmap.layers import LayerData
 
+REQUIRED_LABEL = "必填项"
+"""Check of the layer's required attributes (missing ones are listed by their own labels)."""
 DRILL_MAX_DAYS = 365
 """A drill counts when it is at most this many days old (12 months)."""
 
@@ -64,22 +66,39 @@ def point_checks(layer: LayerData, *, as_of: dt.date) -> pd.DataFrame:
     -------
     df
         Columns ``key``, ``name``, then one column per check label whose field the layer
-        declares (True = present), then ``missing`` (labels joined with 、, "" when complete).
+        declares (True = present), `REQUIRED_LABEL` (every required attribute given: a point
+        imported as 待补充 is not), then ``missing`` (the labels of what is missing — checks,
+        then blank required fields — joined with 、; "" when complete).
     """
     gdf = layer.gdf[~is_cleared(layer.gdf)]
     out = pd.DataFrame({"key": gdf[layer.spec.key], "name": gdf.get("name")}, index=gdf.index)
     labels = []
     for check in CHECKS:
         if check.field in layer.spec.fields:
-            values = gdf[check.field] if check.field in gdf.columns else pd.Series(
-                index=gdf.index, dtype=object
+            values = (
+                gdf[check.field]
+                if check.field in gdf.columns
+                else pd.Series(index=gdf.index, dtype=object)
             )
             out[check.label] = _ok(values, check.kind, as_of)
             labels.append(check.label)
+    # required attributes (a point imported as 待补充 lacks some on purpose, issue 10)
+    required = [f for f in layer.spec.required if f not in (layer.spec.key, "name")]
+    given = {
+        f: _ok(gdf[f], "text", as_of).to_numpy() if f in gdf.columns else [False] * len(gdf)
+        for f in required
+    }
+    blank_required = [
+        [layer.spec.label(f) for f in required if not given[f][i]] for i in range(len(gdf))
+    ]
+    out[REQUIRED_LABEL] = [not blanks for blanks in blank_required]
+    labels.append(REQUIRED_LABEL)
     out["missing"] = [
-        "、".join(label for label in labels if not row[label])
-        for row in out[labels].to_dict("records")
-    ] if len(out) else pd.Series(dtype=object)  # fmt: skip
+        "、".join(
+            [label for label in labels if label != REQUIRED_LABEL and not row[label]] + blanks
+        )
+        for row, blanks in zip(out[labels].to_dict("records"), blank_required, strict=True)
+    ]
     return out
 
 
@@ -102,7 +121,7 @@ def completeness_frame(
         ``point``, ``missing`` — one row per incomplete point and township.
     """
     as_of = as_of or dt.date.today()
-    labels = [c.label for c in CHECKS]
+    labels = [*(c.label for c in CHECKS), REQUIRED_LABEL]
     names = dict(zip(township_codes["adcode"], township_codes["name"], strict=True))
     share_rows, missing_rows = [], []
     for lid, layer in layers.items():
@@ -131,7 +150,7 @@ def completeness_frame(
 
 def completeness_table(shares: pd.DataFrame, layer_names: Mapping[str, str]) -> pd.DataFrame:
     """
-    Chinese table of `completeness_frame` shares: 乡镇, 图层, 在册隐患, one % per check, 齐全.
+    Chinese table of `completeness_frame` shares: 乡镇, 图层, 在册隐患, % per check, 齐全.
 
     Returns
     -------
@@ -140,7 +159,7 @@ def completeness_table(shares: pd.DataFrame, layer_names: Mapping[str, str]) -> 
     """
     out = pd.DataFrame({"乡镇": shares["name"], "图层": shares["layer"].map(layer_names),
                         "在册隐患": shares["points"].astype(str)})  # fmt: skip
-    for label in [*[c.label for c in CHECKS], "complete"]:
+    for label in [*[c.label for c in CHECKS], REQUIRED_LABEL, "complete"]:
         out["齐全" if label == "complete" else label] = [
             "—" if v is None or pd.isna(v) else f"{v:.0%}" for v in shares[label]
         ]

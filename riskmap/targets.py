@@ -176,21 +176,34 @@ def select(gdf: pd.DataFrame, conditions: Mapping[str, Any], *, as_of: dt.date) 
     return mask
 
 
-def _measure(t: Target, gdf: pd.DataFrame, as_of: dt.date) -> tuple[float, float | None]:
-    """Return ``(done, own target)`` of `t` on `gdf` (own target None: use the declared)."""
+def _contributions(t: Target, gdf: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """
+    Return each feature's contributions ``done`` and ``base`` to the measure.
+
+    Summed over a set of features they give done (count/sum) and its own target (planned),
+    or, for a share, numerator and denominator. ``base`` is NaN for a count/sum target
+    without ``planned``.
+    """
     where = select(gdf, t.where, as_of=as_of)
     if t.measure == "share":
         base = select(gdf, t.of, as_of=as_of)
-        n = int(base.sum())
-        return (float((where & base).sum()) / n if n else float("nan")), t.target
+        return pd.DataFrame({"done": (where & base).astype(float), "base": base.astype(float)})
     if t.measure == "sum":
-        values = pd.to_numeric(gdf[t.field], errors="coerce").fillna(0)
-        done = float(values[where].sum())
-        if t.planned is None:
-            return done, None
-        return done, float(values[select(gdf, t.planned, as_of=as_of)].sum())
-    planned_n = None if t.planned is None else float(select(gdf, t.planned, as_of=as_of).sum())
-    return float(where.sum()), planned_n
+        values = pd.to_numeric(gdf[t.field], errors="coerce").fillna(0).astype(float)
+    else:
+        values = pd.Series(1.0, index=gdf.index)
+    done = values.where(where, 0.0)
+    if t.planned is None:
+        return pd.DataFrame({"done": done, "base": float("nan")})
+    planned = select(gdf, t.planned, as_of=as_of)
+    return pd.DataFrame({"done": done, "base": values.where(planned, 0.0)})
+
+
+def _figure(t: Target, done: float, base: float) -> tuple[float, float | None]:
+    """Return ``(done, own target)`` from summed contributions (a share: num / den)."""
+    if t.measure == "share":
+        return (done / base if base else float("nan")), t.target
+    return done, None if pd.isna(base) else base
 
 
 def light(done: float, target: float | None, targets: Targets) -> str:
@@ -230,21 +243,30 @@ def measure_targets(
         ``source``. Townships in code order, then the county; targets in file order.
     """
     as_of = as_of or dt.date.today()
+    towns = list(township_codes[["adcode", "name"]].itertuples(index=False))
+    per_target: dict[str, dict[str, tuple[float, float]]] = {}
+    for t in targets.targets:
+        layer = layers.get(t.layer)
+        if layer is None:
+            continue
+        parts = _contributions(t, layer.gdf, as_of)
+        parts["key"] = layer.gdf[layer.spec.key].to_numpy()
+        member = layer.shares[["key", "township_code"]].drop_duplicates()
+        by_town = member.merge(parts, on="key").groupby("township_code")[["done", "base"]]
+        sums = by_town.sum(min_count=1)
+        figures = {code: (float(r.done), float(r.base)) for code, r in sums.iterrows()}
+        figures["county"] = (float(parts["done"].sum()), float(parts["base"].sum(min_count=1)))
+        per_target[t.id] = figures
     rows = []
-    for code, name in [*township_codes[["adcode", "name"]].itertuples(index=False),
-                       ("county", "全县")]:  # fmt: skip
+    for code, name in [*towns, ("county", "全县")]:
         for t in targets.targets:
-            layer = layers.get(t.layer)
-            if layer is None:
+            if t.id not in per_target:
                 continue
-            gdf = layer.gdf
-            if code != "county":
-                keys = layer.shares.loc[layer.shares["township_code"] == code, "key"]
-                gdf = gdf[gdf[layer.spec.key].isin(set(keys))]
-            done, own = _measure(t, gdf, as_of)
+            raw_done, raw_base = per_target[t.id].get(code, (0.0, float("nan")))
+            if t.planned is not None and t.measure != "share" and pd.isna(raw_base):
+                raw_base = 0.0  # a township with none of the planned features
+            done, own = _figure(t, raw_done, raw_base)
             target = t.target if code == "county" else own
-            if code != "county" and t.measure != "share" and t.planned is None:
-                target = None  # a county-wide count is not split by township
             if t.measure == "share" and pd.isna(done):
                 target = None
             ratio = None if not target or pd.isna(done) else round(done / target, 4)

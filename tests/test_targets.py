@@ -195,3 +195,19 @@ def test_targets_xlsx(tmp_path):
     again = CliRunner().invoke(main, ["targets", "--format", "xlsx", "--out", str(out)])
     assert again.exit_code == 2
     assert "--overwrite" in again.output
+
+
+def test_completeness_lists_blank_required_attributes(project):
+    layer = project.layers["geohazard"]
+    gdf = layer.gdf.copy()
+    first = gdf.index[0]
+    gdf.loc[first, "hazard_type"] = None  # imported as 待补充 without 灾害类型 (issue 10)
+    changed = {"geohazard": layer.subset(gdf)}
+    shares, missing = completeness.completeness_frame(
+        changed, project.township_codes, as_of=AS_OF
+    )
+    row = missing[missing["uid"] == gdf.loc[first, "uid"]].iloc[0]
+    assert row["missing"].endswith("灾害类型")
+    county = shares[shares["code"] == "county"].iloc[0]
+    active = int((gdf["status"] != "已销号").sum())
+    assert county["必填项"] == pytest.approx((active - 1) / active, abs=1e-4)

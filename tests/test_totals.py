@@ -104,7 +104,8 @@ def test_summary_app_and_lists_agree(project, tmp_path, monkeypatch):
     for m in at.metric:
         metrics.setdefault(m.label, []).append(m.value)
     assert metrics["地质灾害隐患点"][0] == f"{hand['geohazard']['active']} 处"
-    assert metrics["在册隐患"] == [f"{sum(v['active'] for v in hand.values())} 处"]
+    active = f"{sum(v['active'] for v in hand.values())} 处"
+    assert metrics["在册隐患"] == [active, active]  # 统计 and 清零进度 tabs
     assert metrics["已销号"] == [f"{sum(v['cleared'] for v in hand.values())} 处"]
     assert metrics["合计"] == [f"{sum(v['total'] for v in hand.values())} 处"]
     assert metrics["威胁人数"] == [f"{people} 人", f"{people} 人"]  # top and 统计 tab agree

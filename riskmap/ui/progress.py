@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import altair as alt
@@ -62,9 +63,30 @@ def cleared_toggle(container: object, statuses_key: str = "f_statuses") -> None:
     )  # fmt: skip
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _overdue_keys(_project: Project, version: str, as_of: dt.date) -> dict[str, list]:
+    """Keys of the 逾期 features per layer; cached per data version and day."""
+    del version
+    spec = lifecycle.lifecycle_spec(_project.catalog)
+    marked = prog.with_overdue(_project.layers, spec, as_of=as_of)
+    return {
+        lid: layer.gdf.loc[layer.gdf["overdue"], layer.spec.key].tolist()
+        for lid, layer in marked.items()
+    }
+
+
 def map_layers(project: Project, layers: dict[str, LayerData]) -> dict[str, LayerData]:
-    """Mark 逾期 features of the layers shown on the map (`riskmap.progress.with_overdue`)."""
-    return prog.with_overdue(layers, lifecycle.lifecycle_spec(project.catalog), as_of=_today())
+    """
+    Mark 逾期 features of the layers shown on the map (column ``overdue``, outlined red).
+
+    Uses `riskmap.progress.with_overdue` on the whole project once per data version and day.
+    """
+    keys = _overdue_keys(project, open_store(project.settings).stamp(), _today())
+    return {
+        lid: replace(layer, gdf=layer.gdf.assign(
+            overdue=layer.gdf[layer.spec.key].isin(keys.get(lid, [])).to_numpy()))
+        for lid, layer in layers.items()
+    }  # fmt: skip
 
 
 # --- status change of the selected point ----------------------------------------------------
@@ -218,12 +240,45 @@ def _township_chart(df: pd.DataFrame, layer_name: str) -> alt.Chart:
     )
 
 
+@st.cache_data(show_spinner="正在计算清零进度…", max_entries=8)
+def _figures(_project: Project, version: str, as_of: dt.date) -> dict:
+    """Every figure of the tab, computed once per data version and day (reruns reuse them)."""
+    del version
+    project = _project
+    spec = lifecycle.lifecycle_spec(project.catalog)
+    names = {lid: layer.spec.name for lid, layer in project.layers.items()}
+    out: dict = {
+        "progress": prog.progress_frame(project.layers, project.township_codes, spec,
+                                        as_of=as_of),
+        "targets_error": "",
+    }  # fmt: skip
+    shares, missing = completeness.completeness_frame(
+        project.layers, project.township_codes, as_of=as_of
+    )
+    out["completeness"] = completeness.completeness_table(shares, names)
+    out["missing"] = missing
+    try:
+        declared = targets.targets_from_dict(io.read_targets_raw(project.settings),
+                                             project.catalog)  # fmt: skip
+    except RiskmapError as exc:
+        out["targets_error"] = str(exc)
+        return out
+    df = targets.measure_targets(declared, project.layers, project.township_codes, as_of=as_of)
+    flags = [n for n, on in (("示意边界", project.approximate), ("演示数据", project.demo)) if on]
+    out["targets"] = df
+    out["xlsx"] = targets.targets_xlsx(
+        df, title=f"{project.settings.county_name}{as_of.year}年风险隐患考核表",
+        notes=[f"截至 {as_of.isoformat()}", *flags], completeness=out["completeness"],
+    )  # fmt: skip
+    return out
+
+
 def progress_view(project: Project, settings: Settings, who: EditorSession) -> None:
     """Draw the 清零进度 tab: figures, chart per township, 考核, 一点一案一策, log, round diff."""
-    spec = lifecycle.lifecycle_spec(project.catalog)
     as_of = _today()
     names = {lid: layer.spec.name for lid, layer in project.layers.items()}
-    df = prog.progress_frame(project.layers, project.township_codes, spec, as_of=as_of)
+    figures = _figures(project, open_store(settings).stamp(), as_of)
+    df = figures["progress"]
     county = df[df["code"] == prog.COUNTY]
     st.markdown(f"#### 全县清零进度（截至 {as_of.isoformat()}）")
     cols = st.columns(5)
@@ -242,45 +297,36 @@ def progress_view(project: Project, settings: Settings, who: EditorSession) -> N
     if len(towns):
         st.altair_chart(_township_chart(towns, names[lid]), width="stretch")
         st.dataframe(prog.progress_table(towns, names), hide_index=True, width="stretch")
-    _targets_section(project, as_of, names)
+    _targets_section(figures, as_of, names)
     _status_log(project, settings)
     _diff_section(project, settings, names)
     del who
 
 
-def _targets_section(project: Project, as_of: dt.date, names: dict[str, str]) -> None:
+def _targets_section(figures: dict, as_of: dt.date, names: dict[str, str]) -> None:
     st.markdown("#### 考核目标（2026年工作要点）")
-    try:
-        declared = targets.targets_from_dict(io.read_targets_raw(project.settings),
-                                             project.catalog)  # fmt: skip
-    except RiskmapError as exc:
-        st.error(f"考核目标文件有误：{md(exc)}")
-        return
-    df = targets.measure_targets(declared, project.layers, project.township_codes, as_of=as_of)
-    county = df[df["code"] == "county"]
-    table = targets.targets_table(county).drop(columns=["乡镇"])
-    st.dataframe(_light_style(table), hide_index=True, width="stretch")
-    st.caption("状态：绿 = 已完成；黄 = 完成 60% 以上；红 = 不足 60%。")
-    shares, missing = completeness.completeness_frame(
-        project.layers, project.township_codes, as_of=as_of
-    )
+    if figures["targets_error"]:
+        st.error(f"考核目标文件有误：{md(figures['targets_error'])}")
+    else:
+        county = figures["targets"][figures["targets"]["code"] == "county"]
+        table = targets.targets_table(county).drop(columns=["乡镇"])
+        st.dataframe(_light_style(table), hide_index=True, width="stretch")
+        st.caption("状态：绿 = 已完成；黄 = 完成 60% 以上；红 = 不足 60%。")
     st.markdown("#### 一点一案一策：责任落实情况（在册隐患）")
-    st.dataframe(completeness.completeness_table(shares, names), hide_index=True,
-                 width="stretch", height=260)  # fmt: skip
+    st.dataframe(figures["completeness"], hide_index=True, width="stretch", height=260)
+    missing = figures["missing"]
     if len(missing):
         st.markdown(f"**缺项点位（{len(missing)}）**")
         shown = missing.assign(layer=missing["layer"].map(names)).drop(columns=["code"])
         shown.columns = ["乡镇", "图层", "统一编号", "名称", "缺项"]
         st.dataframe(shown, hide_index=True, width="stretch")
-    flags = [n for n, on in (("示意边界", project.approximate), ("演示数据", project.demo)) if on]
-    data = targets.targets_xlsx(
-        df, title=f"{project.settings.county_name}{as_of.year}年风险隐患考核表",
-        notes=[f"截至 {as_of.isoformat()}", *flags],
-        completeness=completeness.completeness_table(shares, names),
-    )  # fmt: skip
-    st.download_button("下载考核表（Excel）", data, file_name=f"考核表_{as_of.isoformat()}.xlsx",
-                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                       on_click="ignore", key="dl_targets")  # fmt: skip
+    if "xlsx" in figures:
+        st.download_button(
+            "下载考核表（Excel，含各乡镇与一点一案一策）", figures["xlsx"],
+            file_name=f"考核表_{as_of.isoformat()}.xlsx",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            on_click="ignore", key="dl_targets",
+        )  # fmt: skip
 
 
 def _status_log(project: Project, settings: Settings) -> None:
@@ -316,14 +362,24 @@ def _diff_section(project: Project, settings: Settings, names: dict[str, str]) -
                           format="YYYY-MM-DD")  # fmt: skip
     label = c[2].text_input("轮次名称", value="", key="diff_label", placeholder="如：汛前排查")
     to_ref = None if end >= _today() else end.isoformat()
-    try:
-        df, _ = diff.diff_store(
-            open_store(settings), list(project.catalog), project.gdf_townships,
-            metric_crs=settings.metric_crs, ref_from=start.isoformat(), ref_to=to_ref,
-        )  # fmt: skip
-    except RiskmapError as exc:
-        st.info(f"无法对比：{md(exc)}")
+    if st.button("对比", key="diff_run"):
+        try:
+            df, _ = diff.diff_store(
+                open_store(settings), list(project.catalog), project.gdf_townships,
+                metric_crs=settings.metric_crs, ref_from=start.isoformat(), ref_to=to_ref,
+            )  # fmt: skip
+        except RiskmapError as exc:
+            st.session_state["_diff"] = str(exc)
+        else:
+            st.session_state["_diff"] = df
+    result = st.session_state.get("_diff")
+    if result is None:
+        st.caption("选择日期后点“对比”：列出新增、销号、变更（字段 原值 → 新值）和移动的点位。")
         return
+    if isinstance(result, str):
+        st.info(f"无法对比：{md(result)}")
+        return
+    df = result
     if not len(df):
         st.caption("这段时间内没有变化。")
         return
