@@ -12,7 +12,6 @@ its duration; the browser tests count those lines.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sys
 import time
@@ -31,22 +30,14 @@ from riskmap.auth import sign_in_panel
 from riskmap.catalog import STATUS_ORDER, LayerSpec
 from riskmap.errors import RiskmapError
 from riskmap.filters import FeatureFilter
-from riskmap.importers import (
-    ImportPlan,
-    commit_import,
-    guess_mapping,
-    plan_import,
-    report_frame,
-    report_xlsx,
-)
 from riskmap.layers import SHARE_COLUMNS, LayerData
 from riskmap.mapview import build_map
 from riskmap.project import Project
-from riskmap.readers import read_table
 from riskmap.settings import COUNTY_NAME, NOTE_APPROXIMATE, NOTE_DEMO, Settings
 from riskmap.store import open_store
 from riskmap.ui import progress as progress_ui
 from riskmap.ui.downloads import township_downloads
+from riskmap.ui.importing import datum_notice, import_tab
 from riskmap.ui.text import md as _md
 
 APP_DIR = Path(__file__).resolve().parent
@@ -59,7 +50,6 @@ STATUS_COLORS = {"在册": "#E69F00", "监测中": "#56B4E9", "治理中": "#007
                  aggregate.UNKNOWN_STATUS: "#999999"}  # fmt: skip
 SELECTED_ROW_STYLE = "background-color: #fff3b0; font-weight: bold"
 METRICS_PER_ROW = 7
-
 
 
 def _county_name() -> str:
@@ -382,186 +372,6 @@ def _display_table(
     return out, config
 
 
-# ----------------------------------------------------------------------------- import
-
-CRS_LABELS = {
-    "wgs84": "WGS84 经纬度（GPS、天地图）",
-    "cgcs2000": "CGCS2000 经纬度",
-    "gk": "CGCS2000 高斯-克吕格投影（米）",
-    "gcj02": "GCJ-02（高德、腾讯地图拾取）",
-    "bd09": "BD-09（百度地图拾取）",
-}
-KEEP = "（保留为附加属性）"
-
-
-def _mapping_editor(columns: list[str], spec: LayerSpec, guessed: dict[str, str]) -> dict:
-    """Let the user see and correct the column mapping; returns {source column: target}."""
-    targets = [KEEP, "lon", "lat", "x", "y", *spec.fields]
-    labels = {KEEP: KEEP, "lon": "经度 lon", "lat": "纬度 lat", "x": "X 坐标", "y": "Y 坐标"}
-    labels |= {k: f"{spec.header(k)} ({k})" for k in spec.fields}
-    chosen = {}
-    cols = st.columns(3)
-    for i, col in enumerate(columns):
-        default = guessed.get(col, KEEP)
-        chosen[col] = cols[i % 3].selectbox(
-            f"「{_md(col)}」→",
-            targets,
-            index=targets.index(default) if default in targets else 0,
-            format_func=labels.get,
-            key=f"map_{col}",
-        )
-    return {c: ("" if t == KEEP else t) for c, t in chosen.items()}
-
-
-def _import_tab(project: Project, settings: Settings, editor: str) -> None:
-    st.markdown(
-        "上传外业调查表（CSV / Excel），核对列对应与坐标系，预览无误后导入；可撤销最近一次导入。"
-    )
-    point_layers = [lid for lid, layer in project.layers.items() if layer.spec.geometry == "Point"]
-    c1, c2, c3 = st.columns(3)
-    layer_id = c1.selectbox(
-        "导入到图层", point_layers, format_func=lambda lid: project.layers[lid].spec.name
-    )
-    crs = c2.selectbox("坐标系", list(CRS_LABELS), format_func=CRS_LABELS.get)
-    sheet = c3.text_input("Excel 工作表（留空 = 第一个）") or None
-    spec = project.catalog.get(layer_id)
-    if flash := st.session_state.pop("import_flash", None):
-        st.success(flash)
-    round_ = st.session_state.get("upload_round", 0)
-    upload = st.file_uploader(
-        "调查表文件", type=["csv", "txt", "xlsx", "xls"], key=f"upload_{round_}"
-    )
-    if upload is not None:
-        data = upload.getvalue()
-        if len(data) > settings.upload_max_mb * 2**20:
-            st.error(f"文件 {len(data) / 2**20:.1f} MB，超过上限 {settings.upload_max_mb:g} MB。")
-            return
-        try:
-            raw = read_table(data, upload.name, sheet=sheet)
-        except RiskmapError as exc:
-            st.error(f"无法读取文件：{_md(exc)}")
-            return
-        st.caption(
-            f"编码: {raw.encoding or '-'}　分隔符: {raw.delimiter or '-'}　"
-            f"表头行: 第 {raw.header_row} 行　数据行: {len(raw.frame)}"
-        )
-        columns = [str(c) for c in raw.frame.columns]
-        with st.expander("列对应（自动识别，可修改）", expanded=True):
-            mapping = _mapping_editor(columns, spec, guess_mapping(columns, spec))
-        missing = [k for k in spec.required if k != spec.key and k not in mapping.values()]
-        defaults = {}
-        if missing:
-            st.warning(
-                "文件缺少必填字段："
-                + "、".join(spec.label(k) for k in missing)
-                + "。可填写默认值（每行会标注警告）。"
-            )
-            for k in missing:
-                if value := st.text_input(f"{spec.header(k)} 默认值", key=f"default_{k}"):
-                    defaults[k] = value
-        plan = _plan(project, settings, spec, data, upload.name, crs, sheet, mapping, defaults)
-        if plan is not None:
-            _show_plan(plan, project, settings, editor)
-    _history(spec, settings, editor)
-
-
-def _plan(
-    project: Project, settings: Settings, spec: LayerSpec, data: bytes, filename: str,
-    crs: str, sheet: str | None, mapping: dict, defaults: dict,
-) -> ImportPlan | None:  # fmt: skip
-    """Plan the import once per (file, options, data version); reruns reuse it."""
-    ident = (
-        hashlib.sha256(data).hexdigest(), filename, spec.id, crs, sheet,
-        tuple(sorted(mapping.items())), tuple(sorted(defaults.items())), _data_version(settings),
-    )  # fmt: skip
-    cached = st.session_state.get("_plan")
-    if cached is not None and cached[0] == ident:
-        return cached[1]
-    with st.spinner("正在检查调查表…"):
-        try:
-            plan = plan_import(
-                data, filename, spec,
-                existing=open_store(settings).read_layer(spec),
-                gdf_townships=project.gdf_townships, gdf_county=project.gdf_county,
-                crs=crs, sheet=sheet, mapping=mapping, defaults=defaults or None,
-                metric_crs=settings.metric_crs, county_name=settings.county_name,
-            )  # fmt: skip
-        except RiskmapError as exc:
-            st.error(f"无法检查调查表：{_md(exc)}")
-            return None
-    st.session_state["_plan"] = (ident, plan)
-    return plan
-
-
-def _show_plan(plan: ImportPlan, project: Project, settings: Settings, editor: str) -> None:
-    """Preview of a planned import: counts, row report, updates, map; commit button."""
-    spec = project.catalog.get(plan.layer_id)
-    report = plan.report
-    for note in report.notes:
-        st.caption(f"· {_md(note)}")
-    if report.file_error:
-        st.error(f"整份文件未导入：{_md(report.file_error)}")
-        return
-    c = report.counts
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("新增", c["added"])
-    m2.metric("更新", c["updated"])
-    m3.metric("未导入", c["rejected"])
-    m4.metric("警告", c["warnings"])
-    st.dataframe(report_frame(report), hide_index=True, width="stretch")
-    if plan.changes:
-        st.markdown("**将更新的点位**")
-        st.dataframe(plan.gdf_updated[[spec.key, "name", "changes"]], hide_index=True)
-    st.download_button(
-        "下载导入报告（Excel）", report_xlsx(report), f"导入报告_{plan.filename}.xlsx",
-        exporters.XLSX_MEDIA_TYPE, on_click="ignore",
-    )  # fmt: skip
-    if len(plan.gdf_new):
-        preview = LayerData(spec=spec, gdf=plan.gdf_new, shares=SHARES_EMPTY)
-        st_folium(
-            build_map({spec.id: preview}, project.gdf_townships, project.gdf_county,
-                      settings=settings, demo=False),
-            height=360, use_container_width=True, returned_objects=[], key="preview_map",
-        )  # fmt: skip
-    if not plan.can_commit:
-        st.info("没有可导入的点位：请根据上表修改调查表后重新上传。")
-    if st.button("确认导入", type="primary", disabled=not plan.can_commit):
-        try:
-            commit_import(plan, spec, open_store(settings), user=editor)
-        except RiskmapError as exc:
-            st.error(f"导入失败：{_md(exc)}")
-        else:
-            _done(f"已导入 {spec.name}：新增 {c['added']}，更新 {c['updated']}。")
-
-
-def _done(message: str) -> None:
-    """After a write: show `message` on the next run, clear the uploader, reload the data."""
-    st.session_state["import_flash"] = message
-    st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
-    st.session_state.pop("_plan", None)
-    st.rerun()
-
-
-def _history(spec: LayerSpec, settings: Settings, editor: str) -> None:
-    try:
-        history = open_store(settings).history(spec)
-    except RiskmapError as exc:
-        st.error(f"无法读取修改记录：{_md(exc)}")
-        return
-    st.markdown(f"**{spec.name} 修改记录**")
-    if not history:
-        st.caption("暂无导入记录。")
-        return
-    st.dataframe(pd.DataFrame(history[::-1]), hide_index=True, width="stretch")
-    if st.button("撤销最近一次导入", key=f"undo_{spec.id}"):
-        try:
-            open_store(settings).undo(spec, user=editor)
-        except RiskmapError as exc:
-            st.error(f"撤销失败：{_md(exc)}")
-        else:
-            _done(f"已撤销：{spec.name} 已恢复到上一版本。")
-
-
 # Less white space above the title, metrics that fit a 1366-px laptop row.
 PAGE_CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 2.5rem; padding-bottom: 3rem; }
@@ -617,7 +427,7 @@ def _map_section(project: Project, layers: dict[str, LayerData], f: dict) -> Non
     _map_pick(result, layers)
 
 
-def main() -> None:  # noqa: PLR0915 - one short block per tab; views live in riskmap.ui
+def main() -> None:  # noqa: PLR0915 - the page layout: one call per section
     """Render the page."""
     started = time.perf_counter()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
@@ -641,6 +451,7 @@ def main() -> None:  # noqa: PLR0915 - one short block per tab; views live in ri
         notes.append(NOTE_DEMO)
     if notes:
         st.caption("；".join(notes))
+    datum_notice(project)  # an approximate datum conversion is never silent (c27)
     f = _sidebar(project)
     who = sign_in_panel(st.sidebar)  # viewing needs no sign-in; changing data does
     layers = _filtered(project, f)
@@ -664,7 +475,7 @@ def main() -> None:  # noqa: PLR0915 - one short block per tab; views live in ri
         township_downloads(project, version, code, include_cleared="已销号" in f["statuses"])
     with tab_import:
         if who.can_edit and who.editor:
-            _import_tab(project, settings, editor=who.editor)
+            import_tab(project, settings, editor=who.editor)
         else:
             st.info("查看无需登录；导入调查表、撤销导入需登录（左侧“编辑权限”）。")
     with tab_help:

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import gen
 
-CASES = ("join", "import", "map", "app", "layer", "memory", "cli")
+CASES = ("join", "import", "map", "app", "layer", "memory", "cli", "postgis")
 
 
 def _version(package: str) -> str | None:
@@ -59,7 +59,7 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one block per case
     """Run the benchmark; return the exit code."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats (< 1 min)")
@@ -105,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
 
             sizes = [10_000] if quick else [10_000, 100_000]
             out["layer"] = case_layer.run(sizes, repeat, settings, work)
+        if "postgis" in only:
+            from bench import case_postgis  # noqa: PLC0415
+
+            read_n, join_m = (10_000, 100_000) if quick else (100_000, 1_000_000)
+            out["postgis"] = case_postgis.run(read_n, join_m, repeat, settings, work)
     if "memory" in only:
         from bench import case_memory  # noqa: PLC0415
 

@@ -56,6 +56,9 @@ class FieldSpec:
     personal
         Personal data (a person's name, phone number): dropped from public releases
         (`riskmap.exporters.public_layers`). Declared ``personal = true`` in the catalog.
+    aliases
+        Other column names surveys use for this field (``aliases = [...]`` in the catalog),
+        matched by the importer before field keys and labels (`riskmap.importing.columns`).
     decimals
         ``float`` fields: decimals shown in tables and lists (``decimals = 1``); None
         (default) = as stored, cleared of binary noise (`riskmap.exporters.typed_table`).
@@ -70,6 +73,7 @@ class FieldSpec:
     max: float | None = None
     unit: str = ""
     personal: bool = False
+    aliases: tuple[str, ...] = ()
     decimals: int | None = None
 
     @property
@@ -159,6 +163,13 @@ class LayerSpec:
         Derived classes and boolean flags.
     area_field
         For polygon layers, the field that receives the area in hectares, or ``""``.
+    uid_prefix
+        Prefix of uids generated on import (``DZ`` → ``DZ-500229001-3``); ``""`` = the id
+        upper-cased.
+    coordinate_aliases
+        ``{role: (column names)}`` for the import's coordinate roles ``lon``, ``lat``
+        (degrees), ``x``, ``y`` (projected metres) and ``lonlat`` (both in one cell), from
+        the catalog's ``[import.coordinates]`` table (shared by every layer).
     """
 
     id: str
@@ -176,6 +187,8 @@ class LayerSpec:
     derived: tuple[DerivedSpec, ...] = ()
     flags: tuple[FlagSpec, ...] = ()
     area_field: str = ""
+    uid_prefix: str = ""
+    coordinate_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def path(self, layers_dir: Path) -> Path:
         """Path of this layer's GeoJSON file inside `layers_dir`."""
@@ -268,12 +281,16 @@ def _field_from_dict(key: str, raw: Mapping[str, Any], where: str) -> FieldSpec:
         max=None if raw.get("max") is None else float(raw["max"]),
         unit=str(raw.get("unit", "")),
         personal=bool(raw.get("personal", False)),
+        aliases=tuple(str(a) for a in raw.get("aliases", ())),
         decimals=None if raw.get("decimals") is None else int(raw["decimals"]),
     )
 
 
 def _layer_from_dict(
-    layer_id: str, raw: Mapping[str, Any], common: Mapping[str, FieldSpec]
+    layer_id: str,
+    raw: Mapping[str, Any],
+    common: Mapping[str, FieldSpec],
+    coordinate_aliases: Mapping[str, tuple[str, ...]] | None = None,
 ) -> LayerSpec:
     where = f"layers.{layer_id}"
     problems: list[str] = []
@@ -356,6 +373,8 @@ def _layer_from_dict(
         derived=derived,
         flags=flags,
         area_field=area_field,
+        uid_prefix=str(raw.get("uid_prefix", "")),
+        coordinate_aliases=dict(coordinate_aliases or {}),
     )
 
 
@@ -384,7 +403,12 @@ def catalog_from_dict(raw: Mapping[str, Any]) -> Catalog:
     if not layers_raw:
         msg = "catalog declares no [layers.<id>] table"
         raise CatalogError(msg)
-    layers = {lid: _layer_from_dict(lid, lraw, common) for lid, lraw in layers_raw.items()}
+    coords_raw = raw.get("import", {}).get("coordinates", {})
+    coordinate_aliases = {role: tuple(map(str, names)) for role, names in coords_raw.items()}
+    layers = {
+        lid: _layer_from_dict(lid, lraw, common, coordinate_aliases)
+        for lid, lraw in layers_raw.items()
+    }
     files = [spec.file for spec in layers.values()]
     if len(set(files)) != len(files):
         msg = f"two layers share a file: {files}"

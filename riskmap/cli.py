@@ -1,4 +1,4 @@
-"""Command line: ``riskmap map | summary | export | validate | import | undo | serve``.
+"""Command line: ``riskmap map | summary | export | validate | import | undo | serve | db``.
 
 Thin click commands over the library. Any `RiskmapError` becomes one clear line on stderr
 and exit code 2 (no traceback); other exceptions are bugs and crash loudly.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,17 @@ def _settings(townships_path: Path | None) -> Settings:
 def _load(townships_path: Path | None) -> Project:
     from riskmap.project import load_project  # noqa: PLC0415 - keep `--help` fast
 
-    return load_project(_settings(townships_path))
+    return _warned(load_project, _settings(townships_path))
+
+
+def _warned(fn: Any, *args: Any) -> Any:  # noqa: ANN401 - passes any call through
+    """Call `fn`, showing each warning it raises as one plain ``警告:`` line on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = fn(*args)
+    for w in caught:
+        click.echo(f"警告: {w.message}", err=True)
+    return result
 
 
 def _mark_overdue(project: Project, layers: dict) -> dict:
@@ -308,15 +319,14 @@ def export(
 @click.argument("layer_id", required=False)
 def validate(layer_id: str | None) -> None:
     """Check layer files against the catalog; exit 1 when any is invalid."""
-    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
-    from riskmap.schema import layer_problems  # noqa: PLC0415
+    from riskmap.schema import layer_problems  # noqa: PLC0415 - keep `--help` fast
 
-    settings = Settings.from_env()
-    catalog = io.read_catalog(settings)
+    store = open_store(Settings.from_env())
+    catalog = store.read_catalog()
     specs = [catalog.get(layer_id)] if layer_id else list(catalog)
     bad = 0
     for spec in specs:
-        gdf = io.read_layer(spec, settings)
+        gdf = store.read_layer(spec)
         problems = layer_problems(gdf, spec)
         state = "通过 (ok)" if not problems else f"{len(problems)} 处问题"
         click.echo(f"{spec.id} {spec.name}: {len(gdf)} 个要素, {state}")
@@ -327,15 +337,29 @@ def validate(layer_id: str | None) -> None:
         sys.exit(1)
 
 
+def _coordinate_form_help() -> str:
+    from riskmap.coordforms import COORDINATE_FORMS  # noqa: PLC0415
+
+    return "Coordinate form of the file: " + "; ".join(
+        f"{f.id} = {f.handling}" for f in COORDINATE_FORMS
+    )
+
+
+def _crs_choices() -> list[str]:
+    from riskmap.coordforms import CRS_CHOICES  # noqa: PLC0415 - the coordinate forms registry
+
+    return list(CRS_CHOICES)
+
+
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--layer", "layer_id", required=True, help="Target layer id, e.g. geohazard.")
 @click.option(
     "--crs",
-    type=click.Choice(["wgs84", "cgcs2000", "gk", "gcj02", "bd09"]),
+    type=click.Choice(_crs_choices()),
     default="wgs84",
     show_default=True,
-    help="Coordinate system of the file (gk = CGCS2000 Gauss-Krüger).",
+    help=_coordinate_form_help(),
 )
 @click.option("--sheet", help="Excel sheet name (default: the first).")
 @click.option(
@@ -353,6 +377,21 @@ def validate(layer_id: str | None) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Check and report only; write nothing.")
 @click.option(
+    "--strict",
+    is_flag=True,
+    help="Reject rows missing a required attribute (default: import them marked 待补充).",
+)
+@click.option(
+    "--accept-conflicts",
+    is_flag=True,
+    help="Apply updates that move a point > 100 m or replace its name (default: held, 冲突).",
+)
+@click.option(
+    "--add-duplicates",
+    is_flag=True,
+    help="Add rows without uid that look like an existing point (default: held, 疑似重复).",
+)
+@click.option(
     "--report-json", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here."
 )
 @click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
@@ -364,12 +403,26 @@ def import_cmd(
     mapping_path: Path | None,
     defaults_kv: tuple[str, ...],
     dry_run: bool,
+    strict: bool,
+    accept_conflicts: bool,
+    add_duplicates: bool,
     report_json: Path | None,
     user: str,
 ) -> None:
-    """Import survey points from CSV/Excel into a layer (good rows in, others reported)."""
+    """
+    Import survey points from CSV/Excel into a layer (good rows in, others reported).
+
+    Exit status: 0 when at least one row is written (with --dry-run: could be written);
+    3 when the file was read but no row can be written (all rejected or held); 2 when the
+    whole file is refused or an argument is wrong.
+    """
     from riskmap import io  # noqa: PLC0415 - keep `--help` fast
-    from riskmap.importers import commit_import, plan_import, report_frame  # noqa: PLC0415
+    from riskmap.importing import (  # noqa: PLC0415
+        EXIT_NOTHING_WRITTEN,
+        commit_import,
+        plan_import,
+        report_frame,
+    )
 
     settings = Settings.from_env()
     store = open_store(settings)
@@ -384,12 +437,13 @@ def import_cmd(
             msg = f"--set {item!r}: 应为 字段=值，字段是 {spec.id} 图层的字段 key"
             raise RiskmapError(msg)
         defaults[field.strip()] = value.strip()
+    gdf_townships = _warned(io.read_townships, settings)  # datum warnings shown (c27)
     plan = plan_import(
         data,
         file.name,
         spec,
         existing=store.read_layer(spec),
-        gdf_townships=io.read_townships(settings),
+        gdf_townships=gdf_townships,
         gdf_county=io.read_county(settings),
         crs=crs,
         sheet=sheet,
@@ -397,6 +451,9 @@ def import_cmd(
         defaults=defaults or None,
         metric_crs=settings.metric_crs,
         county_name=settings.county_name,
+        strict=strict,
+        accept_conflicts=accept_conflicts,
+        add_duplicates=add_duplicates,
     )
     report = plan.report
     changes = {
@@ -415,7 +472,7 @@ def import_cmd(
         msg = error if error.startswith(file.name) else f"{file.name}: {error}"
         raise RiskmapError(msg)
     rows = report_frame(report)
-    issues = rows[rows["状态"] != "正常"]
+    issues = rows[rows["级别"].notna()]
     if len(issues):
         click.echo(issues.astype(object).where(issues.notna(), "").to_string(index=False))
     for uid, fields in changes.items():
@@ -425,15 +482,20 @@ def import_cmd(
         click.echo(f"更新 {uid}: {diff}")
     c = report.counts
     click.echo(
-        f"共 {c['rows']} 行: 新增 {c['added']}，更新 {c['updated']}，"
-        f"拒收 {c['rejected']}，警告 {c['warnings']}"
+        f"共 {c['rows']} 行: 新增 {c['added']}，更新 {c['updated']}，拒收 {c['rejected']}，"
+        f"冲突待确认 {c['conflicts']}，疑似重复 {c['duplicates']}，"
+        f"待补充 {c['incomplete']}，警告 {c['warnings']}"
     )
+    if c["conflicts"]:
+        click.echo("有冲突的更新未应用：核对无误后加 --accept-conflicts 重新导入。")
+    if c["duplicates"]:
+        click.echo("疑似重复的行未新增：确属新点请加 --add-duplicates 重新导入。")
+    if not plan.can_commit:
+        click.echo("没有可导入的行，未写入。")
+        sys.exit(EXIT_NOTHING_WRITTEN)
     if dry_run:
         click.echo("试运行 (--dry-run)：未写入任何数据。")
         return
-    if not plan.can_commit:
-        click.echo("没有可导入的行，未写入。")
-        sys.exit(1)
     commit_import(plan, spec, store, user=user)
     click.echo(
         f"已写入图层 {spec.name}（上一版本已保存，可用 riskmap undo --layer {spec.id} 撤销）"
@@ -445,11 +507,14 @@ def import_cmd(
 @click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
 def undo(layer_id: str, user: str) -> None:
     """Undo the last import (or undo) of a layer: restore the version it replaced."""
+    from riskmap.importing.history import undo_description  # noqa: PLC0415
+
     settings = Settings.from_env()
     store = open_store(settings)
     spec = store.read_catalog().get(layer_id)
+    what = undo_description(store.history(spec))
     store.undo(spec, user=user)
-    click.echo(f"已恢复图层 {spec.name} 的上一版本")
+    click.echo(f"已恢复图层 {spec.name} 的上一版本" + (f"：{what}" if what else ""))
 
 
 @main.group()
@@ -530,6 +595,75 @@ def serve(port: int, address: str) -> None:
     # exec (not a child process) so that stopping `riskmap serve` stops the server too.
     os.chdir(app.parent)
     os.execv(sys.executable, cmd)  # noqa: S606 - fixed argv, no shell
+
+
+# --- db: the PostGIS store -----------------------------------------------------------------------
+
+url_opt = click.option(
+    "--url",
+    default=lambda: os.environ.get("RISKMAP_DATABASE_URL", ""),
+    help="postgresql://user:pass@host/db (default: RISKMAP_DATABASE_URL).",
+)
+
+
+def _db_url(url: str) -> str:
+    if not url:
+        msg = "未指定数据库：请设置 RISKMAP_DATABASE_URL 或使用 --url (no database URL)"
+        raise RiskmapError(msg)
+    return url
+
+
+@main.group(cls=RiskmapGroup)
+def db() -> None:
+    """PostGIS store: create its schema, move the layers folder in and out."""
+
+
+@db.command("init")
+@url_opt
+def db_init(url: str) -> None:
+    """Create or upgrade the database schema (Alembic migrations); safe to re-run."""
+    from riskmap.store.postgis import init_db  # noqa: PLC0415 - optional dependency
+
+    revision = init_db(_db_url(url))
+    click.echo(f"数据库已就绪 (schema revision {revision})")
+
+
+@db.command("load-files")
+@url_opt
+@click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Layers folder to load (default: the installation's layers/).")
+@click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
+@click.option("--replace", is_flag=True, help="Also load layers the database already has.")
+def db_load_files(url: str, from_dir: Path | None, user: str, replace: bool) -> None:
+    """Copy the layers folder (catalog, layers with history, records, attachments) into the db."""
+    from riskmap.store.files import FileStore  # noqa: PLC0415
+    from riskmap.store.postgis import PostgisStore, init_db, load_files  # noqa: PLC0415
+
+    url = _db_url(url)
+    init_db(url)
+    base = Settings.from_env(database_url="")
+    files = FileStore(base if from_dir is None else Settings.from_env(
+        database_url="", layers_dir=from_dir))
+    counts = load_files(PostgisStore(Settings.from_env(database_url=url)), files, user=user,
+                        replace=replace, echo=click.echo)
+    click.echo(
+        f"已载入 {counts['layers']} 个图层（{counts['versions']} 个版本）、"
+        f"{counts['records']} 个记录集合、{counts['attachments']} 个附件"
+    )
+
+
+@db.command("dump-files")
+@url_opt
+@click.option("--to", "to_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write (the layers/ layout).")
+@overwrite_opt
+def db_dump_files(url: str, to_dir: Path, overwrite: bool) -> None:
+    """Write the database's current catalog, layers, records and attachments as files."""
+    from riskmap.store.postgis import PostgisStore, dump_files  # noqa: PLC0415
+
+    store = PostgisStore(Settings.from_env(database_url=_db_url(url)))
+    written = dump_files(store, to_dir, overwrite=overwrite)
+    click.echo(f"已写出 {len(written)} 个文件到 {to_dir}")
 
 
 # --- lifecycle (issue 11): status changes, 清零 progress, targets, diff ----------------------

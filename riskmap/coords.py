@@ -40,13 +40,67 @@ import prcoords
 
 from pyproj import Transformer
 
+from riskmap.coordforms import (  # noqa: F401 - the registry, re-exported
+    COORDINATE_FORMS,
+    CRS_CHOICES,
+    CoordinateForm,
+    coordinate_form_labels,
+)
 from riskmap.errors import CRSError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-CRS_CHOICES = ("wgs84", "cgcs2000", "gk", "gcj02", "bd09")
-"""Declared coordinate systems accepted by `to_wgs84` (and the CLI ``--crs``)."""
+
+EXACT_DATUMS = ("China 2000", "World Geodetic System 1984")
+"""Datums taken as WGS84 without a shift: CGCS2000 and WGS84 differ by centimetres (the
+realisations agree at the epoch level), far below map scale."""
+
+
+def datum_warning(crs: object, *, source: str) -> str | None:
+    """
+    Say, in Chinese, when turning `crs` into WGS84 is only approximate; None when it is exact.
+
+    PROJ picks a "ballpark" operation (no datum shift at all) when it knows no published
+    transformation, e.g. for Xian 1980 (EPSG:2381) or Beijing 1954 on a machine without the
+    grids: the map is then off by tens to hundreds of metres without a word. A datum other
+    than CGCS2000/WGS84 (`EXACT_DATUMS`) whose chosen operation is a ballpark one, or of
+    unknown accuracy, gets a warning that says how to fix it.
+
+    Parameters
+    ----------
+    crs
+        Anything `pyproj.CRS.from_user_input` accepts; None gives None.
+    source
+        File name, for the message.
+
+    Returns
+    -------
+    warning
+        The message, or None.
+    """
+    from pyproj import CRS  # noqa: PLC0415 - only for boundary files
+
+    if crs is None:
+        return None
+    src = CRS.from_user_input(crs)
+    geodetic = src.geodetic_crs
+    datum = geodetic.datum.name if geodetic is not None else ""
+    if any(datum.startswith(d) for d in EXACT_DATUMS):
+        return None
+    op = Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+    ballpark = "ballpark" in op.description.lower() or "unavailable" in op.description.lower()
+    if not ballpark and op.accuracy is not None and op.accuracy >= 0:
+        return None
+    code = src.to_epsg()
+    name = f"{src.name}" + (f"（EPSG:{code}）" if code else "")
+    return (
+        f"{source}: 坐标系 {name} 到 WGS84/CGCS2000 的换算是近似的——PROJ 只能选用"
+        "“ballpark”操作（不做基准面转换，误差可达数十至上百米），界线和乡镇归属可能偏移。"
+        "请向测绘部门索取 CGCS2000 坐标系的文件，或提供该坐标系到 CGCS2000 的转换参数"
+        "（七参数/三参数，写入 .prj 或以 +towgs84 给出）后重新导出。"
+    )
+
 
 CHINA_LON = (73.0, 136.0)
 """Longitude range of China (degrees); used to recognise swapped lon/lat."""

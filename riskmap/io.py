@@ -27,6 +27,7 @@ import geopandas as gpd
 import pyogrio.errors
 
 from riskmap.catalog import Catalog, LayerSpec, catalog_from_dict
+from riskmap.coords import datum_warning
 from riskmap.errors import (
     CatalogError,
     CRSError,
@@ -405,8 +406,11 @@ def read_log(hdir: Path) -> list[dict[str, Any]]:
             or backup in {".", ".."}
         )
         if not isinstance(entry, dict) or bad_backup:
-            warnings.warn(f"{log}:{lineno}: 历史记录行已损坏，已跳过 (corrupt log line skipped)",
-                          UserWarning, stacklevel=2)
+            warnings.warn(
+                f"{log}:{lineno}: 历史记录行已损坏，已跳过 (corrupt log line skipped)",
+                UserWarning,
+                stacklevel=2,
+            )
             continue
         entries.append(entry)
     return entries
@@ -591,7 +595,8 @@ def last_undoable(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
     """
     undone = {e.get("undoes") for e in entries if e.get("action") == "undo"}
     candidates = [
-        e for e in entries
+        e
+        for e in entries
         if e.get("action") != "undo" and e.get("backup") and e["backup"] not in undone
     ]
     return candidates[-1] if candidates else None
@@ -803,13 +808,19 @@ def read_townships(settings: Settings) -> gpd.GeoDataFrame:
     Warns
     -----
     UserWarning
-        A feature with a null geometry (skipped), or a CRS assumed to be EPSG:4490.
+        A feature with a null geometry (skipped), a CRS assumed to be EPSG:4490, or a datum
+        converted only approximately (`riskmap.coords.datum_warning`; the text is also in
+        ``attrs["datum_warnings"]`` for the CLI and the app to show).
     """
     path = settings.township_polygons_path
     codes = read_township_codes(settings)
     gdf_raw = _read_reference_vector(path)
+    datum = datum_warning(gdf_raw.crs, source=path.name)
+    if datum is not None:
+        warnings.warn(datum, UserWarning, stacklevel=2)
     gdf = townships_from_frame(gdf_raw, codes, source=str(path))
     gdf.attrs["township_names"] = dict(zip(codes["adcode"], codes["name"], strict=True))
+    gdf.attrs["datum_warnings"] = [datum] if datum is not None else []
     return gdf
 
 

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import codecs
 import csv
-import datetime as dt
 import io
 import re
 import unicodedata
-import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -38,24 +36,27 @@ import pyarrow.csv as pa_csv
 
 from riskmap import cells as tc
 from riskmap.errors import ImportFileError
+from riskmap.workbooks import (  # noqa: F401 - the workbook readers and their caps, re-exported
+    CJK_DATE_FORMAT_IDS,
+    CJK_TIME_FORMAT_IDS,
+    HEADER_SCAN_ROWS,
+    MAX_COLUMNS,
+    MAX_XLSX_CELLS,
+    MAX_XLSX_ROW_CELLS,
+    MAX_XLSX_UNCOMPRESSED,
+    _column_letter,
+    _prescan_xlsx,
+    _rows_from_xls,
+    _rows_from_xlsx,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
 MAX_ROWS = 1_000_000
 """Default cap on data rows per file."""
-MAX_COLUMNS = 200
-"""Default cap on columns per file."""
-MAX_XLSX_UNCOMPRESSED = 200 * 1024 * 1024
-"""Default cap (bytes) on the uncompressed size of an XLSX archive: zip-bomb guard."""
-MAX_XLSX_CELLS = 30_000_000
-"""Default cap on the cells of all worksheets of an XLSX (counted before parsing)."""
-MAX_XLSX_ROW_CELLS = 16_384
-"""Cap on the cells of one worksheet row (Excel's own column limit, XFD)."""
 UNPRINTABLE_MAX = 0.05
 """Largest share of control/unassigned characters in decoded text before it counts as binary."""
-HEADER_SCAN_ROWS = 30
-"""How many leading rows are searched for the header row (title rows above it are skipped)."""
 MAX_COLUMNS_PARSED = 1000
 """Files with more fields per row than this are left to the `csv` reader (then refused)."""
 
@@ -71,7 +72,12 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _NUMERIC_RE = re.compile(r"^[\s+\-]*[\d.,]+\s*$")
-_ZERO_FORMAT_RE = re.compile(r"^0+$")
+
+INVISIBLE_RE = r"\p{Cf}"
+"""Unicode format characters (category Cf: ZWSP U+200B, ZWJ, LRM/RLM, BOM U+FEFF, soft hyphen…)."""
+NBSP_RE = r"[\x{00A0}\x{2007}\x{202F}]"
+"""No-break spaces (NBSP, figure space, narrow NBSP): turned into an ordinary space."""
+_NBSP_PY = re.compile(r"[\u00a0\u2007\u202f]")
 
 
 @dataclass
@@ -100,7 +106,14 @@ class RawTable:
     fmt
         ``"csv"``, ``"xlsx"`` or ``"xls"``.
     notes
-        Chinese notes on what the reader did (title rows skipped, blank rows dropped, …).
+        Chinese notes on what the reader did (title rows skipped, blank rows dropped,
+        invisible characters removed, …).
+    unevaluated
+        ``{(row number, header): (cell reference, formula)}`` for formula cells with no
+        cached result (a file written by a program and never opened in a spreadsheet); the
+        cell text is blank, and the importer names the cell and formula instead of "为空".
+    cleaned
+        ``{header: [row numbers]}`` of cells from which invisible characters were removed.
     """
 
     cells: dict[str, tc.Column]
@@ -111,6 +124,8 @@ class RawTable:
     header_row: int = 1
     fmt: str = "csv"
     notes: list[str] = field(default_factory=list)
+    unevaluated: dict[tuple[int, str], tuple[str, str]] = field(default_factory=dict)
+    cleaned: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -296,217 +311,6 @@ def _columns_from_text(text: str, delimiter: str) -> list[pa.ChunkedArray] | Non
     return columns
 
 
-def _cell_text(value: object, number_format: str = "") -> str:
-    """Text of a spreadsheet cell: integral floats without ``.0``, dates as ISO 8601."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:  # noqa: PLR2004
-        value = int(value)
-    if isinstance(value, int):
-        text = str(value)
-        if _ZERO_FORMAT_RE.match(number_format or ""):
-            text = text.zfill(len(number_format))  # Excel format "000" shows 1 as 001
-        return text
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, dt.datetime):
-        if value.time() == dt.time(0):
-            return value.date().isoformat()
-        return value.isoformat(sep=" ")
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    return str(value)
-
-
-_WORKSHEET_RE = re.compile(rb"<([A-Za-z_][\w.\-]*:)?worksheet[\s>]")
-
-
-def _prescan_xlsx(
-    data: bytes,
-    filename: str,
-    max_rows: int,
-    *,
-    max_cells: int = MAX_XLSX_CELLS,
-    max_row_cells: int = MAX_XLSX_ROW_CELLS,
-) -> None:
-    """
-    Count rows and cells of every worksheet in the archive before openpyxl parses any.
-
-    openpyxl (even read-only) builds each row in full and reads every row, so a small
-    archive whose sheet holds millions of ``<row/>`` or one row of millions of ``<c/>``
-    would take minutes and gigabytes before any cap in the row loop is reached. This
-    streams each worksheet XML in 1 MiB pieces (bounded memory) and counts the ``row``
-    and ``c`` start tags (any namespace prefix, any whitespace) with C-speed regexes.
-
-    Raises
-    ------
-    ImportFileError
-        When a worksheet has more than `max_rows` rows, a row more than `max_row_cells`
-        cells, or the workbook more than `max_cells` cells.
-    """
-    cells_total = 0
-    with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        for info in zf.infolist():
-            if info.is_dir() or not info.filename.lower().endswith(".xml"):
-                continue
-            try:
-                with zf.open(info) as fh:
-                    head = fh.read(4096)
-                    root = _WORKSHEET_RE.search(head)
-                    if root is None:
-                        continue
-                    prefix = re.escape(root.group(1) or b"")
-                    row_re = re.compile(rb"<" + prefix + rb"row[\s/>]")
-                    cell_re = re.compile(rb"<" + prefix + rb"c[\s/>]")
-                    rows = current = 0
-                    tail, chunk = b"", head
-                    while chunk or tail:
-                        buf = tail + chunk
-                        cut = buf.rfind(b"<") if chunk else len(buf)
-                        cut = len(buf) if cut < 0 else cut
-                        seg, tail = buf[:cut], buf[cut:]
-                        n_cells = len(cell_re.findall(seg))
-                        n_rows = len(row_re.findall(seg))
-                        cells_total += n_cells
-                        rows += n_rows
-                        if rows > max_rows:
-                            msg = f"工作表行数超过上限 {max_rows:,}（{info.filename}）"
-                            raise _fail(filename, msg)
-                        if current + n_cells <= max_row_cells:
-                            # no row in this piece can exceed the cap; the last row's
-                            # count is at most n_cells (an upper bound is safe)
-                            current = n_cells if n_rows else current + n_cells
-                        else:
-                            counts = [len(cell_re.findall(p)) for p in row_re.split(seg)]
-                            current += counts[0]
-                            widest = max([current, *counts[1:]])
-                            current = counts[-1] if len(counts) > 1 else current
-                            if widest > max_row_cells:
-                                msg = (
-                                    f"工作表一行超过 {max_row_cells:,} 个单元格（{info.filename}）"
-                                )
-                                raise _fail(filename, msg)
-                        if cells_total > max_cells:
-                            msg = f"工作簿单元格数超过上限 {max_cells:,}"
-                            raise _fail(filename, msg)
-                        chunk = fh.read(1 << 20) if chunk else b""
-                        if not chunk and cut == len(buf):
-                            break
-            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
-                msg = f"不是有效的 XLSX 文件（{info.filename} 损坏）: {exc}"
-                raise _fail(filename, msg) from None
-
-
-def _rows_from_xlsx(
-    data: bytes,
-    filename: str,
-    sheet: str | None,
-    max_rows: int,
-    max_uncompressed: int,
-    max_columns: int = MAX_COLUMNS,
-) -> tuple[list[list[str]], str, list[str]]:
-    import openpyxl  # noqa: PLC0415 - heavy; only for spreadsheets
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            total = sum(info.file_size for info in zf.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        msg = f"不是有效的 XLSX 文件（ZIP 结构损坏）: {exc}"
-        raise _fail(filename, msg) from None
-    if total > max_uncompressed:
-        msg = f"XLSX 解压后 {total / 2**20:.0f} MiB，超过上限 {max_uncompressed / 2**20:.0f} MiB"
-        raise _fail(filename, msg)
-    _prescan_xlsx(data, filename, max_rows + HEADER_SCAN_ROWS)
-    try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for bad files
-        msg = f"无法读取 XLSX 文件: {type(exc).__name__}: {exc}"
-        raise _fail(filename, msg) from None
-    notes: list[str] = []
-    try:
-        names = list(wb.sheetnames)
-        if not names:
-            raise _fail(filename, "XLSX 文件没有工作表")
-        if sheet is None:
-            chosen = names[0]
-            if len(names) > 1:
-                notes.append(f"工作簿有 {len(names)} 个工作表，读取第一个「{chosen}」")
-        elif sheet in names:
-            chosen = sheet
-        else:
-            msg = f"没有名为「{sheet}」的工作表；现有: {'、'.join(names)}"
-            raise _fail(filename, msg)
-        ws = wb[chosen]
-        rows: list[list[str]] = []
-        try:
-            for row in ws.iter_rows():
-                if len(row) > max_columns and any(
-                    getattr(c, "value", None) not in (None, "") for c in row[max_columns:]
-                ):
-                    msg = f"列数超过上限 {max_columns}"
-                    raise _fail(filename, msg)  # noqa: TRY301 - re-raised as is below
-                rows.append(
-                    [
-                        _cell_text(c.value, getattr(c, "number_format", "") or "")
-                        for c in row[:max_columns]
-                    ]
-                )
-                if len(rows) > max_rows + HEADER_SCAN_ROWS:
-                    msg = f"行数超过上限 {max_rows:,}"
-                    raise _fail(filename, msg)  # noqa: TRY301 - re-raised as is below
-        except ImportFileError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - malformed sheet XML
-            msg = f"工作表「{chosen}」内容损坏: {type(exc).__name__}: {exc}"
-            raise _fail(filename, msg) from None
-    finally:
-        wb.close()
-    return rows, chosen, notes
-
-
-def _rows_from_xls(
-    data: bytes, filename: str, sheet: str | None, max_rows: int
-) -> tuple[list[list[str]], str, list[str]]:
-    try:
-        import xlrd  # type: ignore[import-not-found]  # noqa: PLC0415 - optional dependency
-    except ImportError:
-        msg = "这是旧版 Excel (.xls) 文件；请在 Excel/WPS 中另存为 .xlsx 或 CSV 后再导入"
-        raise _fail(filename, msg) from None
-    try:
-        book = xlrd.open_workbook(file_contents=data, on_demand=True)
-        names = book.sheet_names()
-        chosen = names[0] if sheet is None else sheet
-        if chosen not in names:
-            msg = f"没有名为「{sheet}」的工作表；现有: {'、'.join(names)}"
-            raise _fail(filename, msg)  # noqa: TRY301 - re-raised as is below
-        ws = book.sheet_by_name(chosen)
-        if ws.nrows > max_rows + HEADER_SCAN_ROWS:
-            msg = f"行数超过上限 {max_rows:,}"
-            raise _fail(filename, msg)  # noqa: TRY301 - re-raised as is below
-        rows = [
-            [_cell_text(_xls_value(c, book.datemode, xlrd)) for c in ws.row(r)]
-            for r in range(ws.nrows)
-        ]
-    except ImportFileError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - xlrd raises many types for bad files
-        msg = f"无法读取 XLS 文件: {type(exc).__name__}: {exc}"
-        raise _fail(filename, msg) from None
-    return rows, chosen, []
-
-
-def _xls_value(cell: object, datemode: int, xlrd: object) -> object:
-    ctype = getattr(cell, "ctype", 0)
-    value = getattr(cell, "value", None)
-    if ctype == 3:  # noqa: PLR2004 - XL_CELL_DATE
-        return xlrd.xldate.xldate_as_datetime(value, datemode)  # type: ignore[attr-defined]
-    if ctype == 0:
-        return None
-    return value
-
-
 def find_header_row(rows: list[list[str]], is_known: Callable[[str], bool]) -> int:
     """
     Find the header row below any title rows.
@@ -535,15 +339,6 @@ def find_header_row(rows: list[list[str]], is_known: Callable[[str], bool]) -> i
         if len(filled) >= 2 and len(text) * 2 > len(filled):  # noqa: PLR2004
             return i
     return 0
-
-
-def _column_letter(i: int) -> str:
-    letters = ""
-    i += 1
-    while i:
-        i, rem = divmod(i - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
 
 
 def _unique_headers(cells: Iterable[str]) -> list[str]:
@@ -603,16 +398,17 @@ def read_table(
     notes: list[str] = []
     encoding = delimiter = chosen = ""
     columns: list[tc.Column] | None = None
+    unevaluated: dict[tuple[int, int], tuple[str, str]] = {}
     if not data.strip():
         raise _fail(filename, "文件为空")
     if data.startswith(ZIP_MAGIC):
         fmt = "xlsx"
-        rows, chosen, notes = _rows_from_xlsx(
+        rows, chosen, notes, unevaluated = _rows_from_xlsx(
             data, filename, sheet, max_rows, max_uncompressed, max_columns
         )
     elif data.startswith(OLE_MAGIC):
         fmt = "xls"
-        rows, chosen, notes = _rows_from_xls(data, filename, sheet, max_rows)
+        rows, chosen, notes, unevaluated = _rows_from_xls(data, filename, sheet, max_rows)
     else:
         fmt = "csv"
         text, encoding = decode_text(data, filename)
@@ -630,12 +426,11 @@ def read_table(
         max_columns=max_columns,
         meta={"encoding": encoding, "delimiter": delimiter, "fmt": fmt, "sheet": chosen},
         notes=notes,
+        unevaluated=unevaluated,
     )
 
 
-def _columns_from_rows(
-    rows: list[list[str]], filename: str, max_columns: int
-) -> list[tc.Column]:
+def _columns_from_rows(rows: list[list[str]], filename: str, max_columns: int) -> list[tc.Column]:
     """Rows of text cells (csv module, openpyxl, xlrd) → one text column per field."""
     width = max((len(r) for r in rows), default=0)
     while width and not any(len(r) >= width and r[width - 1].strip() for r in rows):
@@ -649,6 +444,95 @@ def _columns_from_rows(
     return [tc.text_column([r[j] for r in rows]) for j in range(width)]
 
 
+def _drop_format_chars(text: str) -> str:
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
+def remove_invisible(column: tc.Column) -> tuple[tc.Column, np.ndarray]:
+    """
+    Remove invisible format characters from every cell of a text column.
+
+    Unicode category Cf (zero-width space U+200B, word joiner, LRM/RLM, BOM U+FEFF, soft
+    hyphen, …) is deleted; no-break spaces (U+00A0, U+2007, U+202F) become ordinary spaces
+    (then trimmed like any space). These come with text pasted from web pages and chat apps
+    and make ``108.6640`` unreadable as a number or ``DZ-1`` a different code.
+
+    Returns
+    -------
+    column, changed
+        The cleaned column (same type and length) and a boolean mask of changed cells.
+    """
+    if isinstance(column, np.ndarray):
+        out = np.array(
+            [_NBSP_PY.sub(" ", _drop_format_chars(v)) if isinstance(v, str) else v for v in column],
+            dtype=object,
+        )
+        changed = np.array([a is not b and a != b for a, b in zip(out, column, strict=True)])
+        return out, changed.astype(bool)
+    pattern = f"{INVISIBLE_RE}|{NBSP_RE}"
+    hit = pc.fill_null(pc.match_substring_regex(column, pattern), fill_value=False)
+    changed = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+    if not changed.any():
+        return column, changed
+    cleaned = pc.replace_substring_regex(column, INVISIBLE_RE, "")
+    cleaned = pc.replace_substring_regex(cleaned, NBSP_RE, " ")
+    return cleaned, changed
+
+
+def merge_header_rows(
+    upper: list[str], lower: list[str], is_known: Callable[[str], bool]
+) -> list[str] | None:
+    """
+    Combine a two-row header (a group title merged over sub-columns), or None.
+
+    The row below the header row continues it when it has at least one known column name,
+    no number, and fewer filled cells than columns (the other cells are covered by
+    vertically merged titles above). Each column then takes its lower cell when filled,
+    else its upper cell: ``坐标`` merged over ``经度``/``纬度`` gives ``经度``, ``纬度``.
+    """
+    filled = [c for c in lower if c.strip()]
+    if not filled or len(filled) == len(lower):
+        return None
+    if any(_NUMERIC_RE.match(unicodedata.normalize("NFKC", c)) for c in filled):
+        return None
+    if not any(is_known(c) for c in filled):
+        return None
+    return [lo if lo.strip() else up for up, lo in zip(upper, lower, strict=True)]
+
+
+def _locate_header(
+    scan: list[list[str]], is_known: Callable[[str], bool] | None, notes: list[str]
+) -> tuple[int, list[str], int]:
+    """Header row index (0-based), its cells (two rows combined) and how many rows it takes."""
+    known = is_known or (lambda c: not _NUMERIC_RE.match(c))
+    header_idx = find_header_row(scan, known)
+    if header_idx:
+        notes.append(f"跳过表头上方 {header_idx} 行（标题行），第 {header_idx + 1} 行为列名")
+    if header_idx + 1 < len(scan):
+        merged = merge_header_rows(scan[header_idx], scan[header_idx + 1], known)
+        if merged is not None:
+            notes.append(
+                f"列名占两行（第 {header_idx + 1}–{header_idx + 2} 行，合并单元格），"
+                "已按下一行的子列名合并"
+            )
+            return header_idx, merged, 2
+    return header_idx, scan[header_idx], 1
+
+
+def _cleaned_note(cleaned: dict[str, list[int]]) -> str:
+    """Say where invisible characters were removed (first 10 rows of each column)."""
+    total = sum(len(v) for v in cleaned.values())
+    shown = 10
+    where = "；".join(
+        f"{h}: 第 {'、'.join(map(str, rs[:shown]))}{' 等' if len(rs) > shown else ''} 行"
+        for h, rs in cleaned.items()
+    )
+    return (
+        f"已删除 {total} 个单元格中的不可见字符（零宽空格、BOM、不换行空格等，"
+        f"常见于从网页或聊天软件复制的文字）: {where}"
+    )
+
+
 def _table_from_columns(
     columns: list[tc.Column],
     filename: str,
@@ -658,6 +542,7 @@ def _table_from_columns(
     max_columns: int,
     meta: dict[str, str],
     notes: list[str] | None = None,
+    unevaluated: dict[tuple[int, int], tuple[str, str]] | None = None,
 ) -> RawTable:
     """Columns of every row (title, header and data rows, same length) → `RawTable`."""
     notes = list(notes or [])
@@ -665,6 +550,10 @@ def _table_from_columns(
     if n_all > max_rows + HEADER_SCAN_ROWS:
         msg = f"行数超过上限 {max_rows:,}"
         raise _fail(filename, msg)
+    changed_masks = []
+    for j, column in enumerate(columns):
+        columns[j], changed = remove_invisible(column)
+        changed_masks.append(changed)
     has_text = [tc.filled(c) for c in columns]
     width = len(columns)
     while width and not has_text[width - 1].any():
@@ -676,27 +565,35 @@ def _table_from_columns(
         raise _fail(filename, msg)
     columns, has_text = columns[:width], has_text[:width]
     head = [tc.to_object(c[:HEADER_SCAN_ROWS]).tolist() for c in columns]
-    scan = [list(r) for r in zip(*head, strict=True)]
-    known = is_known or (lambda c: not _NUMERIC_RE.match(c))
-    header_idx = find_header_row(scan, known)
-    if header_idx:
-        notes.append(f"跳过表头上方 {header_idx} 行（标题行），第 {header_idx + 1} 行为列名")
-    headers = _unique_headers(scan[header_idx])
-    n_body = n_all - header_idx - 1
-    keep = np.logical_or.reduce(has_text)[header_idx + 1 :]
+    scan = [["" if v is None else v for v in r] for r in zip(*head, strict=True)]
+    header_idx, header_cells, header_rows = _locate_header(scan, is_known, notes)
+    headers = _unique_headers(header_cells)
+    first_body = header_idx + header_rows
+    n_body = n_all - first_body
+    keep = np.logical_or.reduce(has_text)[first_body:]
     n_keep = int(keep.sum())
     if n_keep < n_body:
         notes.append(f"跳过 {n_body - n_keep} 个空行")
     if n_keep > max_rows:
         msg = f"数据行数 {n_keep:,} 超过上限 {max_rows:,}"
         raise _fail(filename, msg)
-    numbers = np.arange(header_idx + 2, header_idx + 2 + n_body)[keep].tolist()
+    all_numbers = np.arange(first_body + 1, first_body + 1 + n_body)
+    numbers = all_numbers[keep].tolist()
     cells: dict[str, tc.Column] = {}
-    for h, c in zip(headers, columns, strict=True):
-        body = c[header_idx + 1 :]
+    cleaned: dict[str, list[int]] = {}
+    for h, c, changed in zip(headers, columns, changed_masks[:width], strict=True):
+        body = c[first_body:]
         if n_keep < n_body:
             body = body[keep] if isinstance(body, np.ndarray) else body.filter(pa.array(keep))
         cells[h] = body
+        if changed[first_body:].any():
+            cleaned[h] = all_numbers[changed[first_body:] & keep].tolist()
+    if cleaned:
+        notes.append(_cleaned_note(cleaned))
+    uneval: dict[tuple[int, str], tuple[str, str]] = {}
+    for (i, j), item in (unevaluated or {}).items():
+        if i >= first_body and j < width:
+            uneval[(i + 1, headers[j])] = item
     return RawTable(
         cells=cells,
         rows=numbers,
@@ -706,4 +603,6 @@ def _table_from_columns(
         header_row=header_idx + 1,
         fmt=meta.get("fmt", "csv"),
         notes=notes,
+        unevaluated=uneval,
+        cleaned=cleaned,
     )

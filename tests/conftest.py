@@ -84,3 +84,114 @@ def gdf_two_townships() -> gpd.GeoDataFrame:
         geometry=[box(108.60, 31.90, 108.66, 32.00), box(108.66, 31.90, 108.72, 32.00)],
         crs="EPSG:4326",
     )
+
+
+# --- stores: the file store and the PostGIS store behind one fixture ----------------------------
+
+PG_TABLES = ("heads", "versions", "features", "history", "attachments")
+
+
+def _pg_unavailable(reason: str):
+    """Skip PostGIS tests with `reason`, or fail under RISKMAP_REQUIRE_POSTGIS=1 (CI)."""
+    import os
+
+    if os.environ.get("RISKMAP_REQUIRE_POSTGIS") == "1":
+        pytest.fail(f"PostGIS required (RISKMAP_REQUIRE_POSTGIS=1) but unavailable: {reason}")
+    pytest.skip(f"PostGIS unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """
+    URL of a PostGIS database for tests, schema initialised (``riskmap db init``).
+
+    ``RISKMAP_TEST_DATABASE_URL`` when set (`.ci/run` starts a server and sets it); else a
+    throwaway server started here with Debian's binaries (`scripts/pg_test_server.py`) and
+    stopped at the end of the session; else the test is skipped (failed under
+    ``RISKMAP_REQUIRE_POSTGIS=1``).
+    """
+    import importlib.util
+    import os
+    import sys
+
+    missing = [m for m in ("sqlalchemy", "psycopg", "geoalchemy2", "alembic")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        _pg_unavailable(f"packages missing: {', '.join(missing)} (pip install -e '.[postgis]')")
+    url = os.environ.get("RISKMAP_TEST_DATABASE_URL", "")
+    folder = None
+    if not url:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        try:
+            import pg_test_server
+        finally:
+            sys.path.pop(0)
+        bindir = pg_test_server.find_bindir()
+        if bindir is None or not pg_test_server.postgis_available(bindir):
+            _pg_unavailable("no PostgreSQL/PostGIS binaries and RISKMAP_TEST_DATABASE_URL not set")
+        try:
+            # in the system temp folder: pytest's own is private to root, and the server
+            # runs as the ``postgres`` user when the tests run as root
+            url, folder = pg_test_server.start(None)
+        except Exception as exc:  # noqa: BLE001 - any failure to start means: unavailable
+            detail = getattr(exc, "stderr", "") or ""
+            _pg_unavailable(f"could not start a throwaway server: {exc} {detail}")
+    from riskmap.store.postgis import dispose_engines, init_db
+
+    init_db(url)
+    yield url
+    dispose_engines()
+    if folder is not None:
+        pg_test_server.stop(folder)
+
+
+def reset_pg(url: str) -> None:
+    """Empty every table of the store and drop the per-layer views (a clean database)."""
+    import sqlalchemy as sa
+
+    from riskmap.store.postgis import SCHEMA, engine_for
+
+    with engine_for(url).begin() as conn:
+        views = conn.execute(
+            sa.text("SELECT table_name FROM information_schema.views WHERE table_schema = :s"),
+            {"s": SCHEMA},
+        ).scalars().all()
+        for view in views:
+            conn.execute(sa.text(f'DROP VIEW {SCHEMA}."{view}"'))
+        tables = ", ".join(f"{SCHEMA}.{t}" for t in PG_TABLES)
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def _store_settings(tmp_path: Path, database_url: str = ""):
+    import shutil
+
+    from riskmap.settings import Settings
+
+    layers = tmp_path / "layers"
+    layers.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "layers" / "catalog.toml", layers / "catalog.toml")
+    return Settings.from_env({}, root=tmp_path, data_dir=ROOT / "data",
+                             database_url=database_url)
+
+
+@pytest.fixture
+def pg_settings(pg_url, tmp_path):
+    """Settings of an empty PostGIS store (catalog from a copied ``layers/catalog.toml``)."""
+    reset_pg(pg_url)
+    return _store_settings(tmp_path, pg_url)
+
+
+@pytest.fixture(params=["files", "postgis"])
+def store_settings(request, tmp_path):
+    """Settings of an empty store, once per backend: files in `tmp_path`, then PostGIS."""
+    if request.param == "postgis":
+        return request.getfixturevalue("pg_settings")
+    return _store_settings(tmp_path)
+
+
+@pytest.fixture
+def store(store_settings):
+    """An empty store, once per backend (`riskmap.store.open_store` chooses by settings)."""
+    from riskmap.store import open_store
+
+    return open_store(store_settings)

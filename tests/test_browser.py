@@ -580,7 +580,7 @@ def test_import_upload_preview_commit_undo(page, server):
     _sign_in(page)
     _click_tab(page, "导入调查表")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(CASES / "c01_gbk.csv"))
-    page.get_by_text("文件缺少必填字段").wait_for(timeout=60_000)
+    page.get_by_text("文件没有必填字段").wait_for(timeout=60_000)
     page.get_by_label("灾害类型 默认值").fill("滑坡")
     page.get_by_label("灾害类型 默认值").press("Enter")
     _idle(page)
@@ -607,7 +607,10 @@ def test_import_upload_preview_commit_undo(page, server):
     )
     assert "葛城滑坡点" in names
     _shot(page, "desktop_import")
-    page.get_by_role("button", name="撤销最近一次导入").click()
+    page.get_by_role("button", name="撤销最近一次修改…").click()
+    page.get_by_text("确认要撤销").wait_for(timeout=60_000)  # asks first, says what
+    assert len(json.loads(path.read_text("utf-8"))["features"]) == before + 1
+    page.get_by_role("button", name="确认撤销").click()
     page.get_by_text("已撤销：地质灾害隐患点 已恢复到上一版本").wait_for(timeout=60_000)
     _idle(page)
     assert len(json.loads(path.read_text("utf-8"))["features"]) == before

@@ -272,3 +272,72 @@ def test_public_release_says_so_inside_the_files(runner, tmp_path):
     assert res.exit_code == 0, res.output
     data = json.loads((out / "500229102_巴山镇_公开版.geojson").read_text("utf-8"))
     assert data["public_release"].startswith("公开版")
+
+
+# --- issue 10: exit codes, README example, conflicts, coordinate forms registry -------------
+
+
+CASES_DIR = Path(__file__).parent / "data" / "cases"
+
+
+def test_import_choices_are_the_coordinate_forms_registry():
+    from riskmap.coords import COORDINATE_FORMS
+
+    option = next(p for p in main.commands["import"].params if p.name == "crs")
+    assert list(option.type.choices) == [f.id for f in COORDINATE_FORMS]
+
+
+def test_readme_import_example_on_a_minimal_sheet(runner, layers_copy, tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["名称", "经度", "纬度"])
+    wb.active.append(["葛城滑坡点", 108.6640, 31.9460])
+    sheet = tmp_path / "调查表.xlsx"
+    wb.save(sheet)
+    result = runner.invoke(main, ["import", str(sheet), "--layer", "geohazard"])
+    assert result.exit_code == 0, result.output
+    assert "新增 1" in result.output
+    assert "待补充 1" in result.output
+    assert "已生成 DZ-500229001-1" in result.output  # as the README says
+    text = (layers_copy / "geohazard.geojson").read_text(encoding="utf-8")
+    assert "葛城滑坡点" in text
+    assert "待补充: 灾害类型、威胁人数" in text
+    assert "错误" not in result.output  # notes only: 警告 / 提示
+
+
+def test_import_exit_code_when_every_row_is_rejected(runner, layers_copy):
+    from riskmap.importing import EXIT_NOTHING_WRITTEN
+
+    before = (layers_copy / "geohazard.geojson").read_bytes()
+    case = CASES_DIR / "c20_formula_without_value.xlsx"
+    for extra in ([], ["--dry-run"]):
+        result = runner.invoke(main, ["import", str(case), "--layer", "geohazard", *extra])
+        assert result.exit_code == EXIT_NOTHING_WRITTEN, result.output
+        assert "公式没有计算结果" in result.output
+    assert (layers_copy / "geohazard.geojson").read_bytes() == before
+    ok = runner.invoke(
+        main,
+        ["import", str(CASES_DIR / "c19_dimension_a1.xlsx"), "--layer", "geohazard", "--dry-run"],
+    )
+    assert ok.exit_code == 0, ok.output
+
+
+def test_import_conflict_needs_accept_conflicts(runner, layers_copy):
+    first = runner.invoke(
+        main, ["import", str(CASES_DIR / "c28a_first_import.csv"), "--layer", "geohazard"]
+    )
+    assert first.exit_code == 0, first.output
+    args = ["import", str(CASES_DIR / "c28b_survey_serial_number.xlsx"), "--layer", "geohazard"]
+    mapping = layers_copy.parent / "map.toml"
+    mapping.write_text('[mapping]\n"编号" = "uid"\n', encoding="utf-8")
+    held = runner.invoke(main, [*args, "--map", str(mapping)])
+    assert held.exit_code == 3, held.output
+    assert "冲突" in held.output
+    assert "--accept-conflicts" in held.output
+    done = runner.invoke(main, [*args, "--map", str(mapping), "--accept-conflicts"])
+    assert done.exit_code == 0, done.output
+    assert "测试村滑坡" in (layers_copy / "geohazard.geojson").read_text(encoding="utf-8")
+    undo = runner.invoke(main, ["undo", "--layer", "geohazard"])
+    assert undo.exit_code == 0
+    assert "c28b_survey_serial_number.xlsx" in undo.output

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import io as _io
 import json
-import shutil
 import time
 
 import numpy as np
@@ -27,8 +26,7 @@ from riskmap.importers import (
 )
 from riskmap.readers import read_table
 from riskmap.settings import Settings
-from riskmap.store.files import FileStore
-from tests.conftest import CASES, DATA, P_LAT, P_LON, ROOT
+from tests.conftest import CASES, DATA, P_LAT, P_LON
 
 GEOD = Geod(ellps="WGS84")
 
@@ -104,7 +102,9 @@ def test_c03_utf8_tried_before_gb18030(plan_case):
     plan = plan_case("c03_utf8_no_bom.csv")
     assert plan.report.encoding == "utf-8"
     assert plan.gdf_result["name"].tolist() == ["复兴崩塌点"]
-    assert plan.gdf_result["uid"].tolist() == ["1"]
+    # 编号 = 1 is the survey's running number (c28): kept as text, not taken as 统一编号
+    assert plan.gdf_result["编号"].tolist() == ["1"]
+    assert plan.gdf_result["uid"].tolist() == ["SURVEY-500229001-1"]
     at_p(plan)
 
 
@@ -204,7 +204,8 @@ def test_c14_semicolon_and_decimal_comma(plan_case):
 
 
 def test_c15_codes_stay_text(plan_case):
-    plan = plan_case("c15_codes_leading_zeros.csv")
+    # 001/002 are running numbers: used as uids only when the user maps them (c28)
+    plan = plan_case("c15_codes_leading_zeros.csv", mapping={"点号": "uid"})
     gdf = plan.gdf_result
     assert gdf["uid"].tolist() == ["001", "002"]
     assert gdf["township_declared"].iloc[0] == "500229001000"
@@ -291,9 +292,17 @@ def test_c18_blanks_are_none_not_nan(plan_case):
     strict_json(plan.report.to_json_dict())
 
 
-def test_c18_geohazard_blank_required_is_error_and_none(plan_case, catalog):
+def test_c18_geohazard_blank_required_is_incomplete_and_none(plan_case, catalog):
     spec = catalog.get("geohazard")
     plan = plan_case("c18_blank_and_nan.csv", spec=spec)
+    row = plan.report.rows[0]
+    assert row.status == "warning"
+    assert row.missing == ["灾害类型", "威胁人数"]  # no 灾害类型 column, blank 威胁人数
+    assert pd.isna(plan.gdf_result["threat_people"].iloc[0])
+    assert plan.gdf_result["incomplete"].tolist() == [True]
+    assert "待补充: 灾害类型、威胁人数" in plan.gdf_result["flags"].iloc[0]
+    strict_json(plan.report.to_json_dict())
+    plan = plan_case("c18_blank_and_nan.csv", spec=spec, strict=True)
     row = plan.report.rows[0]
     assert row.status == "error"
     assert any(m.column == "威胁人数" and "必填" in m.reason for m in row.messages)
@@ -308,8 +317,11 @@ def test_c18_geohazard_blank_required_is_error_and_none(plan_case, catalog):
 def test_report_json_shape(plan_case):
     d = strict_json(plan_case("c12_missing_coords.csv").report.to_json_dict())
     assert d["encoding"] == "utf-8"
-    assert set(d["rows"][0]) == {"row", "status", "lon", "lat", "township_code", "messages"}
-    assert set(d["rows"][1]["messages"][0]) == {"column", "value", "reason"}
+    assert set(d["rows"][0]) == {
+        "row", "status", "action", "uid", "lon", "lat", "township_code", "attributes_only",
+        "missing", "messages",
+    }  # fmt: skip
+    assert set(d["rows"][1]["messages"][0]) == {"column", "value", "reason", "level"}
     assert d["rows"][1]["lon"] is None
 
 
@@ -436,9 +448,12 @@ def test_geohazard_validation_and_derived(plan_case, catalog):
 def test_defaults_fill_blank_required_with_warning(plan_case, catalog):
     text = "名称,威胁人数,经度,纬度\n甲,5,108.664,31.946\n"
     spec = catalog.get("geohazard")
-    plan = plan_case(text, spec=spec)
+    plan = plan_case(text, spec=spec, strict=True)
     assert plan.report.rows[0].status == "error"
     assert any("灾害类型" in n for n in plan.report.notes)
+    plan = plan_case(text, spec=spec)  # not strict: imported, marked 待补充
+    assert plan.report.rows[0].missing == ["灾害类型"]
+    assert plan.gdf_result["incomplete"].tolist() == [True]
     plan = plan_case(text, spec=spec, defaults={"hazard_type": "滑坡"})
     assert plan.report.rows[0].status == "warning"
     assert plan.gdf_result["hazard_type"].tolist() == ["滑坡"]
@@ -469,12 +484,17 @@ def test_update_existing_uid_lists_changes(plan_case, catalog):
     assert res.loc["G1"].geometry.x == pytest.approx(108.6642)
 
 
-def test_generated_uid_is_stable_across_reimport(plan_case):
+def test_reimport_without_uid_is_a_probable_duplicate(plan_case):
     a = plan_case("c01_gbk.csv")
-    assert a.gdf_result["uid"].tolist() == ["survey-c01_gbk-2"]
+    assert a.gdf_result["uid"].tolist() == ["SURVEY-500229001-1"]  # readable: prefix-乡镇-n
     b = plan_case("c01_gbk.csv", existing=a.gdf_result.drop(columns=["join_flag"]))
-    assert b.counts == {"added": 0, "updated": 1, "rejected": 0}
+    assert b.counts == {"added": 0, "updated": 0, "rejected": 0, "held": 1}
+    assert b.report.rows[0].action == "duplicate"
     assert len(b.gdf_result) == 1
+    c = plan_case(
+        "c01_gbk.csv", existing=a.gdf_result.drop(columns=["join_flag"]), add_duplicates={2}
+    )
+    assert c.gdf_result["uid"].tolist() == ["SURVEY-500229001-1", "SURVEY-500229001-2"]
 
 
 # --- reading: title rows, xlsx, guards ----------------------------------------------------------
@@ -522,7 +542,8 @@ def test_xlsx_title_rows_codes_and_row_numbers(survey, gdf_townships, gdf_county
     assert rep.header_row == 3
     assert [r.row for r in rep.rows] == [4, 6]  # blank row 5 skipped, numbering kept
     gdf = plan.gdf_result
-    assert gdf["uid"].tolist() == ["001", "002"]
+    assert gdf["点号"].tolist() == ["001", "002"]  # running numbers: kept, not uids (c28)
+    assert gdf["uid"].tolist() == ["SURVEY-500229001-1", "SURVEY-500229001-2"]
     assert gdf["township_declared"].tolist() == ["500229001000", None]
     assert gdf["编码"].tolist() == ["007", "8"]
     assert any("标题行" in n for n in rep.notes)
@@ -677,18 +698,10 @@ def test_garbled_csv_never_raises_never_writes(rows, fmt, survey, no_write):
 # --- commit / undo ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def layer_settings(tmp_path):
-    layers = tmp_path / "layers"
-    layers.mkdir()
-    shutil.copy(ROOT / "layers" / "catalog.toml", layers / "catalog.toml")
-    return Settings.from_env({}, root=tmp_path)
-
-
-def test_commit_and_undo_round_trip(layer_settings, gdf_townships, gdf_county):
-    cat = io.read_catalog(layer_settings)
-    spec = cat.get("geohazard")
-    existing = io.read_layer(spec, layer_settings)
+def test_commit_and_undo_round_trip(store, gdf_townships, gdf_county):
+    """Commit and undo through the store: runs on files and on PostGIS (``store`` fixture)."""
+    spec = store.read_catalog().get("geohazard")
+    existing = store.read_layer(spec)
     plan = plan_import(
         GEO_CSV.encode(),
         "survey_2026.csv",
@@ -698,14 +711,14 @@ def test_commit_and_undo_round_trip(layer_settings, gdf_townships, gdf_county):
         gdf_county=gdf_county,
     )
     assert plan.can_commit
-    assert not spec.path(layer_settings.layers_dir).exists()  # planning wrote nothing
-    commit_import(plan, spec, FileStore(layer_settings), user="tester")
-    path = spec.path(layer_settings.layers_dir)
-    stored = io.read_layer(spec, layer_settings)
+    assert store.layer_version(spec) == ""  # planning wrote nothing
+    commit_import(plan, spec, store, user="tester")
+    stored = store.read_layer(spec)
     assert sorted(stored["uid"]) == ["G1", "G2", "G5"]
     assert "join_flag" not in stored.columns
-    json.loads(path.read_text(encoding="utf-8"))  # strict JSON
-    log = io.read_history(spec, layer_settings)
+    if store.kind == "files":
+        json.loads(store.layer_path(spec).read_text(encoding="utf-8"))  # strict JSON
+    log = store.history(spec)
     assert log[-1]["action"] == "import"
     assert log[-1]["source"] == "survey_2026.csv"
     assert (log[-1]["added"], log[-1]["updated"], log[-1]["rejected"]) == (3, 0, 2)
@@ -719,31 +732,27 @@ def test_commit_and_undo_round_trip(layer_settings, gdf_townships, gdf_county):
         gdf_county=gdf_county,
     )
     assert plan2.counts == {"added": 0, "updated": 1, "rejected": 0}
-    commit_import(plan2, spec, FileStore(layer_settings), user="tester")
-    assert "甲滑坡改" in io.read_layer(spec, layer_settings)["name"].tolist()
-    io.undo_last_write(spec, layer_settings, user="tester")
-    assert "甲滑坡" in io.read_layer(spec, layer_settings)["name"].tolist()
-    io.undo_last_write(spec, layer_settings, user="tester")
-    assert len(io.read_layer(spec, layer_settings)) == 0  # back to before the first import
+    commit_import(plan2, spec, store, user="tester")
+    assert "甲滑坡改" in store.read_layer(spec)["name"].tolist()
+    store.undo(spec, user="tester")
+    assert "甲滑坡" in store.read_layer(spec)["name"].tolist()
+    store.undo(spec, user="tester")
+    assert len(store.read_layer(spec)) == 0  # back to before the first import
 
 
-def test_commit_refuses_stale_plan_and_bad_plans(layer_settings, gdf_townships, gdf_county):
-    spec = io.read_catalog(layer_settings).get("geohazard")
+def test_commit_refuses_stale_plan_and_bad_plans(store, gdf_townships, gdf_county):
+    spec = store.read_catalog().get("geohazard")
     kw = {"gdf_townships": gdf_townships, "gdf_county": gdf_county}
-    plan_a = plan_import(
-        GEO_CSV.encode(), "a.csv", spec, existing=io.read_layer(spec, layer_settings), **kw
-    )
-    plan_b = plan_import(
-        GEO_CSV.encode(), "b.csv", spec, existing=io.read_layer(spec, layer_settings), **kw
-    )
-    commit_import(plan_a, spec, FileStore(layer_settings), user="a")
+    plan_a = plan_import(GEO_CSV.encode(), "a.csv", spec, existing=store.read_layer(spec), **kw)
+    plan_b = plan_import(GEO_CSV.encode(), "b.csv", spec, existing=store.read_layer(spec), **kw)
+    commit_import(plan_a, spec, store, user="a")
+    version_a = store.layer_version(spec)
     with pytest.raises(DataFileError, match="重新预览"):
-        commit_import(plan_b, spec, FileStore(layer_settings), user="b")
-    bad = plan_import(
-        b"\x00\x01", "bad.bin", spec, existing=io.read_layer(spec, layer_settings), **kw
-    )
+        commit_import(plan_b, spec, store, user="b")
+    assert store.layer_version(spec) == version_a  # refused: nothing written
+    bad = plan_import(b"\x00\x01", "bad.bin", spec, existing=store.read_layer(spec), **kw)
     with pytest.raises(ImportFileError):
-        commit_import(bad, spec, FileStore(layer_settings), user="c")
+        commit_import(bad, spec, store, user="c")
 
 
 def test_read_import_bytes_and_mapping_file(tmp_path):
@@ -809,10 +818,13 @@ def test_nasa_catalog_one_event_in_county(catalog, county_check):
     inside = [r for r in rows if r not in outside]
     assert len(outside) == 46
     assert [r.uid for r in inside] == ["2,096"]  # ids are kept literally, as text
-    # NASA has no 威胁人数: the honest import rejects it as missing a required value
-    assert inside[0].status == "error"
+    # NASA has no 威胁人数: the point is imported, marked 待补充 (strict mode rejects it)
+    assert inside[0].status == "warning"
+    assert inside[0].missing == ["灾害类型", "威胁人数"]
     assert any("威胁人数" in m.reason for m in inside[0].messages)
-    assert plan.counts["added"] == 0
+    assert plan.counts["added"] == 1
+    strict = plan_import(data, "glc_nasa_chongqing_region.csv", spec, strict=True, **kw)
+    assert strict.counts["added"] == 0
     # the user may state defaults explicitly; each filled row then carries a warning
     plan = plan_import(
         data,

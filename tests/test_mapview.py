@@ -26,6 +26,7 @@ from riskmap.settings import Settings
 
 DATA = Path(__file__).parent / "data"
 CHROMIUM = Path("/usr/bin/chromium")
+CASES = Path(__file__).resolve().parent / "data" / "cases"
 REMOTE_ASSET = re.compile(
     r"<script[^>]*\bsrc\s*=\s*[\"']?\s*(?:https?:)?//|<link[^>]*\bhref\s*=\s*[\"']?\s*(?:https?:)?//",
     re.IGNORECASE,
@@ -569,3 +570,52 @@ def test_runtime_js_parses():
         [node, "--check", str(path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.browser
+def test_c26_long_name_hover_label_stays_narrow_popup_whole(
+    catalog, gdf_townships, gdf_county, settings, tmp_path
+):
+    """c26: a 210-character name: hover label ≤ ~320 px and inside the map; popup whole."""
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    long_name = (CASES / "c26_long_name.csv").read_text("utf-8").splitlines()[1].split(",")[1]
+    assert len(long_name) == 210
+    frame = _points(1, names=[long_name]).set_geometry(
+        gpd.points_from_xy([108.664], [31.946]), crs="EPSG:4326"
+    )
+    layer = prepare_layer(
+        frame, catalog.get("geohazard"), gdf_townships, metric_crs=settings.metric_crs
+    )
+    path = tmp_path / "map.html"
+    html = _render({"geohazard": layer}, gdf_townships, gdf_county, settings, inline_assets=True)
+    path.write_text(html, encoding="utf-8")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        page.goto(path.as_uri())
+        page.wait_for_function("window.riskmap && window.riskmap.maps.length === 1")
+        x, y = page.evaluate(
+            """() => {
+                const map = window.riskmap.maps[0];
+                const ll = map.riskmap.layers.geohazard.latlng(0);
+                map.setView(ll, 14, {animate: false});
+                const p = map.latLngToContainerPoint(ll);
+                const r = map.getContainer().getBoundingClientRect();
+                return [r.left + p.x, r.top + p.y];
+            }"""
+        )
+        page.mouse.move(x, y)
+        page.wait_for_selector(".leaflet-tooltip .riskmap-tip")
+        tip, box_map = page.evaluate(
+            """() => [document.querySelector('.leaflet-tooltip').getBoundingClientRect().toJSON(),
+                      window.riskmap.maps[0].getContainer().getBoundingClientRect().toJSON()]"""
+        )
+        assert tip["width"] <= 345
+        assert box_map["left"] <= tip["left"]
+        assert tip["right"] <= box_map["right"]
+        page.mouse.click(x, y)
+        page.wait_for_selector(".riskmap-popup-title")
+        assert page.inner_text(".riskmap-popup-title") == long_name
+        browser.close()

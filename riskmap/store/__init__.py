@@ -11,7 +11,10 @@ Two implementations:
   per layer in ``layers/``, previous versions and a JSON-lines audit log in
   ``layers/.history/<name>/``, records (warnings, responses) as JSON documents in
   ``layers/records/``, attachments (evidence photos/PDFs) in ``layers/attachments/``.
-- a PostGIS store, chosen by ``RISKMAP_DATABASE_URL`` (`Settings.database_url`).
+- `riskmap.store.postgis.PostgisStore`, chosen by ``RISKMAP_DATABASE_URL``
+  (`Settings.database_url`): layers, versions, audit log, records and attachments in
+  PostgreSQL + PostGIS, for several editors, app servers or counties on one database
+  (``riskmap db init | load-files | dump-files``).
 
 Every write is one transaction: it checks `expected_version` (the version the user previewed)
 under the store's lock, keeps the previous version, appends an audit entry (who, when, what,

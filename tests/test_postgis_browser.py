@@ -1,0 +1,155 @@
+"""Two app servers on one PostGIS database see each other's edits (headless Chromium).
+
+Two ``streamlit run app.py`` processes on different ports, both with the same
+``RISKMAP_DATABASE_URL``. An editor imports a survey on server B; the page on server A shows
+the new point count on its next rerun; an undo on A shows on B. Browser-level (Playwright +
+Debian Chromium), as tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from riskmap.auth import hash_password
+from riskmap.settings import Settings
+from riskmap.store.files import FileStore
+from tests.test_browser import (
+    ARGS,
+    CASES,
+    CHROMIUM,
+    DESKTOP,
+    EDITOR,
+    EDITOR_PW,
+    Server,
+    _click_tab,
+    _free_port,
+    _idle,
+    _metric,
+    _open,
+    _sign_in,
+)
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def _server(tmp: Path, layers: Path, database_url: str, name: str):
+    secrets = tmp / f"secrets_{name}.toml"
+    secrets.write_text(
+        f'[editors]\n{EDITOR} = "{hash_password(EDITOR_PW, n=2**12)}"\n', encoding="utf-8"
+    )
+    port = _free_port()
+    log = tmp / f"server_{name}.log"
+    env = {**os.environ, "RISKMAP_LAYERS_DIR": str(layers), "RISKMAP_DATABASE_URL": database_url}
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        "--server.port", str(port), "--server.headless", "true",
+        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none", "--secrets.files", str(secrets),
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}/"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}_stcore/health", timeout=2) as r:  # noqa: S310
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start:\n{log.read_text('utf-8', errors='replace')}")
+            time.sleep(0.3)
+        yield Server(url, log, layers)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_two_servers_on_one_database_see_each_others_edits(pg_settings, tmp_path):  # noqa: PLR0915
+    from playwright.sync_api import sync_playwright
+
+    from riskmap.store.postgis import PostgisStore, load_files
+
+    layers = tmp_path / "layers_src"
+    shutil.copytree(ROOT / "layers", layers, ignore=shutil.ignore_patterns(".*"))
+    db = PostgisStore(pg_settings)
+    load_files(db, FileStore(Settings.from_env({}, layers_dir=layers)), user="setup",
+               echo=lambda _line: None)
+    spec = db.read_catalog().get("geohazard")
+    n0 = len(db.read_layer(spec))
+    # what the page counts by default: every status but 已销号 (blank counts as 在册)
+    shown0 = int((db.read_layer(spec)["status"] != "已销号").sum())
+    # the servers' own layers folder is empty: everything must come from the database
+    empty = tmp_path / "layers_empty"
+    empty.mkdir()
+    shutil.copy(layers / "catalog.toml", empty / "catalog.toml")
+    url = pg_settings.database_url
+    with (
+        _server(tmp_path, empty, url, "a") as a,
+        _server(tmp_path, empty, url, "b") as b,
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page_a = browser.new_page(viewport=DESKTOP, locale="zh-CN")
+        page_b = browser.new_page(viewport=DESKTOP, locale="zh-CN")
+        for page in (page_a, page_b):
+            page.set_default_timeout(90_000)
+        _open(page_a, a)
+        _open(page_b, b)
+        assert _metric(page_a, spec.name) == _metric(page_b, spec.name) == f"{shown0} 处"
+        loads_a = a.count("load_project")
+
+        # an editor imports on server B
+        _sign_in(page_b)
+        _click_tab(page_b, "导入调查表")
+        page_b.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
+            str(CASES / "c01_gbk.csv"))
+        page_b.get_by_text("文件缺少必填字段").wait_for()
+        for label, value in (("灾害类型 默认值", "滑坡"), ("威胁人数(人) 默认值", "3")):
+            page_b.get_by_label(label).fill(value)
+            page_b.get_by_label(label).press("Enter")
+            _idle(page_b)
+        page_b.get_by_role("button", name="确认导入").click()
+        page_b.get_by_text("已导入 地质灾害隐患点：新增 1").wait_for()
+        _idle(page_b)
+        assert len(db.read_layer(spec)) == n0 + 1
+        assert db.history(spec)[-1]["user"] == EDITOR
+
+        # server A: the next rerun (a reload) shows it, after one data reload
+        page_a.reload()
+        _idle(page_a)
+        page_a.get_by_test_id("stMetric").filter(has_text=spec.name).first.wait_for()
+        assert _metric(page_a, spec.name) == f"{shown0 + 1} 处"
+        assert a.count("load_project") == loads_a + 1
+
+        # an editor undoes on server A; B's next rerun shows the old count
+        _sign_in(page_a)
+        _click_tab(page_a, "导入调查表")
+        page_a.get_by_role("button", name="撤销最近一次导入").click()
+        page_a.get_by_text("已撤销：地质灾害隐患点 已恢复到上一版本").wait_for()
+        _idle(page_a)
+        page_b.reload()
+        _idle(page_b)
+        page_b.get_by_test_id("stMetric").filter(has_text=spec.name).first.wait_for()
+        assert _metric(page_b, spec.name) == f"{shown0} 处"
+        assert len(db.read_layer(spec)) == n0
+        assert [e["action"] for e in db.history(spec)][-2:] == ["import", "undo"]
+        browser.close()
+    assert not any(empty.glob("*.geojson"))  # nothing was written to files
