@@ -79,14 +79,8 @@ def layer_versions(store: Store, spec: LayerSpec) -> list[Version]:
     """
     Every known version of a layer, oldest first, the current one last.
 
-    Raises
-    ------
-    RiskmapError
-        When the store cannot read past versions (it has no ``read_backup``).
+    Versions whose backup was pruned have token ``""`` (`resolve_version` refuses them).
     """
-    if not hasattr(store, "read_backup"):
-        msg = f"{store.kind} 存储不支持读取历史版本 (store cannot read past versions)"
-        raise RiskmapError(msg)
     history = [e for e in store.history(spec) if e.get("backup")]
     versions: list[Version] = []
     previous_since: dt.datetime | None = None
@@ -95,11 +89,11 @@ def layer_versions(store: Store, spec: LayerSpec) -> list[Version]:
         backup = entry["backup"]
         versions.append(
             Version(
-                token=store.backup_version(spec, backup),  # type: ignore[attr-defined]
+                token=store.backup_version(spec, backup),
                 since=previous_since,
                 action=previous_action,
                 user=previous_user,
-                load=lambda b=backup: store.read_backup(spec, b),  # type: ignore[attr-defined]
+                load=lambda b=backup: store.read_backup(spec, b),
             )
         )
         previous_since = dt.datetime.fromisoformat(entry["time"])
