@@ -595,3 +595,58 @@ def undo_last_status(store: Store, layer: LayerSpec, who: EditorSession) -> dict
         raise StatusChangeError(msg)
     store.undo(layer, user=user)
     return last
+
+
+def import_transition_problems(
+    changes: Mapping[str, list[Any]],
+    gdf_result: pd.DataFrame,
+    key: str,
+    spec: LifecycleSpec,
+    *,
+    today: dt.date | None = None,
+) -> list[str]:
+    """
+    Check every status change an import (a status sheet, case c30) would make.
+
+    Pure, like `check_transition`, which it applies to each updated point whose status
+    changes; the point's 销号日期/销号原因 (and its 备注 as the reason of a 重新入册) are read
+    from the result of the import.
+
+    Parameters
+    ----------
+    changes
+        ``{uid: [change with .field, .old, .new]}`` of an import plan (updated points only).
+    gdf_result
+        The layer as the import would write it.
+    key
+        The layer's key field.
+    spec
+        The catalog's lifecycle.
+    today
+        As `check_transition`.
+
+    Returns
+    -------
+    problems
+        ``"<uid>: <problem>"`` messages, ``[]`` when every change is allowed.
+    """
+    rows = gdf_result.set_index(gdf_result[key].astype(str)) if len(gdf_result) else None
+    problems = []
+    for uid, fields in changes.items():
+        status = next((c for c in fields if c.field == "status"), None)
+        if status is None or rows is None or str(uid) not in rows.index:
+            continue
+        row = rows.loc[str(uid)]
+        given = {
+            "cleared_date": row.get("cleared_date"),
+            "cleared_reason": row.get("cleared_reason"),
+            "reason": row.get("note"),
+        }
+        new = "" if _blank(status.new) else str(status.new)
+        if not new:
+            continue  # a blank status cell keeps the value
+        problems += [
+            f"{uid}: {p}"
+            for p in check_transition(spec, status.old, new, given, today=today)
+        ]
+    return problems

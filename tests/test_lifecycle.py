@@ -219,3 +219,28 @@ def test_cli_status_then_undo(store, tmp_path):
     assert runner.invoke(main, ["undo", "--layer", "geohazard"]).exit_code == 0
     assert store.layer_version(layer) == before
     assert io.read_layer(layer, store.settings).set_index("uid").loc[uid, "status"] == "治理中"
+
+
+def test_status_sheet_import_follows_the_lifecycle(store, tmp_path):
+    """A status sheet (c30 kind) through `riskmap import`: allowed changes land with an
+    audit entry; a change the catalog forbids refuses the whole sheet, nothing written."""
+    layer = store.read_catalog().get("geohazard")
+    good, bad = _uids("治理中")[0], _uids("已销号")[0]
+    ok_sheet = tmp_path / "销号表.csv"
+    ok_sheet.write_text(f"统一编号,状态,销号日期,销号原因\n{good},已销号,2026-06-30,工程治理\n",
+                        encoding="utf-8-sig")  # fmt: skip
+    runner = CliRunner()
+    res = runner.invoke(main, ["import", str(ok_sheet), "--layer", "geohazard", "--user", "王五"])
+    assert res.exit_code == 0, res.output
+    entry = store.history(layer)[-1]
+    assert (entry["action"], entry["user"], entry["source"]) == ("import", "王五", "销号表.csv")
+    assert entry["updated"] == 1
+    row = store.read_layer(layer).set_index("uid").loc[good]
+    assert (row["status"], row["cleared_reason"]) == ("已销号", "工程治理")
+    before = store.layer_version(layer)
+    bad_sheet = tmp_path / "错误状态表.csv"
+    bad_sheet.write_text(f"统一编号,状态\n{bad},治理中\n", encoding="utf-8-sig")
+    res = runner.invoke(main, ["import", str(bad_sheet), "--layer", "geohazard", "--user", "王五"])
+    assert res.exit_code == 2, res.output
+    assert f"{bad}: 不允许从 已销号 改为 治理中" in res.output
+    assert store.layer_version(layer) == before
