@@ -461,8 +461,8 @@ def main() -> None:  # noqa: PLR0915 - the page layout: one call per section
     _map_section(project, layers, f)
     _selected_panel(layers)
     progress_ui.status_panel(project, settings, who)
-    tab_stats, tab_progress, tab_list, tab_dl, tab_import, tab_help = st.tabs(
-        ["统计", "清零进度", "清单", "下载清单", "导入调查表", "使用说明"]
+    tab_stats, tab_list, tab_dl, tab_progress, tab_import, tab_help = st.tabs(
+        ["统计", "清单", "下载清单", "清零进度", "导入调查表", "使用说明"]
     )
     with tab_stats:
         _dashboard(project, f)
