@@ -289,7 +289,9 @@ def _table_picks(visible: list[str]) -> None:
         if picked is not None:
             st.session_state["sel"] = (lid, picked)
             st.session_state["hl"] = (lid, picked)
-        elif st.session_state.get("sel", (None,))[0] == lid:
+        elif (sel := st.session_state.get("sel") or (None, None))[0] == lid and sel[1] in keys:
+            # only a list that shows the selected point can deselect it (a point just
+            # cleared or filtered out stays selected, e.g. for its status panel)
             st.session_state["sel"] = st.session_state["hl"] = None
 
 

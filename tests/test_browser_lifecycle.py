@@ -52,9 +52,13 @@ def _features(server) -> list[dict]:
 
 
 def _choose_main(page, label: str, option: str) -> None:
+    """Pick `option` in the main-area selectbox labelled `label` (type to filter, then click)."""
     box = page.get_by_test_id("stMain").get_by_test_id("stSelectbox").filter(has_text=label)
-    box.locator("input").click()
+    field = box.locator("input")
+    field.click()
+    field.fill(option[:2])
     page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_timeout(300)
 
 
 def test_editor_closes_a_point_sees_figures_and_map_change_then_undoes(  # noqa: PLR0915 - one scenario
