@@ -338,6 +338,10 @@ def _lists(layers: dict[str, LayerData], visible: list[str]) -> None:
         spec = layer.spec
         cols = [c for c in spec.list_fields if c in layer.gdf.columns]
         keys = layer.gdf[spec.key].astype(str).tolist()
+        if keys != st.session_state.get(f"_rows_{lid}", keys):
+            # other rows (a filter or status changed): a new table, so that the old row
+            # number of the selection does not select another point in the new rows
+            st.session_state[f"_round_{lid}"] = st.session_state.get(f"_round_{lid}", 0) + 1
         st.session_state[f"_rows_{lid}"] = keys
         table, config = _display_table(layer.gdf, spec, cols)
         st.markdown(f"**{spec.name}**（{len(table)}）")

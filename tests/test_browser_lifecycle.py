@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from playwright.sync_api import expect
 
 from . import test_browser as tb
 from .test_browser import (
@@ -42,9 +43,12 @@ MARKS = """() => {
 }"""
 
 
-def _shown_metric(page, label: str) -> str:
+def _shown_metric(page, label: str, expected: str) -> str:
+    """The visible metric's value, once it equals `expected` (or after 60 s: what it shows)."""
     m = page.get_by_test_id("stMetric").filter(has_text=label).locator("visible=true").first
-    return m.get_by_test_id("stMetricValue").inner_text().strip()
+    value = m.get_by_test_id("stMetricValue")
+    expect(value).to_have_text(expected, timeout=60_000)
+    return value.inner_text().strip()
 
 
 def _features(server) -> list[dict]:
@@ -108,8 +112,10 @@ def test_editor_closes_a_point_sees_figures_and_map_change_then_undoes(  # noqa:
     )  # fmt: skip
     # 清零 figures
     _click_tab(page, "清零进度")
-    assert _shown_metric(page, "在册隐患") == f"{county_active - 1} 处"
-    assert _shown_metric(page, "今年销号") == f"{county_cleared + 1} 处"
+    want = f"{county_active - 1} 处"
+    assert _shown_metric(page, "在册隐患", want) == want
+    want = f"{county_cleared + 1} 处"
+    assert _shown_metric(page, "今年销号", want) == want
     _shot(page, "desktop_progress")
     # the map: the point is hidden (cleared points hidden by default) …
     frame = _map_frame(page)
@@ -122,6 +128,7 @@ def test_editor_closes_a_point_sees_figures_and_map_change_then_undoes(  # noqa:
     _idle(page)
     assert frame.evaluate(MARKS) == [len(feats), cleared + 1]
     _shot(page, "desktop_cleared_faded")
+    page.get_by_text(f"已选点位：地质灾害隐患点 · {target['name']}（{uid}）").wait_for()
     # undo
     _mark_frame(frame)
     page.get_by_text("变更状态（当前：已销号）").click()
@@ -132,6 +139,7 @@ def test_editor_closes_a_point_sees_figures_and_map_change_then_undoes(  # noqa:
     props = {f["properties"]["uid"]: f["properties"] for f in _features(server)}
     assert props[uid]["status"] == "治理中"
     _click_tab(page, "清零进度")
-    assert _shown_metric(page, "在册隐患") == f"{county_active} 处"
+    want = f"{county_active} 处"
+    assert _shown_metric(page, "在册隐患", want) == want
     frame = _map_frame(page)
     assert frame.evaluate(MARKS) == [len(feats), cleared]
