@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import altair as alt
@@ -27,7 +28,7 @@ from riskmap import aggregate, exporters
 from riskmap import project as project_module
 from riskmap.assets import install_static_assets
 from riskmap.auth import sign_in_panel
-from riskmap.catalog import STATUS_ORDER, LayerSpec
+from riskmap.catalog import STATUS_CLEARED, STATUS_ORDER, LayerSpec
 from riskmap.errors import RiskmapError
 from riskmap.filters import FeatureFilter
 from riskmap.layers import SHARE_COLUMNS, LayerData
@@ -39,11 +40,12 @@ from riskmap.ui import progress as progress_ui
 from riskmap.ui.downloads import township_downloads
 from riskmap.ui.importing import datum_notice, import_tab
 from riskmap.ui.text import md as _md
+from riskmap.ui.warnings import warnings_view
 
 APP_DIR = Path(__file__).resolve().parent
 ALL = "全县"
 SHARES_EMPTY = pd.DataFrame(columns=SHARE_COLUMNS)
-DEFAULT_STATUSES = [s for s in STATUS_ORDER if s != "已销号"]
+DEFAULT_STATUSES = [s for s in STATUS_ORDER if s != STATUS_CLEARED]
 NO_CHORO = ""
 # Okabe-Ito (colour-blind safe) for the rectification stages, in lifecycle order.
 STATUS_COLORS = {"在册": "#E69F00", "监测中": "#56B4E9", "治理中": "#0072B2", "已销号": "#009E73",
@@ -433,6 +435,18 @@ def _map_section(project: Project, layers: dict[str, LayerData], f: dict) -> Non
     _map_pick(result, layers)
 
 
+def _downloads(project: Project, version: str, f: dict) -> None:
+    """Offer downloads of exactly what the screen shows (filter spec, visible layers only)."""
+    shown = replace(_feature_filter(project, f), layer_ids=tuple(f["visible"]))
+    township_downloads(
+        project,
+        version,
+        shown.township_code,
+        include_cleared=STATUS_CLEARED in f["statuses"],
+        selection=shown,
+    )
+
+
 def main() -> None:  # noqa: PLR0915 - the page layout: one call per section
     """Render the page."""
     started = time.perf_counter()
@@ -467,8 +481,8 @@ def main() -> None:  # noqa: PLR0915 - the page layout: one call per section
     _map_section(project, layers, f)
     _selected_panel(layers)
     progress_ui.status_panel(project, settings, who)
-    tab_stats, tab_list, tab_dl, tab_progress, tab_import, tab_help = st.tabs(
-        ["统计", "清单", "下载清单", "清零进度", "导入调查表", "使用说明"]
+    tab_stats, tab_list, tab_dl, tab_progress, tab_import, tab_warn, tab_help = st.tabs(
+        ["统计", "清单", "下载清单", "清零进度", "导入调查表", "预警", "使用说明"]
     )
     with tab_stats:
         _dashboard(project, f)
@@ -477,13 +491,14 @@ def main() -> None:  # noqa: PLR0915 - the page layout: one call per section
     with tab_list:
         _lists(layers, f["visible"])
     with tab_dl:
-        code = None if f["township"] == ALL else project.township(f["township"])[0]
-        township_downloads(project, version, code, include_cleared="已销号" in f["statuses"])
+        _downloads(project, version, f)
     with tab_import:
         if who.can_edit and who.editor:
             import_tab(project, settings, editor=who.editor)
         else:
             st.info("查看无需登录；导入调查表、撤销导入需登录（左侧“编辑权限”）。")
+    with tab_warn:
+        warnings_view(project, settings, who.editor if who.can_edit else None)
     with tab_help:
         st.markdown(HELP)
     ctx = get_script_run_ctx()

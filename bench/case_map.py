@@ -46,7 +46,7 @@ _ZOOM_JS = """([name, z]) => new Promise(done => {
 
 
 def _has_mapview() -> bool:
-    return (Path(__file__).resolve().parent.parent / "riskmap" / "mapview.py").exists()
+    return (Path(__file__).resolve().parent.parent / "riskmap" / "mapview").is_dir()
 
 
 def _browser_times(html: Path, map_name: str, repeat: int) -> dict[str, float]:

@@ -84,13 +84,20 @@ def threat_sums(gdf: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def risk_layers(layers: Mapping[str, LayerData]) -> dict[str, LayerData]:
+    """Return the risk layers (``role = "risk"``): the hazards followed, not resources."""
+    return {lid: layer for lid, layer in layers.items()
+            if getattr(layer.spec, "role", "risk") == "risk"}  # fmt: skip
+
+
 def layer_figures(layers: Mapping[str, LayerData]) -> dict[str, dict[str, int]]:
     """
-    `status_figures` per layer plus ``"all"`` (every layer added up), each feature once.
+    `status_figures` per risk layer plus ``"all"`` (added up), each feature once.
 
     This is what `riskmap summary`, the app's headline metrics and the township lists show.
+    Emergency-resource layers (shelters, teams, depots) are not hazards: left out.
     """
-    out = {lid: status_figures(layer.gdf) for lid, layer in layers.items()}
+    out = {lid: status_figures(layer.gdf) for lid, layer in risk_layers(layers).items()}
     out["all"] = {k: sum(v[k] for v in out.values()) for k in ("total", "active", "cleared")}
     return out
 
@@ -258,6 +265,15 @@ WAN_PER_YI = 10_000
 """万元 per 亿元: amounts in 万元 from 1 亿 up are shown in 亿元."""
 
 
+TILE_WHOLE_FROM = 100
+"""From this magnitude up a tile shows whole units: it gives a size; the lists keep the
+declared precision."""
+
+
+def _tile_decimals(value: float, decimals: int | None) -> int:
+    return 0 if decimals is None or abs(value) >= TILE_WHOLE_FROM else decimals
+
+
 def format_quantity(value: float, unit: str, *, decimals: int | None = None) -> str:
     """
     Format a headline figure short enough for a metric tile, in Chinese.
@@ -269,7 +285,8 @@ def format_quantity(value: float, unit: str, *, decimals: int | None = None) -> 
     unit
         The field's declared unit (``"人"``, ``"户"``, ``"万元"``, ``"ha"``…) or `COUNT_UNIT`.
     decimals
-        Decimals below 万 (the field's declared ``decimals``); default 0.
+        The field's declared ``decimals``, used below `TILE_WHOLE_FROM` (a tile shows the
+        size of a figure; the lists keep the full declared precision); default 0.
 
     Returns
     -------
@@ -280,10 +297,10 @@ def format_quantity(value: float, unit: str, *, decimals: int | None = None) -> 
     if unit == "万元":
         if abs(value) >= WAN_PER_YI:
             return f"{value / WAN_PER_YI:.2f} 亿元"
-        return f"{value:.{decimals or 0}f} 万元"
+        return f"{value:.{_tile_decimals(value, decimals)}f} 万元"
     if abs(value) >= WAN:
         return f"{value / WAN:.1f} 万{unit}"
-    return f"{value:.{decimals or 0}f} {unit}".rstrip()
+    return f"{value:.{_tile_decimals(value, decimals)}f} {unit}".rstrip()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from riskmap.aggregate import is_cleared
+from riskmap.aggregate import is_cleared, risk_layers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -124,7 +124,7 @@ def completeness_frame(
     labels = [*(c.label for c in CHECKS), REQUIRED_LABEL]
     names = dict(zip(township_codes["adcode"], township_codes["name"], strict=True))
     share_rows, missing_rows = [], []
-    for lid, layer in layers.items():
+    for lid, layer in risk_layers(layers).items():
         checks = point_checks(layer, as_of=as_of)
         member = layer.shares[["key", "township_code"]].drop_duplicates()
         per = member.merge(checks, on="key", how="inner")

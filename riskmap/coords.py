@@ -47,6 +47,7 @@ from riskmap.coordforms import (  # noqa: F401 - the registry, re-exported
     coordinate_form_labels,
 )
 from riskmap.errors import CRSError
+from riskmap.settings import STORAGE_CRS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -88,7 +89,7 @@ def datum_warning(crs: object, *, source: str) -> str | None:
     datum = geodetic.datum.name if geodetic is not None else ""
     if any(datum.startswith(d) for d in EXACT_DATUMS):
         return None
-    op = Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+    op = Transformer.from_crs(src, STORAGE_CRS, always_xy=True)
     ballpark = "ballpark" in op.description.lower() or "unavailable" in op.description.lower()
     if not ballpark and op.accuracy is not None and op.accuracy >= 0:
         return None

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from riskmap.aggregate import is_cleared
+from riskmap.aggregate import is_cleared, risk_layers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -146,6 +146,7 @@ def progress_frame(
     as_of = as_of or dt.date.today()
     rows = []
     towns = township_codes[["adcode", "name"]].reset_index(drop=True)
+    layers = risk_layers(layers)  # the hazards; emergency resources are not cleared
     for lid, layer in layers.items():
         states = feature_states(layer, spec, as_of=as_of)
         member = layer.shares[["key", "township_code"]].drop_duplicates()

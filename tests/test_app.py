@@ -10,6 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from riskmap import exporters
 from riskmap import project as project_module
 from riskmap.layers import filter_features
 from riskmap.settings import Settings
@@ -47,7 +48,7 @@ def _metrics(at: AppTest) -> dict[str, str]:
     return out
 
 
-def test_app_runs_and_mirrors_filters_in_url(layers_copy):
+def test_app_runs_and_mirrors_filters_in_url(layers_copy, project):
     del layers_copy
     at = _run()
     assert not at.exception
@@ -55,14 +56,13 @@ def test_app_runs_and_mirrors_filters_in_url(layers_copy):
     assert at.title[0].value == "城口县安全风险“一张图”"
     assert dict(at.query_params) == {
         "township": "全县",
-        "layers": "geohazard,waterlogging,bridge,firezone",
+        "layers": ",".join(project.catalog.ids),  # every declared layer shown at start
         "statuses": "在册,监测中,治理中",
         "q": "",
         "choropleth": "",
     }
-    assert [t.label for t in at.tabs] == [
-        "统计", "清单", "下载清单", "清零进度", "导入调查表", "使用说明",
-    ]  # fmt: skip
+    tabs = ["统计", "清单", "下载清单", "清零进度", "导入调查表", "预警", "使用说明"]
+    assert [t.label for t in at.tabs] == tabs
 
 
 def test_filters_from_query_string_round_trip(layers_copy):
@@ -246,7 +246,7 @@ def test_fifth_layer_by_catalog_entry_alone_shows_in_headline_figures(layers_cop
     with (layers_copy / "catalog.toml").open("a", encoding="utf-8") as fh:
         fh.write(FIFTH_LAYER)
     sites = [  # three sites in the county (coordinates of bundled geohazard points)
-        ("T1", [108.449467, 32.115318], "一般", 12, 100.2, "在册"),
+        ("T1", [108.449467, 32.115318], "一般", 12, 10.2, "在册"),
         ("T2", [108.486385, 32.045345], "较大", 30, 50.5, None),  # blank status counts as 在册
         ("T3", [108.536723, 31.963186], "较大", None, None, "监测中"),
         ("T4", [108.536723, 31.963186], "一般", 500, 9.9, "已销号"),  # hidden by default
@@ -275,12 +275,24 @@ def test_fifth_layer_by_catalog_entry_alone_shows_in_headline_figures(layers_cop
     assert not at.error
     metrics = _metrics(at)
     # Hand figures over T1-T3 (T4 is cleared): 3 sites, 12 + 30 = 42 people,
-    # 100.2 + 50.5 = 150.7 万元 (declared 1 decimal).
+    # 10.2 + 50.5 = 60.7 万元 (declared 1 decimal).
     assert metrics["测试隐患点"] == "3 处"
     assert metrics["涉及人数"] == "42 人"
-    assert metrics["治理投资"] == "150.7 万元"
+    assert metrics["治理投资"] == "60.7 万元"
     assert at.checkbox(key="show_testsite").value
     lists = {len(df.value.columns): df.value for df in at.tabs[1].dataframe}
     table = next(df for df in lists.values() if "涉及人数(人)" in df.columns)
     assert table["涉及人数(人)"].tolist()[:2] == [12, 30]
     assert str(table["涉及人数(人)"].dtype) == "Int64"  # integers stay integers
+
+
+def test_downloads_say_they_follow_the_screen(layers_copy):
+    del layers_copy
+    at = _run({"township": "葛城街道", "layers": "geohazard", "statuses": "在册", "q": "滑坡"})
+    assert not at.exception
+    captions = [c.value for c in at.tabs[2].caption]
+    said = next(c for c in captions if "下载内容与当前屏幕一致" in c).replace("\\", "")
+    for part in ("图层 地质灾害隐患点", "状态 在册", "名称或编号含“滑坡”"):
+        assert part in said
+    labels = [b.label for b in at.tabs[2].get("download_button")]
+    assert labels == [f.label for f in exporters.EXPORT_FORMATS.values()]

@@ -265,7 +265,8 @@ def test_xlsx_sheets_title_and_notes(book_a):
     assert "截至 2026-03-15（数据更新时间）" in notes
     assert "乡镇界线为示意边界（非官方），归属仅供参考" in notes
     assert "演示数据（非真实点位）" in notes
-    assert any(str(r) == "A1:S1" for r in ws.merged_cells.ranges)
+    # 序号 + 18 list fields + 经度 + 纬度 = 21 columns, A..U
+    assert any(str(r) == "A1:U1" for r in ws.merged_cells.ranges)
     assert ws.freeze_panes == "D4"
     assert ws["A3"].font.bold
 
@@ -513,8 +514,10 @@ def test_tab_and_cr_led_text_neutralised_in_xlsx_and_csv(layers_tab_cr):
 
 def test_personal_fields_declared_in_catalog(catalog):
     for spec in catalog:
-        assert set(spec.personal) == {"resp_name", "resp_phone"}
-        assert set(exporters.personal_fields(spec)) == {"resp_name", "resp_phone"}
+        # 应急队伍 also carry their duty line (值班电话): a phone, masked like the others
+        expected = {"resp_name", "resp_phone"} | ({"duty_phone"} if spec.id == "teams" else set())
+        assert set(spec.personal) == expected
+        assert set(exporters.personal_fields(spec)) == expected
 
 
 def test_personal_fields_safety_net_for_undeclared(catalog):
@@ -669,3 +672,101 @@ def test_registry_writer_is_the_format_writer(layers, fmt):
 def test_registry_unknown_format_names_the_known_ones():
     with pytest.raises(RiskmapError, match="xlsx, csv, geojson"):
         exporters.export_format("pdf")
+
+
+# --- location columns (issue 17): 村/社区, 经度/纬度 ----------------------------------------
+
+
+def test_point_lists_carry_place_and_coordinates(book_a, layers):
+    lon, lat = "经度(CGCS2000)", "纬度(CGCS2000)"
+    header, body, _ = _table(book_a["地质灾害隐患点"])
+    place = header.index("村/社区")
+    assert header[place + 1 : place + 3] == [lon, lat]
+    first = body[0]  # 001 at (108.6640, 31.9460), 甲村
+    assert (_col(header, first, "村/社区"), first[place + 1], first[place + 2]) == (
+        "甲村",
+        108.664,
+        31.946,
+    )
+    ws = book_a["地质灾害隐患点"]
+    assert ws.cell(row=4, column=place + 2).number_format == "0.000000"
+    # the bridge list has no 村/社区 in the catalog: it is added after 名称, coordinates after it
+    header, body, _ = _table(book_a["危旧桥梁"])
+    assert header[1:6] == ["统一编号", "名称", "村/社区", lon, lat]
+    assert body[0][4:6] == [108.65, 31.96]
+    header, _, _ = _table(book_a["森林火险区"])
+    assert lon not in header  # zones have areas, not a point
+    rows = list(
+        csv.reader(io.StringIO(exporters.csv_township(layers, A, "葛城街道").decode("utf-8-sig")))
+    )
+    assert lon in rows[0]
+    assert rows[1][rows[0].index(lon)] == "108.664"
+
+
+def test_public_list_coordinates_are_coarsened(public):
+    """0.01° grid: 108.664 → 108.66, 31.946 → 31.95 (nearest multiple of 0.01)."""
+    frames = exporters.township_list_frames(public, A, "葛城街道")
+    geo = frames["geohazard"]
+    assert geo["经度(CGCS2000)"].iloc[0] == pytest.approx(108.66, abs=1e-9)
+    assert geo["纬度(CGCS2000)"].iloc[0] == pytest.approx(31.95, abs=1e-9)
+    assert geo["村/社区"].iloc[0] == "甲村"
+
+
+# --- downloads = screen (issue 17): a FeatureFilter passed to the writers -------------------
+
+
+def test_xlsx_lists_only_the_screen_selection_and_says_so(layers):
+    from riskmap.filters import FeatureFilter
+
+    shown = FeatureFilter(layer_ids=("geohazard",), statuses=("在册",))
+    book = openpyxl.load_workbook(
+        io.BytesIO(exporters.xlsx_township(layers, A, "葛城街道", selection=shown, **_kw()))
+    )
+    assert book.sheetnames == ["汇总", "地质灾害隐患点"]
+    header, body, total = _table(book["地质灾害隐患点"])
+    # Township A holds 001 在册, 002 监测中, 003 治理中, 004 已销号: only 001 is shown.
+    assert [_col(header, r, "统一编号") for r in body] == ["001"]
+    assert _col(header, total, "威胁人数(人)") == 12
+    assert "筛选条件：图层 地质灾害隐患点；状态 在册" in book["地质灾害隐患点"]["A2"].value
+    full = openpyxl.load_workbook(
+        io.BytesIO(exporters.xlsx_township(layers, A, "葛城街道", **_kw()))
+    )
+    assert "筛选条件" not in full["地质灾害隐患点"]["A2"].value
+
+
+def test_csv_geojson_and_zip_follow_the_selection(layers, township_codes):
+    from riskmap.filters import FeatureFilter
+
+    shown = FeatureFilter(text="乙村")  # 002 乙村崩塌 only
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                exporters.csv_township(layers, A, "葛城街道", selection=shown).decode("utf-8-sig")
+            )
+        )
+    )
+    assert [r[rows[0].index("统一编号")] for r in rows[1:]] == ["002"]
+    fc = _strict(exporters.geojson_township(layers, A, "葛城街道", selection=shown, **_kw()))
+    assert [f["properties"]["uid"] for f in fc["features"]] == ["002"]
+    assert fc["selection"] == "筛选条件：名称或编号含“乙村”"
+    data = exporters.all_townships_zip(layers, township_codes, fmt="csv", selection=shown, **_kw())
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        body_b = zf.read("500229102_巴山镇.csv").decode("utf-8-sig")
+        overview = openpyxl.load_workbook(io.BytesIO(zf.read("城口县_汇总.xlsx")))["汇总"]
+    assert len(list(csv.reader(io.StringIO(body_b)))) == 1  # header only: 乙村 is in A
+    assert "筛选条件：名称或编号含“乙村”" in overview["A2"].value
+    sub, rows_b = _rows(overview)[3], _rows(overview)
+    assert rows_b[6][0] == "全县合计"
+    assert rows_b[6][sub.index("合计")] == 1  # one geohazard point selected county-wide
+
+
+def test_xlsx_float_cells_use_the_declared_decimals(book_a, catalog):
+    """威胁财产 declares decimals = 2 in catalog.toml: its cells show 0.00, totals too."""
+    assert catalog.get("geohazard").fields["threat_property_wan"].decimals == 2
+    ws = book_a["地质灾害隐患点"]
+    header, body, _ = _table(ws)
+    col = header.index("威胁财产(万元)") + 1
+    assert {ws.cell(row=r, column=col).number_format for r in range(4, 4 + len(body) + 1)} == {
+        "0.00"
+    }
+    assert _col(header, body[0], "威胁财产(万元)") == 50.5  # the value itself is untouched

@@ -42,7 +42,10 @@ def _raw(layer_file: str) -> list[dict]:
         (12_500, "万元", None, "1.25 亿元"),
         (3, aggregate.COUNT_UNIT, None, "3 处"),
         (6283.4, "ha", None, "6283 ha"),
-        (150.7, "万元", 1, "150.7 万元"),
+        (60.7, "万元", 1, "60.7 万元"),
+        (150.7, "万元", 1, "151 万元"),  # from 100 up a tile shows whole units
+        (6283.37, "ha", 2, "6283 ha"),
+        (12.345, "m", 1, "12.3 m"),
         (0, "户", None, "0 户"),
     ],
 )

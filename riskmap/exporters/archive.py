@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import re
 import zipfile
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -16,6 +17,7 @@ from riskmap.exporters.formats import FORMATS, township_export
 from riskmap.exporters.listing import (
     data_as_of,
     listed_layers,
+    selection_note,
 )
 from riskmap.exporters.summary import summary_xlsx
 from riskmap.layers import LayerData
@@ -23,6 +25,8 @@ from riskmap.settings import COUNTY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from riskmap.filters import FeatureFilter
 
 
 _FILE_BAD = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
@@ -53,6 +57,7 @@ def all_townships_zip(
     as_of: dt.date | None = None,
     generated: dt.date | None = None,
     county_name: str = COUNTY_NAME,
+    selection: FeatureFilter | None = None,
 ) -> bytes:
     """
     Every township's list in one ZIP, plus the county overview.
@@ -75,8 +80,8 @@ def all_townships_zip(
         The code table: columns ``adcode`` (9-digit text), ``name``, ``level``.
     fmt
         ``"xlsx"``, ``"csv"`` or ``"geojson"`` (`FORMATS`) for the township files.
-    include_cleared, approximate, as_of, generated, county_name
-        As in `xlsx_township`.
+    include_cleared, approximate, as_of, generated, county_name, selection
+        As in `xlsx_township`; the overview counts the selected features too.
 
     Returns
     -------
@@ -102,7 +107,7 @@ def all_townships_zip(
     generated = generated or dt.date.today()
     as_of = as_of or data_as_of(layers)
     stamp = (generated.year, generated.month, generated.day, 0, 0, 0)
-    common = {"include_cleared": include_cleared}
+    common = {"include_cleared": include_cleared, "selection": selection}
     doc = {
         "approximate": approximate,
         "as_of": as_of,
@@ -116,9 +121,18 @@ def all_townships_zip(
             info = zipfile.ZipInfo(township_file_name(str(code), str(name), fmt), stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
-        shown = listed_layers(layers, include_cleared=include_cleared)
+        selected = (
+            layers if selection is None else replace(selection, township_code=None).apply(layers)
+        )
+        shown = listed_layers(selected, include_cleared=include_cleared)
         df_summary = summarize_townships(shown, None, township_codes)  # type: ignore[arg-type]
-        overview = summary_xlsx(df_summary, shown, include_cleared=include_cleared, **doc)
+        overview = summary_xlsx(
+            df_summary,
+            shown,
+            include_cleared=include_cleared,
+            selection_text=selection_note(layers, selection),
+            **doc,
+        )
         info = zipfile.ZipInfo(f"{_file_part(county_name)}_汇总.xlsx", stamp)
         info.compress_type = zipfile.ZIP_DEFLATED
         zf.writestr(info, overview)

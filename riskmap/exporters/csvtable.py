@@ -21,6 +21,8 @@ from riskmap.layers import LayerData
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from riskmap.filters import FeatureFilter
+
 
 def csv_township(
     layers: Mapping[str, LayerData],
@@ -28,6 +30,7 @@ def csv_township(
     township_name: str,
     *,
     include_cleared: bool = False,
+    selection: FeatureFilter | None = None,
 ) -> bytes:
     """
     Write the township's risk list as one CSV table (UTF-8 with BOM, CRLF line ends).
@@ -41,8 +44,9 @@ def csv_township(
 
     Parameters
     ----------
-    layers, township_code, township_name, include_cleared
-        As in `riskmap.exporters.xlsx_township` (the name is not a column).
+    layers, township_code, township_name, include_cleared, selection
+        As in `riskmap.exporters.xlsx_township` (the name is not a column; a CSV has no
+        note row, so the selection is not described).
 
     Returns
     -------
@@ -55,7 +59,7 @@ def csv_township(
         When `township_code` is not 9 digits.
     """
     frames = township_list_frames(
-        layers, township_code, township_name, include_cleared=include_cleared
+        layers, township_code, township_name, include_cleared=include_cleared, selection=selection
     )
     columns: list[str] = [LAYER_HEADER]
     for df in frames.values():

@@ -19,6 +19,7 @@ from riskmap.exporters.xlsx import xlsx_township
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from riskmap.filters import FeatureFilter
     from riskmap.layers import LayerData
 
 
@@ -30,6 +31,7 @@ class ListOptions(TypedDict, total=False):
     as_of: dt.date | None
     generated: dt.date | None
     county_name: str
+    selection: FeatureFilter | None
 
 
 class TownshipWriter(Protocol):
@@ -51,8 +53,13 @@ def _csv_writer(
     **options: Unpack[ListOptions],
 ) -> bytes:
     """`csv_township` under the common signature: a data table has no title or note rows."""
-    include_cleared = options.get("include_cleared", False)
-    return csv_township(layers, township_code, township_name, include_cleared=include_cleared)
+    return csv_township(
+        layers,
+        township_code,
+        township_name,
+        include_cleared=options.get("include_cleared", False),
+        selection=options.get("selection"),
+    )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from riskmap.exporters.listing import (
     data_as_of,
     list_frame,
     listed_features,
+    selection_note,
 )
 from riskmap.exporters.public import public_note
 from riskmap.io import geojson_text
@@ -22,6 +23,8 @@ from riskmap.settings import COUNTY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from riskmap.filters import FeatureFilter
 
 
 def geojson_township(
@@ -34,6 +37,7 @@ def geojson_township(
     as_of: dt.date | None = None,
     generated: dt.date | None = None,
     county_name: str = COUNTY_NAME,
+    selection: FeatureFilter | None = None,
 ) -> bytes:
     """
     Write the township's features as one RFC 7946 FeatureCollection (UTF-8, no BOM).
@@ -42,14 +46,15 @@ def geojson_township(
     for blanks, never ``NaN``) plus ``layer`` (id) and ``layer_name``; polygons add
     ``township_area_ha`` and ``township_share`` (0–1) for this township. Top-level foreign
     members (RFC 7946 §6.1): ``title``, ``township`` (``{"code", "name"}``),
-    ``approximate_boundaries``, ``demo`` (any listed feature is demo data), ``as_of`` (ISO
-    date or null) and ``generated`` (ISO date). Values are not neutralised (data, not a
-    spreadsheet).
+    ``approximate_boundaries``, ``demo`` (any listed feature is demo data),
+    ``public_release`` and ``selection`` (the notes of a public release and of a screen
+    selection, or null), ``as_of`` (ISO date or null) and ``generated`` (ISO date). Values
+    are not neutralised (data, not a spreadsheet).
 
     Parameters
     ----------
     layers, township_code, township_name, include_cleared, approximate, as_of, generated,
-    county_name
+    county_name, selection
         As in `xlsx_township`.
 
     Returns
@@ -63,7 +68,7 @@ def geojson_township(
         When `township_code` is not 9 digits.
     """
     code = _check_code(township_code)
-    listed = listed_features(layers, code, include_cleared=include_cleared)
+    listed = listed_features(layers, code, include_cleared=include_cleared, selection=selection)
     features: list[dict[str, Any]] = []
     for lid, gdf in listed.items():
         if gdf.empty:
@@ -85,6 +90,7 @@ def geojson_township(
         "approximate_boundaries": bool(approximate),
         "demo": _any_demo(listed),
         "public_release": public_note(layers),
+        "selection": selection_note(layers, selection),
         "as_of": None if as_of is None else as_of.isoformat(),
         "generated": (generated or dt.date.today()).isoformat(),
         "features": features,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
 
     from riskmap.catalog import FieldSpec, LayerSpec
+    from riskmap.filters import FeatureFilter
 
 SEQ_HEADER = "序号"
 """First column of every list: 1..n within the layer."""
@@ -31,6 +33,20 @@ AREA_HEADER = "本乡镇面积(ha)"
 """Polygon layers: area of the feature inside this township, hectares, 2 decimals."""
 SHARE_HEADER = "本乡镇占比(%)"
 """Polygon layers: that area as a percentage of the feature's whole area, 1 decimal."""
+LON_HEADER = "经度(CGCS2000)"
+"""Point layers: longitude in degrees, 6 decimals (≈ 0.1 m). Stored coordinates are WGS84
+(RFC 7946); CGCS2000 agrees with WGS84 to well under a metre, far below 6-decimal rounding
+error at list scale, so the list names the national datum staff work in."""
+LAT_HEADER = "纬度(CGCS2000)"
+"""Point layers: latitude in degrees, 6 decimals."""
+COORD_DECIMALS = 6
+"""Decimals of `LON_HEADER`/`LAT_HEADER` (1e-6° ≈ 0.1 m at Chengkou)."""
+DECIMALS_ATTR = "riskmap_decimals"
+"""``df.attrs`` key of a list frame: ``{header: declared decimals}`` of its float columns
+(the XLSX writer formats those cells to that many decimals)."""
+PLACE_FIELD = "village"
+"""Common field 村/社区 every point layer's list carries (after 名称), so a 乡镇 office can
+find the site from its list."""
 
 
 NOTE_NO_CLEARED = "不含已销号点位"
@@ -49,7 +65,11 @@ def _check_code(township_code: str) -> str:
 
 
 def listed_features(
-    layers: Mapping[str, LayerData], township_code: str, *, include_cleared: bool = False
+    layers: Mapping[str, LayerData],
+    township_code: str,
+    *,
+    include_cleared: bool = False,
+    selection: FeatureFilter | None = None,
 ) -> dict[str, gpd.GeoDataFrame]:
     """
     Select the features a township's list shows, per layer.
@@ -62,12 +82,16 @@ def listed_features(
         9-digit township code, e.g. ``"500229001"``.
     include_cleared
         Also list cleared (已销号) features.
+    selection
+        What the screen shows (`riskmap.filters.FeatureFilter`: layers, classes, statuses,
+        search text); its township is ignored (the list's township wins). None = all.
 
     Returns
     -------
     features
-        ``{layer_id: gdf}`` for every layer (possibly empty), layer order; each a subset of
-        ``layer.gdf`` (EPSG:4326, same order). A polygon with any share in the township is in.
+        ``{layer_id: gdf}`` for every (selected) layer, possibly empty, layer order; each a
+        subset of ``layer.gdf`` (EPSG:4326, same order). A polygon with any share in the
+        township is in.
 
     Raises
     ------
@@ -75,6 +99,8 @@ def listed_features(
         When `township_code` is not 9 digits.
     """
     code = _check_code(township_code)
+    if selection is not None:
+        layers = replace(selection, township_code=None).apply(layers)
     return {
         lid: active(layer.in_township(code), include_cleared=include_cleared)
         for lid, layer in layers.items()
@@ -108,12 +134,54 @@ def _typed_column(
     return pd.Series([blank if is_blank(v) else str(v) for v in raw], dtype=object)
 
 
+_OWN_HEADERS = frozenset({SEQ_HEADER, AREA_HEADER, SHARE_HEADER, LON_HEADER, LAT_HEADER})
+
+
+def list_keys(spec: LayerSpec) -> list[str]:
+    """
+    Field keys of the layer's list: the catalog's ``list``, plus `PLACE_FIELD` for points.
+
+    A point layer whose ``list`` lacks 村/社区 gets it after 名称 (or first), when the layer
+    has the field (it is common to every layer).
+    """
+    keys = list(spec.list_fields)
+    if spec.geometry == "Point" and PLACE_FIELD in spec.fields and PLACE_FIELD not in keys:
+        keys.insert(keys.index("name") + 1 if "name" in keys else 0, PLACE_FIELD)
+    return keys
+
+
+def point_coordinates(gdf: gpd.GeoDataFrame) -> tuple[pd.Series, pd.Series]:
+    """
+    Longitude and latitude of point features, degrees, `COORD_DECIMALS` decimals.
+
+    Parameters
+    ----------
+    gdf
+        Features in EPSG:4326; a missing or empty geometry gives NaN.
+
+    Returns
+    -------
+    lon, lat
+        float64 Series with a RangeIndex (list order).
+    """
+    import shapely  # noqa: PLC0415 - geometry only needed here
+
+    geoms = gdf.geometry.to_numpy()
+    is_point = shapely.get_type_id(geoms) == 0
+    lon = np.where(is_point, shapely.get_x(geoms), np.nan)
+    lat = np.where(is_point, shapely.get_y(geoms), np.nan)
+    return (
+        pd.Series(lon, dtype="float64").round(COORD_DECIMALS),
+        pd.Series(lat, dtype="float64").round(COORD_DECIMALS),
+    )
+
+
 def _headers(spec: LayerSpec, keys: Sequence[str] | None = None) -> dict[str, str]:
     """``{field key: unique Chinese header}`` for `keys` (default: the layer's list fields)."""
     out: dict[str, str] = {}
     for key in spec.list_fields if keys is None else keys:
         header = spec.header(key)
-        if header in out.values() or header in {SEQ_HEADER, AREA_HEADER, SHARE_HEADER}:
+        if header in out.values() or header in _OWN_HEADERS:
             header = f"{header}[{key}]"
         out[key] = header
     return out
@@ -176,21 +244,39 @@ def list_frame(layer: LayerData, gdf: gpd.GeoDataFrame, township_code: str) -> p
     -------
     df
         RangeIndex; columns `SEQ_HEADER` (``Int64`` 1..n), then ``spec.header(key)`` for each
-        of ``spec.list_fields`` (``int`` fields ``Int64``, ``float`` fields float64, ``bool``
-        fields ``"是"``/``"否"``, others text; blanks None/NA, never ``"nan"``); polygon
-        layers add `AREA_HEADER` (ha, 2 decimals) and `SHARE_HEADER` (%, 1 decimal).
+        of `list_keys` (``int`` fields ``Int64``, ``float`` fields float64, ``bool``
+        fields ``"是"``/``"否"``, others text; blanks None/NA, never ``"nan"``); point
+        layers add `LON_HEADER` and `LAT_HEADER` (degrees, 6 decimals; a public release's
+        coarsened points give coarsened values) after 村/社区; polygon layers add
+        `AREA_HEADER` (ha, 2 decimals) and `SHARE_HEADER` (%, 1 decimal).
     """
     spec = layer.spec
     n = len(gdf)
     data: dict[str, pd.Series] = {SEQ_HEADER: pd.Series(np.arange(1, n + 1), dtype="Int64")}
-    data.update(typed_table(gdf, spec, spec.list_fields).to_dict("series"))
+    keys = list_keys(spec)
+    columns = typed_table(gdf, spec, keys).to_dict("series")
+    if spec.geometry == "Point":  # coordinates after the place (村/社区), else after 名称
+        after = next((k for k in (PLACE_FIELD, "name") if k in keys), None)
+        headers = list(columns)
+        at = headers.index(_headers(spec, keys)[after]) + 1 if after else len(headers)
+        lon, lat = point_coordinates(gdf)
+        items = list(columns.items())
+        columns = dict([*items[:at], (LON_HEADER, lon), (LAT_HEADER, lat), *items[at:]])
+    data.update(columns)
+    declared = {
+        header: f.decimals
+        for key, header in _headers(spec, keys).items()
+        if (f := spec.fields.get(key)) is not None and f.type == "float" and f.decimals is not None
+    }
     if spec.geometry == "Polygon":
         shares = layer.shares[layer.shares["township_code"] == township_code]
         mine = shares.drop_duplicates("key").set_index("key")
         keys = pd.Series(gdf[spec.key].to_numpy(dtype=object))
         data[AREA_HEADER] = keys.map(mine["area_ha"]).astype("float64").round(2)
         data[SHARE_HEADER] = (keys.map(mine["share"]).astype("float64") * 100).round(1)
-    return pd.DataFrame(data)
+    df = pd.DataFrame(data)
+    df.attrs[DECIMALS_ATTR] = declared
+    return df
 
 
 def township_list_frames(
@@ -199,6 +285,7 @@ def township_list_frames(
     township_name: str,
     *,
     include_cleared: bool = False,
+    selection: FeatureFilter | None = None,
 ) -> dict[str, pd.DataFrame]:
     """
     Build the township's risk list (风险点位清单) as one table per layer.
@@ -213,6 +300,8 @@ def township_list_frames(
         Township name (kept for a uniform signature with the writers; not a column).
     include_cleared
         Also list cleared (已销号) features.
+    selection
+        What the screen shows, see `listed_features`.
 
     Returns
     -------
@@ -228,8 +317,15 @@ def township_list_frames(
     """
     del township_name
     code = _check_code(township_code)
-    listed = listed_features(layers, code, include_cleared=include_cleared)
+    listed = listed_features(layers, code, include_cleared=include_cleared, selection=selection)
     return {lid: list_frame(layers[lid], gdf, code) for lid, gdf in listed.items()}
+
+
+def selection_note(layers: Mapping[str, LayerData], selection: FeatureFilter | None) -> str | None:
+    """Describe a screen selection for the note row (`FeatureFilter.describe`), or None."""
+    if selection is None:
+        return None
+    return replace(selection, township_code=None).describe(layers)
 
 
 def data_as_of(layers: Mapping[str, LayerData]) -> dt.date | None:
@@ -270,8 +366,11 @@ def _notes(
     demo: bool,
     include_cleared: bool,
     public: str | None = None,
+    selection: str | None = None,
 ) -> list[str]:
     notes = [_as_of_text(as_of)]
+    if selection:
+        notes.append(selection)
     if public:
         notes.append(public)
     if approximate:
@@ -284,7 +383,7 @@ def _notes(
 
 
 def _subtotal_headers(spec: LayerSpec, df: pd.DataFrame) -> list[str]:
-    headers = _headers(spec)
+    headers = _headers(spec, list_keys(spec))
     out = [headers[k] for k in spec.sums if k in headers]
     if AREA_HEADER in df.columns:
         out.append(AREA_HEADER)

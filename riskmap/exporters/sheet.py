@@ -15,6 +15,10 @@ from openpyxl.utils import get_column_letter
 
 from riskmap.exporters.listing import (
     AREA_HEADER,
+    COORD_DECIMALS,
+    DECIMALS_ATTR,
+    LAT_HEADER,
+    LON_HEADER,
     SHARE_HEADER,
 )
 from riskmap.exporters.values import (
@@ -59,13 +63,17 @@ def _put_number(ws: Worksheet, row: int, col: int, value: Any, fmt: str = "Gener
     return cell
 
 
-def _number_format(header: str, series: pd.Series) -> str:
+def _number_format(header: str, series: pd.Series, decimals: int | None = None) -> str:
     if header == SHARE_HEADER:
         return "0.0"
     if header == AREA_HEADER:
         return "0.00"
+    if header in {LON_HEADER, LAT_HEADER}:
+        return "0." + "0" * COORD_DECIMALS
     if pd.api.types.is_integer_dtype(series):
         return "0"
+    if decimals is not None:  # the catalog's declared precision (FieldSpec.decimals)
+        return "0." + "0" * decimals if decimals > 0 else "0"
     return "General"
 
 
@@ -109,10 +117,11 @@ def _write_table(ws: Worksheet, df: pd.DataFrame, first_row: int) -> list[int]:
     headers = [str(c) for c in df.columns]
     _header_row(ws, first_row, headers)
     widths = [_display_width(h) for h in headers]
+    declared = df.attrs.get(DECIMALS_ATTR, {})
     for j, header in enumerate(headers):
         series = df.iloc[:, j]
         numeric = _is_numeric(series)
-        fmt = _number_format(header, series)
+        fmt = _number_format(header, series, declared.get(header))
         for i, value in enumerate(series.tolist()):
             row = first_row + 1 + i
             if numeric:

@@ -115,6 +115,7 @@ def summary_xlsx(
     generated: dt.date | None = None,
     county_name: str = COUNTY_NAME,
     include_cleared: bool = False,
+    selection_text: str | None = None,
 ) -> bytes:
     """
     Write the county overview (乡镇汇总表): one row per township, a 全县合计 row.
@@ -136,6 +137,9 @@ def summary_xlsx(
         As in `xlsx_township`.
     include_cleared
         Only changes the notes (whether "不含已销号点位" is stated); filter `layers` yourself.
+    selection_text
+        Note saying which screen selection `layers` were restricted to
+        (`riskmap.exporters.listing.selection_note`), or None.
 
     Returns
     -------
@@ -160,6 +164,7 @@ def summary_xlsx(
         demo=_any_demo({lid: layer.gdf for lid, layer in layers.items()}),
         include_cleared=include_cleared,
         public=public_note(layers),
+        selection=selection_text,
     )
     wb = Workbook()
     ws = wb.active

@@ -10,6 +10,7 @@ from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
 from riskmap.exporters.listing import (
+    DECIMALS_ATTR,
     NOTE_ZONES,
     _any_demo,
     _check_code,
@@ -20,6 +21,7 @@ from riskmap.exporters.listing import (
     data_as_of,
     list_frame,
     listed_features,
+    selection_note,
 )
 from riskmap.exporters.public import public_note
 from riskmap.exporters.sheet import (
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
 
     from riskmap.catalog import LayerSpec
+    from riskmap.filters import FeatureFilter
 
 SUMMARY_SHEET = "汇总"
 """Name of the first sheet of a township workbook."""
@@ -65,7 +68,7 @@ def _write_list_sheet(
         _put_text(ws, total_row, 2, f"共{len(df)}处").font = _BOLD
     for header in _subtotal_headers(spec, df):
         j = list(df.columns).index(header)
-        fmt = _number_format(header, df[header])
+        fmt = _number_format(header, df[header], df.attrs.get(DECIMALS_ATTR, {}).get(header))
         _put_number(ws, total_row, j + 1, _sum(df[header]), fmt).font = _BOLD
     for col in range(1, ncols + 1):
         ws.cell(row=total_row, column=col).fill = _TOTAL_FILL
@@ -87,6 +90,7 @@ def xlsx_township(
     as_of: dt.date | None = None,
     generated: dt.date | None = None,
     county_name: str = COUNTY_NAME,
+    selection: FeatureFilter | None = None,
 ) -> bytes:
     """
     Write the township's risk list as an Excel workbook (``.xlsx``).
@@ -120,6 +124,10 @@ def xlsx_township(
         Date stamped in the workbook properties; default today.
     county_name
         County name in the title.
+    selection
+        What the app's screen shows (`riskmap.filters.FeatureFilter`): only those layers and
+        features are listed, and the notes say which conditions were applied
+        (`FeatureFilter.describe`). None = every layer, every feature.
 
     Returns
     -------
@@ -132,7 +140,7 @@ def xlsx_township(
         When `township_code` is not 9 digits.
     """
     code = _check_code(township_code)
-    listed = listed_features(layers, code, include_cleared=include_cleared)
+    listed = listed_features(layers, code, include_cleared=include_cleared, selection=selection)
     frames = {lid: list_frame(layers[lid], gdf, code) for lid, gdf in listed.items()}
     notes = _notes(
         as_of or data_as_of(layers),
@@ -140,6 +148,7 @@ def xlsx_township(
         demo=_any_demo(listed),
         include_cleared=include_cleared,
         public=public_note(layers),
+        selection=selection_note(layers, selection),
     )
     wb = Workbook()
     ws = wb.active

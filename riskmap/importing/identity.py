@@ -25,6 +25,8 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 
+from riskmap.settings import STORAGE_CRS
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -67,7 +69,7 @@ def similar_names(a: object, b: object) -> bool:
 
 def to_metric(lon: np.ndarray, lat: np.ndarray, metric_crs: str) -> tuple[np.ndarray, np.ndarray]:
     """WGS84 degrees → metres in `metric_crs` (arrays of the same shape)."""
-    tr = Transformer.from_crs("EPSG:4326", metric_crs, always_xy=True)
+    tr = Transformer.from_crs(STORAGE_CRS, metric_crs, always_xy=True)
     x, y = tr.transform(np.asarray(lon, float), np.asarray(lat, float))
     return np.asarray(x, float), np.asarray(y, float)
 

@@ -20,6 +20,7 @@ from riskmap import cells as tc
 from riskmap.coords import LEVEL_ERROR, to_wgs84
 from riskmap.importing.columns import split_lonlat
 from riskmap.importing.report import Message
+from riskmap.settings import STORAGE_CRS
 
 if TYPE_CHECKING:
     from riskmap.importing.columns import ColumnPlan
@@ -63,8 +64,8 @@ def county_geometry(gdf_county: Any) -> Any:  # noqa: ANN401 - GeoDataFrame/GeoS
         return None
     if isinstance(gdf_county, (gpd.GeoDataFrame, gpd.GeoSeries)):
         geo = gdf_county.geometry if isinstance(gdf_county, gpd.GeoDataFrame) else gdf_county
-        if geo.crs is not None and not geo.crs.equals("EPSG:4326"):
-            geo = geo.to_crs("EPSG:4326")
+        if geo.crs is not None and not geo.crs.equals(STORAGE_CRS):
+            geo = geo.to_crs(STORAGE_CRS)
         return geo.union_all()
     return gdf_county
 

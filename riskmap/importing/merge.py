@@ -19,6 +19,7 @@ from riskmap.coords import LEVEL_INFO
 from riskmap.importing.columns import COMPUTED
 from riskmap.importing.report import Message
 from riskmap.schema import coerce_layer, is_blank
+from riskmap.settings import STORAGE_CRS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -39,7 +40,7 @@ class FieldChange:
 def empty_gdf(columns: Iterable[str] = ()) -> gpd.GeoDataFrame:
     """Return an empty EPSG:4326 GeoDataFrame with these (object) columns."""
     return gpd.GeoDataFrame(
-        {c: pd.Series(dtype=object) for c in columns}, geometry=[], crs="EPSG:4326"
+        {c: pd.Series(dtype=object) for c in columns}, geometry=[], crs=STORAGE_CRS
     )
 
 
@@ -109,7 +110,7 @@ def merge_updates(
             merged[col] = new_vals.where(new_vals.notna(), merged[col].astype(object))
         else:
             merged[col] = new_vals
-    merged = gpd.GeoDataFrame(merged, geometry=new_part.geometry.to_numpy(), crs="EPSG:4326")
+    merged = gpd.GeoDataFrame(merged, geometry=new_part.geometry.to_numpy(), crs=STORAGE_CRS)
     if "flags" in merged.columns:
         merged["flags"] = new_part["flags"].to_numpy()
     skip = {"flags", "updated_at", "source", *COMPUTED}
@@ -131,7 +132,7 @@ def merge_updates(
     out = pd.concat([gdf_acc[~acc_update], merged], ignore_index=True)
     order = np.concatenate([np.flatnonzero(~acc_update), np.flatnonzero(acc_update)])
     out.index = order
-    return gpd.GeoDataFrame(out.sort_index(), crs="EPSG:4326"), changes
+    return gpd.GeoDataFrame(out.sort_index(), crs=STORAGE_CRS), changes
 
 
 def assemble(
@@ -145,9 +146,9 @@ def assemble(
     if len(base) == 0:
         parts = [gdf_updated, gdf_new]
     else:
-        kept = coerce_layer(gpd.GeoDataFrame(base, crs=base.crs or "EPSG:4326"), spec)
-        if kept.crs is not None and not kept.crs.equals("EPSG:4326"):
-            kept = kept.to_crs("EPSG:4326")
+        kept = coerce_layer(gpd.GeoDataFrame(base, crs=base.crs or STORAGE_CRS), spec)
+        if kept.crs is not None and not kept.crs.equals(STORAGE_CRS):
+            kept = kept.to_crs(STORAGE_CRS)
         if len(gdf_updated):
             pos = pd.Series(np.arange(len(kept)), index=kept[key].astype(str))
             pos = pos[~pos.index.duplicated()]
@@ -160,7 +161,7 @@ def assemble(
     if not parts:
         return empty_gdf(spec.fields) if len(base) == 0 else base
     out = pd.concat(parts, ignore_index=True)
-    return gpd.GeoDataFrame(out, geometry=out.geometry.name, crs="EPSG:4326")
+    return gpd.GeoDataFrame(out, geometry=out.geometry.name, crs=STORAGE_CRS)
 
 
 def name_new_points(

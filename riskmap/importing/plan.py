@@ -53,6 +53,7 @@ from riskmap.importing.validate import (
 from riskmap.layers import prepare_layer
 from riskmap.readers import MAX_COLUMNS, MAX_ROWS, RawTable, read_table
 from riskmap.schema import coerce_layer, is_blank
+from riskmap.settings import COUNTY_NAME, METRIC_CRS, STORAGE_CRS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -166,8 +167,8 @@ def plan_import(
     sheet: str | None = None,
     mapping: Mapping[str, str | None] | None = None,
     defaults: Mapping[str, object] | None = None,
-    metric_crs: str = "EPSG:4545",
-    county_name: str = "城口县",
+    metric_crs: str = METRIC_CRS,
+    county_name: str = COUNTY_NAME,
     today: dt.date | None = None,
     max_rows: int = MAX_ROWS,
     max_columns: int = MAX_COLUMNS,
@@ -281,8 +282,8 @@ def plan_attribute_update(
     gdf_townships: gpd.GeoDataFrame,
     source: str,
     action: str = "update",
-    metric_crs: str = "EPSG:4545",
-    county_name: str = "城口县",
+    metric_crs: str = METRIC_CRS,
+    county_name: str = COUNTY_NAME,
     today: dt.date | None = None,
 ) -> ImportPlan:
     """
@@ -349,8 +350,8 @@ def plan_table(
     crs: str = "wgs84",
     mapping: Mapping[str, str | None] | None = None,
     defaults: Mapping[str, object] | None = None,
-    metric_crs: str = "EPSG:4545",
-    county_name: str = "城口县",
+    metric_crs: str = METRIC_CRS,
+    county_name: str = COUNTY_NAME,
     today: dt.date | None = None,
     strict: bool = False,
     accept_conflicts: Confirm = False,
@@ -513,9 +514,14 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     key_col = rows.source_of.get(key, spec.label(key))
     raw_uids = rows.values.get(key, np.full(n, None, dtype=object))
     uids = check_uids(raw_uids, spec, key_col, msgs)
-    missing_uid = np.array([u is None for u in uids], dtype=bool)
-    keys = [None if u is None else u.casefold() for u in uids]
-    is_update = np.array([k is not None and k in stored.spelling for k in keys], dtype=bool)
+    uid_series = pd.Series(uids, dtype=object)
+    missing_uid = uid_series.isna().to_numpy()
+    keys = uid_series.str.casefold().where(~missing_uid, None).tolist()
+    is_update = (
+        uid_series.str.casefold().isin(list(stored.spelling)).to_numpy() & ~missing_uid
+        if stored.spelling
+        else np.zeros(n, dtype=bool)
+    )
     for pos in np.flatnonzero(is_update):
         stored_uid = stored.spelling[keys[pos]]
         if stored_uid != raw_uids[pos]:
@@ -525,17 +531,16 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     if key in rows.values:
         rows.values[key] = uids
     attr_only = loc.blank & is_update
-    for pos in range(n):
-        if attr_only[pos]:
-            continue  # keeps its location: the blank-coordinate findings do not apply
-        msgs[pos][:0] = loc.messages[pos]
-        if not has_coordinates:
-            reason = f"没有坐标，且{spec.label(key)}不在图层中：无法落图"
+    for pos, found in enumerate(loc.messages):
+        if found and not attr_only[pos]:  # an attribute-only row keeps its location
+            msgs[pos][:0] = found
+    if not has_coordinates:
+        reason = f"没有坐标，且{spec.label(key)}不在图层中：无法落图"
+        for pos in np.flatnonzero(~attr_only):
             msgs[pos].append(Message(key_col, str(raw_uids[pos] or ""), reason, LEVEL_ERROR))
     base = existing.reset_index(drop=True)
-    old_pos = np.array(
-        [stored.position.get(k, -1) if u else -1 for k, u in zip(keys, is_update, strict=True)]
-    )
+    old_pos = np.full(n, -1, dtype=np.int64)
+    old_pos[is_update] = [stored.position[keys[pos]] for pos in np.flatnonzero(is_update)]
 
     def kept_from_existing(fkey: str) -> np.ndarray:
         """Update rows whose existing feature already has a value for `fkey`."""
@@ -594,7 +599,7 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     has_point = np.isfinite(lon) & np.isfinite(lat)
     geometry[has_point] = shapely.points(lon[has_point], lat[has_point])
     gdf_acc = gpd.GeoDataFrame(
-        raw.iloc[acc_idx].reset_index(drop=True), geometry=geometry[acc_idx], crs="EPSG:4326"
+        raw.iloc[acc_idx].reset_index(drop=True), geometry=geometry[acc_idx], crs=STORAGE_CRS
     )
     gdf_acc["flags"] = [import_flags[i] for i in acc_idx]
     acc_update = is_update[acc_idx]
@@ -651,7 +656,7 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     ]
     rej_idx = np.flatnonzero(~written)
     gdf_rejected = gpd.GeoDataFrame(
-        raw.iloc[rej_idx].reset_index(drop=True), geometry=geometry[rej_idx], crs="EPSG:4326"
+        raw.iloc[rej_idx].reset_index(drop=True), geometry=geometry[rej_idx], crs=STORAGE_CRS
     )
     if key in gdf_rejected.columns:
         gdf_rejected[key] = [None if str(u).startswith("__new_") else u for u in gdf_rejected[key]]

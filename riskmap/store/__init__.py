@@ -24,7 +24,11 @@ the new version, never a partial one.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from riskmap.errors import DataFileError
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -32,7 +36,41 @@ if TYPE_CHECKING:
     from riskmap.catalog import Catalog, LayerSpec
     from riskmap.settings import Settings
 
-__all__ = ["Store", "open_store"]
+__all__ = ["ATTACHMENT_NAME", "Store", "attachment_name", "check_attachment_name", "open_store"]
+
+ATTACHMENT_NAME = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{1,8}$")
+"""An attachment's name: the SHA-256 of its bytes, a dot, a short lower-case suffix."""
+
+
+def attachment_name(data: bytes, suffix: str) -> str:
+    """
+    Name under which every store keeps `data`: ``<sha256 hex>.<suffix>`` (same bytes, same name).
+
+    Raises
+    ------
+    ValueError
+        When `suffix` (``"jpg"``, ``".PDF"``…) is not 1-8 letters or digits.
+    """
+    name = f"{hashlib.sha256(data).hexdigest()}.{suffix.lower().lstrip('.')}"
+    if not ATTACHMENT_NAME.match(name):
+        msg = f"附件类型无效 {suffix!r} (bad attachment suffix)"
+        raise ValueError(msg)
+    return name
+
+
+def check_attachment_name(name: str) -> str:
+    """
+    Return `name` when it is a generated attachment name (`ATTACHMENT_NAME`).
+
+    Raises
+    ------
+    DataFileError
+        For any other name (never a path a user could choose).
+    """
+    if not ATTACHMENT_NAME.match(name):
+        msg = f"附件名称无效 {name!r} (not an attachment name)"
+        raise DataFileError(msg)
+    return name
 
 
 @runtime_checkable
@@ -55,9 +93,11 @@ class Store(Protocol):
 
     def stamp(self) -> str:
         """
-        Return a cheap token that changes whenever the catalog, a layer or a record changes.
+        Return a cheap token that changes whenever the catalog, a layer or a boundary changes.
 
-        For caches (the app reloads its project when it changes); not a content hash.
+        For caches: the app reloads its project (catalog, layers, townships) when it changes.
+        Records (warnings, responses) are not part of it: views read them from the store on
+        each rerun, so a response recorded does not reload every layer. Not a content hash.
         """
         ...
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from riskmap import io
 from riskmap.errors import DataFileError
+from riskmap.store import attachment_name, check_attachment_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 RECORDS_DIR = "records"
 ATTACHMENTS_DIR = "attachments"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_ATTACHMENT = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{1,8}$")
 
 
 def _check_name(name: str) -> str:
@@ -69,11 +69,10 @@ class FileStore:
         self.settings = settings
 
     def stamp(self) -> str:
-        """Return modification stamps of the catalog, layer files, records and boundaries."""
+        """Return modification stamps of the catalog, layer files and boundaries."""
         st = self.settings
         paths = [st.catalog_path, st.township_polygons_path, st.county_path]
         paths += sorted(st.layers_dir.glob("*.geojson"))
-        paths += sorted((st.layers_dir / RECORDS_DIR).glob("*.json"))
         stamps = [f"{p}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in paths if p.exists()]
         return hashlib.sha256("|".join(stamps).encode()).hexdigest()
 
@@ -253,11 +252,7 @@ class FileStore:
 
         The caller checks type and size first; the name is generated, never the user's.
         """
-        suffix = suffix.lower().lstrip(".")
-        name = f"{hashlib.sha256(data).hexdigest()}.{suffix}"
-        if not _ATTACHMENT.match(name):
-            msg = f"附件类型无效 {suffix!r} (bad attachment suffix)"
-            raise ValueError(msg)
+        name = attachment_name(data, suffix)
         path = self.settings.layers_dir / ATTACHMENTS_DIR / name
         if not path.exists():
             io.write_bytes_atomic(path, data, mode=0o644)
@@ -272,9 +267,7 @@ class FileStore:
         DataFileError
             For a name that is not a generated attachment name, or a missing file.
         """
-        if not _ATTACHMENT.match(name):
-            msg = f"附件名称无效 {name!r} (not an attachment name)"
-            raise DataFileError(msg)
+        check_attachment_name(name)
         path = self.settings.layers_dir / ATTACHMENTS_DIR / name
         try:
             return path.read_bytes()

@@ -71,6 +71,8 @@ import shapely
 from riskmap import io
 from riskmap.catalog import Catalog, catalog_from_dict
 from riskmap.errors import CatalogError, DataFileError, LockError, StaleVersionError
+from riskmap.settings import STORAGE_CRS
+from riskmap.store import ATTACHMENT_NAME, attachment_name, check_attachment_name
 
 if TYPE_CHECKING:
     from riskmap.catalog import LayerSpec
@@ -82,7 +84,6 @@ SCHEMA = "riskmap"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_ATTACHMENT = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{1,8}$")
 _DROP_COLUMNS = ("join_flag",)  # working columns never stored (as `riskmap.io.write_layer`)
 
 _meta = sa.MetaData(schema=SCHEMA)
@@ -317,12 +318,12 @@ def frame_from_rows(
     for name, dtype in columns:
         if dtype == "geometry":
             geom_name = name
-            data[name] = gpd.GeoSeries(geoms, crs="EPSG:4326")
+            data[name] = gpd.GeoSeries(geoms, crs=STORAGE_CRS)
         else:
             data[name] = _column([p.get(name) for p in props], dtype)
     if geom_name not in data:
-        data[geom_name] = gpd.GeoSeries(geoms, crs="EPSG:4326")
-    return gpd.GeoDataFrame(data, geometry=geom_name, crs="EPSG:4326")
+        data[geom_name] = gpd.GeoSeries(geoms, crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(data, geometry=geom_name, crs=STORAGE_CRS)
 
 
 def _insert_features(
@@ -543,17 +544,24 @@ class PostgisStore:
 
     def stamp(self) -> str:
         """
-        Return a token that changes with any write (last audit id) or boundary file change.
+        Return a token that changes with any layer or catalog write, or a boundary file change.
 
-        Every write appends to ``history`` in its transaction, so its newest id moves.
+        Every layer or catalog write gives its head row a new random token in its
+        transaction; the stamp hashes those tokens (one small query on ``heads``, a row per
+        layer, whatever the length of the history). Record writes (warnings, responses) are
+        left out, as the protocol says.
         """
         with _db_errors(), self.engine.connect() as conn:
-            last = conn.execute(sa.select(sa.func.max(history_t.c.id))).scalar_one_or_none()
+            tokens = conn.execute(
+                sa.select(heads.c.kind, heads.c.name, heads.c.token)
+                .where(heads.c.kind.in_(("layer", "catalog")))
+                .order_by(heads.c.kind, heads.c.name)
+            ).all()
         st = self.settings
-        parts = [f"db:{last}"]
+        parts = [f"{kind}/{name}:{token}" for kind, name, token in tokens]
         paths = [st.township_polygons_path, st.county_path]
-        if self._catalog_text() is None:
-            paths.append(st.catalog_path)
+        if not any(kind == "catalog" and token for kind, _name, token in tokens):
+            paths.append(st.catalog_path)  # no catalog in the database yet: the file is used
         parts += [f"{p}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in paths if p.exists()]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
@@ -854,11 +862,7 @@ class PostgisStore:
 
     def write_attachment(self, data: bytes, *, suffix: str) -> str:
         """Store bytes as ``<sha256>.<suffix>`` (once; same bytes, same name) and return it."""
-        suffix = suffix.lower().lstrip(".")
-        name = f"{hashlib.sha256(data).hexdigest()}.{suffix}"
-        if not _ATTACHMENT.match(name):
-            msg = f"附件类型无效 {suffix!r} (bad attachment suffix)"
-            raise ValueError(msg)
+        name = attachment_name(data, suffix)
         with _db_errors(name), self.engine.begin() as conn:
             conn.execute(
                 pg_insert(attachments)
@@ -876,9 +880,7 @@ class PostgisStore:
         DataFileError
             For a name that is not a generated attachment name, or an unknown one.
         """
-        if not _ATTACHMENT.match(name):
-            msg = f"附件名称无效 {name!r} (not an attachment name)"
-            raise DataFileError(msg)
+        check_attachment_name(name)
         with _db_errors(name), self.engine.connect() as conn:
             data = conn.execute(
                 sa.select(attachments.c.data).where(attachments.c.name == name)
@@ -1028,7 +1030,7 @@ def load_files(
         counts["records"] += 1
     attach_dir = settings.layers_dir / "attachments"
     for path in sorted(attach_dir.glob("*")):
-        if _ATTACHMENT.match(path.name):
+        if ATTACHMENT_NAME.match(path.name):
             data = path.read_bytes()
             name = store.write_attachment(data, suffix=path.suffix)
             if name != path.name:

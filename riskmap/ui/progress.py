@@ -21,6 +21,7 @@ import streamlit as st
 
 from riskmap import completeness, diff, io, lifecycle, targets
 from riskmap import progress as prog
+from riskmap.aggregate import risk_layers
 from riskmap.errors import RiskmapError
 from riskmap.store import open_store
 from riskmap.ui.text import md
@@ -246,7 +247,7 @@ def _figures(_project: Project, version: str, as_of: dt.date) -> dict:
     del version
     project = _project
     spec = lifecycle.lifecycle_spec(project.catalog)
-    names = {lid: layer.spec.name for lid, layer in project.layers.items()}
+    names = {lid: layer.spec.name for lid, layer in risk_layers(project.layers).items()}
     out: dict = {
         "progress": prog.progress_frame(project.layers, project.township_codes, spec,
                                         as_of=as_of),
@@ -276,7 +277,7 @@ def _figures(_project: Project, version: str, as_of: dt.date) -> dict:
 def progress_view(project: Project, settings: Settings, who: EditorSession) -> None:
     """Draw the 清零进度 tab: figures, chart per township, 考核, 一点一案一策, log, round diff."""
     as_of = _today()
-    names = {lid: layer.spec.name for lid, layer in project.layers.items()}
+    names = {lid: layer.spec.name for lid, layer in risk_layers(project.layers).items()}
     figures = _figures(project, open_store(settings).stamp(), as_of)
     df = figures["progress"]
     county = df[df["code"] == prog.COUNTY]
