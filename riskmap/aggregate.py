@@ -186,6 +186,7 @@ def summarize_townships(
             out[f"{layer_id}|active|{field}"] = (
                 out["adcode"].map(live_sums).fillna(0.0).astype(float).round(2)
             )
+        out = out.copy()  # one block per layer: many layers' columns stay one frame, fast
     return out
 
 
