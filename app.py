@@ -27,7 +27,7 @@ from streamlit_folium import st_folium
 from riskmap import aggregate, exporters
 from riskmap import project as project_module
 from riskmap.assets import install_static_assets
-from riskmap.auth import sign_in_panel
+from riskmap.auth import EditorSession, sign_in_panel
 from riskmap.basemap import BasemapLayer
 from riskmap.catalog import STATUS_CLEARED, STATUS_ORDER, LayerSpec
 from riskmap.errors import RiskmapError
@@ -38,6 +38,7 @@ from riskmap.project import Project
 from riskmap.settings import COUNTY_NAME, NOTE_APPROXIMATE, NOTE_DEMO, Settings
 from riskmap.store import open_store
 from riskmap.ui import paper
+from riskmap.ui import progress as progress_ui
 from riskmap.ui.chrome import install_chinese_chrome
 from riskmap.ui.downloads import township_downloads
 from riskmap.ui.importing import datum_notice, import_tab
@@ -180,6 +181,7 @@ def _sidebar(project: Project) -> dict:
     visible = [lid for lid in project.layers if sb.checkbox(_md(project.layers[lid].spec.name),
                                                              key=f"show_{lid}")]  # fmt: skip
     statuses = sb.multiselect("状态", list(STATUS_ORDER), key="f_statuses")
+    progress_ui.cleared_toggle(sb)
     classes = grade_filters(sb, project, visible)
     choro_options = [NO_CHORO, "all", *project.layers]
     labels = {NO_CHORO: "不着色", "all": CHORO_LABEL_ALL}
@@ -270,15 +272,10 @@ def _dashboard(project: Project, f: dict) -> None:
     if no_match_notice(layers, f["visible"], f["text"]):
         return
     figures = aggregate.headline_figures(layers)
-    total = sum(len(layer.gdf) for layer in layers.values())
-    cleared = sum(t["by_status"][STATUS_CLEARED] for t in aggregate.county_totals(layers).values())
-    c = st.columns(2)
-    c[0].metric("风险点位合计", aggregate.format_quantity(total, aggregate.COUNT_UNIT))
-    c[1].metric(
-        "已销号",
-        aggregate.format_quantity(cleared, aggregate.COUNT_UNIT),
-        help="整治完成、已销号的点位",
-    )
+    fig = aggregate.layer_figures(layers)["all"]
+    c = st.columns(3)
+    for col, (key, label, hint) in zip(c, aggregate.FIGURE_LABELS, strict=True):
+        col.metric(label, aggregate.format_quantity(fig[key], aggregate.COUNT_UNIT), help=hint)
     _metric_rows([fig for fig in figures if fig.field is not None])
     left, right = st.columns([3, 2])
     with left:
@@ -304,7 +301,9 @@ def _table_picks(visible: list[str]) -> None:
     """Select (and highlight on the map) the feature of a row newly selected in a list."""
     for lid in visible:
         state = st.session_state.get(_table_key(lid))
-        rows = list(state.selection.rows) if state is not None else []
+        if state is None:  # list not drawn last run (e.g. a sign-in rerun): keep the selection
+            continue
+        rows = list(state.selection.rows)
         keys = st.session_state.get(f"_rows_{lid}", [])
         picked = keys[rows[0]] if rows and rows[0] < len(keys) else None
         if picked == st.session_state.get(f"_picked_{lid}"):
@@ -313,7 +312,9 @@ def _table_picks(visible: list[str]) -> None:
         if picked is not None:
             st.session_state["sel"] = (lid, picked)
             st.session_state["hl"] = (lid, picked)
-        elif st.session_state.get("sel", (None,))[0] == lid:
+        elif (sel := st.session_state.get("sel") or (None, None))[0] == lid and sel[1] in keys:
+            # only a list that shows the selected point can deselect it (a point just
+            # cleared or filtered out stays selected, e.g. for its status panel)
             st.session_state["sel"] = st.session_state["hl"] = None
 
 
@@ -360,6 +361,10 @@ def _lists(layers: dict[str, LayerData], visible: list[str]) -> None:
         spec = layer.spec
         cols = [c for c in spec.list_fields if c in layer.gdf.columns]
         keys = layer.gdf[spec.key].astype(str).tolist()
+        if keys != st.session_state.get(f"_rows_{lid}", keys):
+            # other rows (a filter or status changed): a new table, so that the old row
+            # number of the selection does not select another point in the new rows
+            st.session_state[f"_round_{lid}"] = st.session_state.get(f"_round_{lid}", 0) + 1
         st.session_state[f"_rows_{lid}"] = keys
         table, config = _display_table(layer.gdf, spec, cols)
         st.markdown(f"**{_md(spec.name)}**（{len(table):d}）")
@@ -434,7 +439,7 @@ def _map_section(project: Project, layers: dict[str, LayerData], f: dict) -> Non
     if hl is not None and hl[0] not in f["visible"]:
         hl = None
     fmap = build_map(
-        {lid: layers[lid] for lid in f["visible"]},
+        progress_ui.map_layers(project, {lid: layers[lid] for lid in f["visible"]}),
         project.gdf_townships,
         project.gdf_county,
         settings=project.settings,
@@ -498,11 +503,25 @@ def main() -> None:
     _figures(layers, f["visible"])
     _map_section(project, layers, f)
     _selected_panel(layers)
-    tab_stats, tab_list, tab_dl, tab_import, tab_warn, tab_help = st.tabs(
-        ["统计", "清单", "下载清单", "导入调查表", "预警", "使用说明"]
+    progress_ui.status_panel(project, settings, who)
+    _tabs(project, settings, version, layers, f, who)
+    ctx = get_script_run_ctx()
+    session = ctx.session_id if ctx is not None else "-"
+    _logger().info("run %.3f s session=%s", time.perf_counter() - started, session)
+
+
+def _tabs(
+    project: Project, settings: Settings, version: str, layers: dict[str, LayerData], f: dict,
+    who: EditorSession,
+) -> None:  # fmt: skip
+    """Lay out the tabs under the map: one call per feature view."""
+    tab_stats, tab_list, tab_dl, tab_progress, tab_import, tab_warn, tab_help = st.tabs(
+        ["统计", "清单", "下载清单", "清零进度", "导入调查表", "预警", "使用说明"]
     )
     with tab_stats:
         _dashboard(project, f)
+    with tab_progress:
+        progress_ui.progress_view(project, settings, who)
     with tab_list:
         _lists(layers, f["visible"])
     with tab_dl:
@@ -517,9 +536,6 @@ def main() -> None:
         warnings_view(project, settings, who)
     with tab_help:
         st.markdown(HELP)
-    ctx = get_script_run_ctx()
-    session = ctx.session_id if ctx is not None else "-"
-    _logger().info("run %.3f s session=%s", time.perf_counter() - started, session)
 
 
 main()

@@ -237,6 +237,9 @@ class Catalog:
     """All declared layers, in declaration order."""
 
     layers: Mapping[str, LayerSpec] = field(default_factory=dict)
+    lifecycle: Mapping[str, Any] = field(default_factory=dict)
+    """The ``[lifecycle]`` table as parsed (statuses, transitions, reasons, deadlines);
+    `riskmap.lifecycle.lifecycle_spec` checks and interprets it."""
 
     def __iter__(self) -> Iterator[LayerSpec]:
         """Iterate over layer specs in declaration order."""
@@ -439,4 +442,4 @@ def catalog_from_dict(raw: Mapping[str, Any]) -> Catalog:
     if len(set(files)) != len(files):
         msg = f"two layers share a file: {files}"
         raise CatalogError(msg)
-    return Catalog(layers)
+    return Catalog(layers, lifecycle=dict(raw.get("lifecycle", {})))

@@ -1243,3 +1243,27 @@ def _read_mapping_doc(path: Path) -> dict[str, Any]:
         msg = f"{path}: 列映射应为 JSON 对象或 TOML 表"
         raise ImportFileError(msg)
     return raw
+
+
+def read_targets_raw(settings: Settings) -> dict[str, Any]:
+    """
+    Read ``layers/targets.toml`` (the plan's 考核 targets) as parsed TOML.
+
+    Returns
+    -------
+    raw
+        The parsed file; ``{}`` when there is none (no targets declared).
+
+    Raises
+    ------
+    CatalogError
+        When the file is not valid TOML (names the file).
+    """
+    path = settings.layers_dir / "targets.toml"
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"{path}: 考核目标文件不是有效的 TOML: {exc}"
+        raise CatalogError(msg) from None

@@ -107,8 +107,8 @@ def format_table(
     decimals = dict(decimals or {})
     columns: list[list[str]] = []
     right: list[bool] = []
-    for col in df.columns:
-        values = df[col].tolist()
+    for i, col in enumerate(df.columns):
+        values = df.iloc[:, i].tolist()  # by position: headers may repeat (已销号 per layer)
         numeric = [v for v in values if not _blank(v)]
         is_num = bool(numeric) and all(_is_number(v) for v in numeric)
         places = decimals.get(str(col))

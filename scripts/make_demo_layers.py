@@ -199,6 +199,7 @@ def make_geohazard(rng, gdf_t, codes, villages) -> gpd.GeoDataFrame:
     ]
     df.loc[order[:2], "measures"] = "工程治理"
     df.loc[order[:2], "status"] = "治理中"
+    df.loc[order[:2], "deadline"] = "2026-12-31"  # 整改期限: the plan's year
     # 154 people relocated (避险搬迁) from 7 small sites
     small = df[
         (df["threat_people"] >= 12) & (df["threat_people"] <= 40) & ~df.index.isin(order[:14])
@@ -207,6 +208,8 @@ def make_geohazard(rng, gdf_t, codes, villages) -> gpd.GeoDataFrame:
     df.loc[small, "relocate_people"] = shares[: len(small)]
     df.loc[small, "measures"] = "搬迁避让"
     df.loc[small, "status"] = "治理中"
+    # 整改期限: three relocations were due before the 2026 flood season ended (overdue demo)
+    df.loc[small, "deadline"] = ["2026-09-30"] * 3 + ["2026-12-31"] * (len(small) - 3)
     # a few already cleared (已销号) — kept as history
     cleared = df[df["status"] == "监测中"].sample(4, random_state=SEED).index
     df.loc[cleared, "status"] = "已销号"
@@ -248,6 +251,7 @@ def make_waterlogging(rng, gdf_t, codes, villages) -> gpd.GeoDataFrame:
                 "plan": "一点一案一策：移动泵车抽排、交通疏导、低洼住户转移",
                 "rectify_2026": True,
                 "status": "治理中" if i < 2 else "监测中",
+                "deadline": ("2026-10-15", "2027-05-31")[i] if i < 2 else None,
                 "resp_unit": "县住房城乡建委",
                 "resp_name": _person(rng),
                 "resp_phone": _phone(rng),

@@ -61,7 +61,7 @@ def test_app_runs_and_mirrors_filters_in_url(layers_copy, project):
         "q": "",
         "choropleth": "",
     }
-    tabs = ["统计", "清单", "下载清单", "导入调查表", "预警", "使用说明"]
+    tabs = ["统计", "清单", "下载清单", "清零进度", "导入调查表", "预警", "使用说明"]
     assert [t.label for t in at.tabs] == tabs
 
 

@@ -19,7 +19,7 @@ def runner():
 def test_summary_json_one_object_per_township(runner):
     result = runner.invoke(main, ["summary", "--format", "json"])
     assert result.exit_code == 0, result.output
-    records = json.loads(result.output)
+    records = json.loads(result.output)["townships"]
     assert len(records) == 25
     gecheng = next(r for r in records if r["name"] == "葛城街道")
     assert gecheng["code"] == "500229001"

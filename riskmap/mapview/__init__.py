@@ -204,6 +204,26 @@ def _safe_color(color: str) -> str:
     return color
 
 
+def _lifecycle_marks(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """
+    Per feature: 1 = 已销号 (drawn faded), 2 = 逾期 (outlined red), 0 = neither.
+
+    逾期 comes from a boolean ``overdue`` column when the caller set one
+    (`riskmap.progress.with_overdue`); without it nothing is outlined.
+    """
+    cleared = (
+        gdf["status"].eq(STATUS_CLEARED).fillna(value=False).to_numpy(dtype=bool)
+        if ("status" in gdf.columns)
+        else np.zeros(len(gdf), dtype=bool)
+    )
+    overdue = (
+        gdf["overdue"].fillna(value=False).to_numpy(dtype=bool)
+        if ("overdue" in gdf.columns)
+        else np.zeros(len(gdf), dtype=bool)
+    )
+    return np.where(cleared, 1, np.where(overdue, 2, 0)).astype(np.int8)
+
+
 def _layer_payload(layer: LayerData, *, aggregate_above: int) -> tuple[dict[str, Any], int]:
     """Return the JS data of one layer and its feature count (no-geometry rows dropped)."""
     spec = layer.spec
@@ -235,6 +255,9 @@ def _layer_payload(layer: LayerData, *, aggregate_above: int) -> tuple[dict[str,
         "aggMaxZoom": AGGREGATE_MAX_ZOOM,
         "p": props,
     }
+    marks = _lifecycle_marks(gdf)
+    if marks.any():
+        data["st"] = marks.tolist()
     if spec.geometry == "Point":
         # Fixed-point 1e-6 degrees (~0.1 m), [lat, lon] per point, as base64 Int32.
         lon = shapely.get_x(geoms)
@@ -317,17 +340,21 @@ def _symbol_svg(shape: str, color: str) -> str:
 
 
 def _legend_html(
-    layer_rows: list[tuple[LayerSpec, int, bool, int]],
+    layer_rows: list[tuple[LayerSpec, int, bool, int, int]],
     choro: tuple[str, list[tuple[str, str]]] | None,
     *,
     approximate: bool,
     demo: bool,
     clustered: bool = False,
 ) -> str:
-    """Server-side escaped legend HTML. Rows: (spec, count, has unclassified, cleared count)."""
+    """
+    Server-side escaped legend HTML.
+
+    Rows: (spec, count, has unclassified, cleared count, overdue count).
+    """
     # <details open>: the legend folds to its title (small screens keep the map visible).
     parts = ['<details open><summary class="title">图例</summary>']
-    for spec, count, unclassified, cleared in layer_rows:
+    for spec, count, unclassified, cleared, overdue in layer_rows:
         parts.append(f'<div class="layer">{escape_html(spec.name)}（{count}）</div>')
         classes = [(str(k), str(v)) for k, v in spec.colors.items()]
         if unclassified:
@@ -338,7 +365,9 @@ def _legend_html(
             for cls, color in reversed(classes)
         )
         if cleared:
-            parts.append(f'<div class="row">含{STATUS_CLEARED} {cleared} 个</div>')
+            parts.append(f'<div class="row">含{STATUS_CLEARED} {cleared} 个（淡显）</div>')
+        if overdue:
+            parts.append(f'<div class="row">红圈：逾期 {overdue} 个（治理中，已过整改期限）</div>')
     if choro is not None:
         title, rows = choro
         parts.append(f'<div class="layer">{escape_html(title)}</div>')
@@ -735,7 +764,7 @@ def _add_choropleth(
 
 def _add_risk_layers(
     m: folium.Map, layers: Mapping[str, LayerData], shown: set[str], cluster_threshold: int
-) -> tuple[list[tuple[LayerSpec, int, bool, int]], bool]:
+) -> tuple[list[tuple[LayerSpec, int, bool, int, int]], bool]:
     """One FeatureGroup + one `RiskLayer` per layer; return legend rows and "any cluster"."""
     legend_rows = []
     any_cluster = False
@@ -752,7 +781,8 @@ def _add_risk_layers(
         )
         status = layer.gdf.get("status")
         cleared = 0 if status is None else int((status == STATUS_CLEARED).sum())
-        legend_rows.append((spec, n, unclassified, cleared))
+        overdue = int((_lifecycle_marks(layer.gdf) == 2).sum())  # noqa: PLR2004 - mark 2 = 逾期
+        legend_rows.append((spec, n, unclassified, cleared, overdue))
     return legend_rows, any_cluster
 
 

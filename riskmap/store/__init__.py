@@ -154,6 +154,25 @@ class Store(Protocol):
         """
         ...
 
+    def backup_version(self, spec: LayerSpec, backup: str) -> str:
+        """
+        Return the version token of a kept previous version (an audit entry's ``backup``).
+
+        ``""`` when it was pruned. Used by `riskmap.diff` (survey rounds).
+        """
+        ...
+
+    def read_backup(self, spec: LayerSpec, backup: str) -> gpd.GeoDataFrame:
+        """
+        Return a kept previous version of the layer (an audit entry's ``backup``), EPSG:4326.
+
+        Raises
+        ------
+        DataFileError
+            When it is not a version of this layer or was pruned.
+        """
+        ...
+
     # --- records: warnings, responses, survey rounds… -----------------------------------
 
     def read_records(self, collection: str) -> list[dict[str, Any]]:

@@ -128,6 +128,31 @@ class FileStore:
         """Restore the version replaced by the last write (`riskmap.io.undo_last_write`)."""
         return io.file_version(io.undo_last_write(spec, self.settings, user=user))
 
+    def backup_version(self, spec: LayerSpec, backup: str) -> str:
+        """
+        Return the version token of a kept previous version (an audit entry's ``backup``).
+
+        ``""`` when it was pruned (only `Settings.history_keep` versions are kept).
+        """
+        if not backup or "/" in backup or backup.startswith("."):
+            return ""
+        return io.file_version(io.history_dir(spec, self.settings) / backup)
+
+    def read_backup(self, spec: LayerSpec, backup: str) -> gpd.GeoDataFrame:
+        """
+        Return a kept previous version of the layer (an audit entry's ``backup``), EPSG:4326.
+
+        Raises
+        ------
+        DataFileError
+            When the name is not a backup of this layer or it was pruned.
+        """
+        path = io.history_dir(spec, self.settings) / backup
+        if not backup or "/" in backup or backup.startswith(".") or not path.is_file():
+            msg = f"{spec.name}: 历史版本 {backup!r} 不存在或已被清理 (backup not found)"
+            raise DataFileError(msg)
+        return io.read_layer_file(path)
+
     # --- records ------------------------------------------------------------------------
 
     def _records_path(self, collection: str) -> Path:

@@ -716,6 +716,58 @@ class PostgisStore:
             expected_version=None, lock_timeout_s=10.0, undo=True,
         )
 
+    def _backup_no(self, backup: str) -> int | None:
+        text = str(backup or "")
+        digits = text.removeprefix("v")
+        return int(digits) if text.startswith("v") and digits.isdigit() else None
+
+    def backup_version(self, spec: LayerSpec, backup: str) -> str:
+        """
+        Return the token of a kept previous version (an audit entry's ``backup``, ``v<no>``).
+
+        ``""`` when it was pruned (only `Settings.history_keep` versions are kept).
+        """
+        no = self._backup_no(backup)
+        if no is None:
+            return ""
+        with _db_errors(spec.file), self.engine.connect() as conn:
+            token = conn.execute(
+                sa.select(versions.c.token).where(
+                    versions.c.kind == "layer", versions.c.name == spec.id,
+                    versions.c.version_no == no,
+                )
+            ).scalar_one_or_none()
+        return token or ""
+
+    def read_backup(self, spec: LayerSpec, backup: str) -> gpd.GeoDataFrame:
+        """
+        Return a kept previous version of the layer (an audit entry's ``backup``), EPSG:4326.
+
+        Raises
+        ------
+        DataFileError
+            When the name is not a version of this layer or it was pruned.
+        """
+        no = self._backup_no(backup)
+        with _db_errors(spec.file), self.engine.connect() as conn:
+            head = None if no is None else conn.execute(
+                sa.select(versions.c.version_no, versions.c.columns).where(
+                    versions.c.kind == "layer", versions.c.name == spec.id,
+                    versions.c.version_no == no,
+                )
+            ).one_or_none()
+            if head is None:
+                msg = f"{spec.name}: 历史版本 {backup!r} 不存在或已被清理 (backup not found)"
+                raise DataFileError(msg)
+            rows = conn.execute(
+                sa.select(sa.cast(features.c.props, sa.Text),
+                          sa.func.ST_AsBinary(features.c.geom))
+                .where(features.c.layer_id == spec.id, features.c.version_no == no)
+                .order_by(features.c.fid)
+            ).all()
+        props = json.loads("[" + ",".join(r[0] for r in rows) + "]")
+        return frame_from_rows(head.columns, props, [r[1] for r in rows])
+
     # --- records ------------------------------------------------------------------------
 
     def read_records(self, collection: str) -> list[dict[str, Any]]:

@@ -80,6 +80,12 @@
   };
   var CELL_PX = 64;
   // drawImage without a size is ~1.6x faster; a retina sprite has twice the pixels.
+  // The 逾期 (overdue) outline: a red ring around a point (colour-blind safe with the fills).
+  R.ring = function (ctx, x, y, r) {
+    ctx.save(); ctx.beginPath(); ctx.arc(x, y, r, 0, Math.PI * 2, false);
+    ctx.strokeStyle = "#d7191c"; ctx.lineWidth = 2.5; ctx.globalAlpha = 1; ctx.stroke();
+    ctx.restore();
+  };
   R.blit = function (ctx, sp, x, y) {
     if (sp.dpr === 1) { ctx.drawImage(sp.canvas, x, y); }
     else { ctx.drawImage(sp.canvas, x, y, sp.w, sp.w); }
@@ -194,11 +200,16 @@
       for (j = 0; j < m; j++) { i = vis[j]; ord[at[rank[i]]++] = i; }
       var d = this.d, r = d.radius;
       ctx.globalAlpha = 1;
+      var st = d.st;  // lifecycle marks: 1 = 已销号 (faded), 2 = 逾期 (outlined); absent = none
       for (k = 0; k < nr; k++) {
         var sp = this._sprite(k), c = sp.c;
         for (j = counts[k]; j < counts[k + 1]; j++) {
           i = ord[j];
-          R.blit(ctx, sp, Math.round(mx[i] * s) - o.x - c, Math.round(my[i] * s) - o.y - c);
+          var px = Math.round(mx[i] * s) - o.x, py = Math.round(my[i] * s) - o.y;
+          if (st && st[i] === 1) { ctx.globalAlpha = 0.3; }
+          R.blit(ctx, sp, px - c, py - c);
+          ctx.globalAlpha = 1;
+          if (st && st[i] === 2) { R.ring(ctx, px, py, r + 4); }
         }
       }
       this._mode = "points"; this._order = ord;
@@ -418,8 +429,10 @@
           {type: "Feature", geometry: d.g[j], properties: {layer: d.id, key: R.value(d, d.key, j)}},
           {renderer: st.renderer, pane: "riskFeatures"});
         g.feature = {type: "Feature", properties: {layer: d.id, key: R.value(d, d.key, j)}};
-        g.setStyle({color: R.color(d, j), weight: 1.5, opacity: 0.9, fillColor: R.color(d, j),
-                    fillOpacity: 0.35});
+        var mark = d.st ? d.st[j] : 0;
+        g.setStyle({color: mark === 2 ? "#d7191c" : R.color(d, j), weight: mark === 2 ? 3 : 1.5,
+                    opacity: mark === 1 ? 0.35 : 0.9, fillColor: R.color(d, j),
+                    fillOpacity: mark === 1 ? 0.1 : 0.35, dashArray: mark === 1 ? "4 4" : null});
         g.riskLayer = d; g.riskIdx = j;
         items[j] = g; group.addLayer(g);
       }
