@@ -362,6 +362,20 @@ def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> N
         raise
 
 
+def write_derived_file(path: Path, data: bytes) -> None:
+    """
+    Write a derived, disposable file (a tile copied for the app to serve) without fsync.
+
+    For files that are rebuilt from a source of record whenever they are missing: the caller
+    writes them into a temporary folder and publishes the folder with one rename (see
+    `riskmap.basemap.install_basemap`), so no reader sees a half-written set. Files of record
+    use `write_bytes_atomic`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "xb") as fh:
+        fh.write(data)
+
+
 def write_text_atomic(path: Path, text: str, *, mode: int | None = None) -> None:
     """
     Replace `path` with `text` (UTF-8, LF line ends) atomically, see `write_bytes_atomic`.
