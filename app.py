@@ -39,6 +39,7 @@ from riskmap.store import open_store
 from riskmap.ui.downloads import township_downloads
 from riskmap.ui.importing import datum_notice, import_tab
 from riskmap.ui.text import md as _md
+from riskmap.ui.warnings import warnings_view
 
 APP_DIR = Path(__file__).resolve().parent
 ALL = "全县"
@@ -441,7 +442,7 @@ def _downloads(project: Project, version: str, f: dict) -> None:
     )
 
 
-def main() -> None:
+def main() -> None:  # noqa: PLR0915 - the page layout: one call per section
     """Render the page."""
     started = time.perf_counter()
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
@@ -474,8 +475,8 @@ def main() -> None:
     _figures(layers, f["visible"])
     _map_section(project, layers, f)
     _selected_panel(layers)
-    tab_stats, tab_list, tab_dl, tab_import, tab_help = st.tabs(
-        ["统计", "清单", "下载清单", "导入调查表", "使用说明"]
+    tab_stats, tab_list, tab_dl, tab_import, tab_warn, tab_help = st.tabs(
+        ["统计", "清单", "下载清单", "导入调查表", "预警", "使用说明"]
     )
     with tab_stats:
         _dashboard(project, f)
@@ -488,6 +489,8 @@ def main() -> None:
             import_tab(project, settings, editor=who.editor)
         else:
             st.info("查看无需登录；导入调查表、撤销导入需登录（左侧“编辑权限”）。")
+    with tab_warn:
+        warnings_view(project, settings, who.editor if who.can_edit else None)
     with tab_help:
         st.markdown(HELP)
     ctx = get_script_run_ctx()

@@ -732,9 +732,14 @@ def read_county(settings: Settings) -> gpd.GeoDataFrame:
     if gdf.crs is None:
         msg = f"{path}: no CRS"
         raise CRSError(msg)
+    datum = datum_warning(gdf.crs, source=path.name)
+    if datum is not None:
+        warnings.warn(datum, UserWarning, stacklevel=2)
     gdf = gdf.to_crs(STORAGE_CRS)
     gdf["adcode"] = gdf["adcode"].astype(str)
-    return gdf[["adcode", "name", "geometry"]].reset_index(drop=True)
+    out = gdf[["adcode", "name", "geometry"]].reset_index(drop=True)
+    out.attrs["datum_warnings"] = [datum] if datum is not None else []
+    return out
 
 
 def read_township_codes(settings: Settings) -> pd.DataFrame:
@@ -829,7 +834,7 @@ def read_townships(settings: Settings) -> gpd.GeoDataFrame:
 
 def read_import_bytes(path: Path, *, max_mb: float = 20.0) -> bytes:
     """
-    Read a survey file to import as bytes (parsed by `riskmap.importers.plan_import`).
+    Read a survey file to import as bytes (parsed by `riskmap.importing.plan_import`).
 
     Parameters
     ----------

@@ -44,6 +44,7 @@ from riskmap.workbooks import (  # noqa: F401 - the workbook readers and their c
     MAX_XLSX_CELLS,
     MAX_XLSX_ROW_CELLS,
     MAX_XLSX_UNCOMPRESSED,
+    MergedRange,
     _column_letter,
     _prescan_xlsx,
     _rows_from_xls,
@@ -399,16 +400,17 @@ def read_table(
     encoding = delimiter = chosen = ""
     columns: list[tc.Column] | None = None
     unevaluated: dict[tuple[int, int], tuple[str, str]] = {}
+    merged: list[MergedRange] = []
     if not data.strip():
         raise _fail(filename, "文件为空")
     if data.startswith(ZIP_MAGIC):
         fmt = "xlsx"
-        rows, chosen, notes, unevaluated = _rows_from_xlsx(
+        rows, chosen, notes, unevaluated, merged = _rows_from_xlsx(
             data, filename, sheet, max_rows, max_uncompressed, max_columns
         )
     elif data.startswith(OLE_MAGIC):
         fmt = "xls"
-        rows, chosen, notes, unevaluated = _rows_from_xls(data, filename, sheet, max_rows)
+        rows, chosen, notes, unevaluated, merged = _rows_from_xls(data, filename, sheet, max_rows)
     else:
         fmt = "csv"
         text, encoding = decode_text(data, filename)
@@ -427,6 +429,7 @@ def read_table(
         meta={"encoding": encoding, "delimiter": delimiter, "fmt": fmt, "sheet": chosen},
         notes=notes,
         unevaluated=unevaluated,
+        merged=merged,
     )
 
 
@@ -538,6 +541,40 @@ def _cleaned_note(cleaned: dict[str, list[int]]) -> str:
     )
 
 
+def _fill_merged(
+    columns: list[tc.Column], merged: list[MergedRange], first_body: int, notes: list[str]
+) -> list[tc.Column]:
+    """
+    Give every cell of a merged range in the data rows the value of its top-left cell.
+
+    A spreadsheet shows a merged 乡镇 or 村 cell beside each row it spans, but stores the value
+    only in the first: read as stored, the other rows would lose it. Ranges reaching into the
+    header rows are left alone (`merge_header_rows` handles those).
+    """
+    width, n_all = len(columns), len(columns[0]) if columns else 0
+    touched: dict[int, list[str | None]] = {}
+    spans = []
+    for r0, c0, r1, c1 in merged:
+        if r0 < first_body or r0 >= n_all or c0 >= width:
+            continue
+        source = touched.setdefault(c0, tc.to_object(columns[c0]).tolist())
+        value = source[r0]
+        if value is None or not str(value).strip():
+            continue
+        for c in range(c0, min(c1, width - 1) + 1):
+            cells = touched.setdefault(c, tc.to_object(columns[c]).tolist())
+            for r in range(r0, min(r1, n_all - 1) + 1):
+                if cells[r] is None or not str(cells[r]).strip():
+                    cells[r] = value
+        spans.append(f"{_column_letter(c0)}{r0 + 1}:{_column_letter(c1)}{r1 + 1}")
+    for c, cells in touched.items():
+        columns[c] = tc.text_column(["" if v is None else v for v in cells])
+    if spans:
+        shown = "、".join(spans[:10]) + (" 等" if len(spans) > 10 else "")  # noqa: PLR2004
+        notes.append(f"合并单元格按其左上角的值填入所跨的每一行: {shown}")
+    return columns
+
+
 def _table_from_columns(
     columns: list[tc.Column],
     filename: str,
@@ -548,6 +585,7 @@ def _table_from_columns(
     meta: dict[str, str],
     notes: list[str] | None = None,
     unevaluated: dict[tuple[int, int], tuple[str, str]] | None = None,
+    merged: list[MergedRange] | None = None,
 ) -> RawTable:
     """Columns of every row (title, header and data rows, same length) → `RawTable`."""
     notes = list(notes or [])
@@ -570,6 +608,9 @@ def _table_from_columns(
     header_idx, header_cells, header_rows = _locate_header(scan, is_known, notes)
     headers = _unique_headers(header_cells)
     first_body = header_idx + header_rows
+    if merged:
+        columns = _fill_merged(columns, merged, first_body, notes)
+        has_text = [tc.filled(c) for c in columns]
     n_body = n_all - first_body
     keep = np.logical_or.reduce(has_text)[first_body:]
     n_keep = int(keep.sum())

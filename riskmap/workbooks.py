@@ -45,6 +45,56 @@ CJK_TIME_FORMAT_IDS = frozenset({32, 33, 34, 35, 55, 56})
 _ZERO_FORMAT_RE = re.compile(r"^0+$")
 
 
+MergedRange = tuple[int, int, int, int]
+"""A merged cell range: ``(first row, first column, last row, last column)``, 0-based."""
+
+_MERGE_RE = re.compile(
+    rb'<(?:[A-Za-z_][\w.\-]*:)?mergeCell\s[^>]*ref="([A-Z]+[0-9]+):([A-Z]+[0-9]+)"'
+)
+
+
+def merged_ranges(data: bytes, sheet_path: str) -> list[MergedRange]:
+    """
+    Read the merged cell ranges of one worksheet (``<mergeCell ref="A3:A5"/>``).
+
+    openpyxl's read-only mode does not report merges; the sheet XML is streamed in 1 MiB
+    pieces (bounded memory) and the ``mergeCell`` elements matched.
+
+    Parameters
+    ----------
+    data
+        The XLSX archive.
+    sheet_path
+        The worksheet's member name in the archive (``xl/worksheets/sheet1.xml``).
+
+    Returns
+    -------
+    ranges
+        `MergedRange` tuples, in file order.
+    """
+    from openpyxl.utils.cell import range_boundaries  # noqa: PLC0415 - heavy
+
+    out: list[MergedRange] = []
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        try:
+            fh = zf.open(sheet_path.lstrip("/"))
+        except KeyError:
+            return out
+        with fh:
+            tail = b""
+            while chunk := fh.read(1 << 20):
+                buf = tail + chunk
+                cut = buf.rfind(b"<")
+                seg, tail = (buf[:cut], buf[cut:]) if cut > 0 else (buf, b"")
+                for a, b in _MERGE_RE.findall(seg):
+                    c0, r0, c1, r1 = range_boundaries(f"{a.decode()}:{b.decode()}")
+                    out.append((r0 - 1, c0 - 1, r1 - 1, c1 - 1))
+            for a, b in _MERGE_RE.findall(tail):
+                c0, r0, c1, r1 = range_boundaries(f"{a.decode()}:{b.decode()}")
+                out.append((r0 - 1, c0 - 1, r1 - 1, c1 - 1))
+    return out
+
+
 def _fail(filename: str, why: str) -> ImportFileError:
     return ImportFileError(f"{filename}: {why}")
 
@@ -251,8 +301,10 @@ def _rows_from_xlsx(  # noqa: PLR0915 - caps, sheet choice and row loop in one p
     max_rows: int,
     max_uncompressed: int,
     max_columns: int = MAX_COLUMNS,
-) -> tuple[list[list[str]], str, list[str], dict[tuple[int, int], tuple[str, str]]]:
-    """Rows of text cells of one worksheet, its name, notes and unevaluated formulas."""
+) -> tuple[
+    list[list[str]], str, list[str], dict[tuple[int, int], tuple[str, str]], list[MergedRange]
+]:
+    """Rows of text cells of one worksheet, its name, notes, unevaluated formulas, merges."""
     import openpyxl  # noqa: PLC0415 - heavy; only for spreadsheets
 
     try:
@@ -306,17 +358,21 @@ def _rows_from_xlsx(  # noqa: PLR0915 - caps, sheet choice and row loop in one p
         except Exception as exc:  # noqa: BLE001 - malformed sheet XML
             msg = f"工作表「{chosen}」内容损坏: {type(exc).__name__}: {exc}"
             raise _fail(filename, msg) from None
+        sheet_path = getattr(ws, "_worksheet_path", None)
     finally:
         wb.close()
     unevaluated = {}
     if _has_formulas(data):
         unevaluated = _unevaluated_formulas(data, chosen, rows, max_columns)
-    return rows, chosen, notes, unevaluated
+    merged = merged_ranges(data, sheet_path) if sheet_path else []
+    return rows, chosen, notes, unevaluated, merged
 
 
 def _rows_from_xls(
     data: bytes, filename: str, sheet: str | None, max_rows: int
-) -> tuple[list[list[str]], str, list[str], dict[tuple[int, int], tuple[str, str]]]:
+) -> tuple[
+    list[list[str]], str, list[str], dict[tuple[int, int], tuple[str, str]], list[MergedRange]
+]:
     try:
         import xlrd  # type: ignore[import-not-found]  # noqa: PLC0415 - optional dependency
     except ImportError:
@@ -342,7 +398,7 @@ def _rows_from_xls(
     except Exception as exc:  # noqa: BLE001 - xlrd raises many types for bad files
         msg = f"无法读取 XLS 文件: {type(exc).__name__}: {exc}"
         raise _fail(filename, msg) from None
-    return rows, chosen, [], {}
+    return rows, chosen, [], {}, []
 
 
 def _xls_value(cell: object, datemode: int, xlrd: object) -> object:

@@ -48,7 +48,7 @@ def _metrics(at: AppTest) -> dict[str, str]:
     return out
 
 
-def test_app_runs_and_mirrors_filters_in_url(layers_copy):
+def test_app_runs_and_mirrors_filters_in_url(layers_copy, project):
     del layers_copy
     at = _run()
     assert not at.exception
@@ -56,12 +56,13 @@ def test_app_runs_and_mirrors_filters_in_url(layers_copy):
     assert at.title[0].value == "城口县安全风险“一张图”"
     assert dict(at.query_params) == {
         "township": "全县",
-        "layers": "geohazard,waterlogging,bridge,firezone",
+        "layers": ",".join(project.catalog.ids),  # every declared layer shown at start
         "statuses": "在册,监测中,治理中",
         "q": "",
         "choropleth": "",
     }
-    assert [t.label for t in at.tabs] == ["统计", "清单", "下载清单", "导入调查表", "使用说明"]
+    tabs = ["统计", "清单", "下载清单", "导入调查表", "预警", "使用说明"]
+    assert [t.label for t in at.tabs] == tabs
 
 
 def test_filters_from_query_string_round_trip(layers_copy):

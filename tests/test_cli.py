@@ -84,7 +84,7 @@ def layers_copy(tmp_path, monkeypatch):
 
 
 def test_import_dry_run_writes_nothing_and_reports_json(runner, layers_copy, tmp_path):
-    before = {p.name: p.read_bytes() for p in layers_copy.iterdir()}
+    before = {p.name: p.read_bytes() for p in layers_copy.iterdir() if p.is_file()}
     report = tmp_path / "report.json"
     case = Path(__file__).parent / "data" / "cases" / "c13_outside_county.csv"
     result = runner.invoke(

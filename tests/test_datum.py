@@ -61,3 +61,23 @@ def test_c27_cli_shows_the_warning():
     assert result.exit_code == 0, result.output
     assert "警告:" in result.output
     assert "Xian 1980" in result.output
+
+
+def test_county_outline_in_xian80_warns(tmp_path):
+    import shutil
+
+    import geopandas as gpd
+
+    base = Settings()
+    data = tmp_path / "data"
+    shutil.copytree(base.data_dir, data)
+    county = gpd.read_file(base.county_path).to_crs("EPSG:2381")
+    (data / "county.geojson").unlink()
+    county.to_file(data / "county.geojson")
+    settings = Settings.from_env({}, data_dir=data)
+    with pytest.warns(UserWarning, match="Xian 1980"):
+        gdf = io.read_county(settings)
+    assert len(gdf.attrs["datum_warnings"]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert io.read_county(base).attrs["datum_warnings"] == []

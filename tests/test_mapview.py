@@ -619,3 +619,23 @@ def test_c26_long_name_hover_label_stays_narrow_popup_whole(
         page.wait_for_selector(".riskmap-popup-title")
         assert page.inner_text(".riskmap-popup-title") == long_name
         browser.close()
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_c26_hover_label_width_rule_in_every_page(
+    layers, gdf_townships, gdf_county, settings, *, inline
+):
+    """The tooltip rule ships with every map page (inline or linked CSS)."""
+    import re
+    from importlib.resources import files
+
+    css = files("riskmap.mapview").joinpath("static/riskmap.css").read_text("utf-8")
+    rule = re.search(r"\.riskmap-tip\s*\{([^}]*)\}", css)
+    assert rule is not None
+    assert "max-width: 320px" in rule.group(1)
+    assert "white-space: normal" in rule.group(1)
+    assert "-webkit-line-clamp" in rule.group(1)
+    page = _render(layers, gdf_townships, gdf_county, settings, inline_assets=inline)
+    assert "riskmap-tip" in page
+    if inline:
+        assert "max-width: 320px" in page

@@ -202,3 +202,39 @@ def test_remove_invisible_restores_the_visible_text(text, inserts):
         cleaned, changed = remove_invisible(column)
         assert tc.to_object(cleaned).tolist() == [text, text]
         assert changed.tolist() == [dirty != text, False]
+
+
+# --- merged cells in the data rows -----------------------------------------------------------
+
+
+def _merged_book(merges: list[str]) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["城口县隐患点调查表"])
+    ws.append(["乡镇", "名称", "坐标", None, "威胁人数"])
+    ws.append([None, None, "经度", "纬度", None])
+    ws.append(["葛城街道", "甲", 108.664, 31.946, 3])
+    ws.append([None, "乙", 108.665, 31.947, None])
+    ws.append([None, "丙", 108.666, 31.948, None])
+    for ref in ["A1:E1", "A2:A3", "B2:B3", "C2:D2", "E2:E3", *merges]:
+        ws.merge_cells(ref)
+    buf = _io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("merges", "township", "people"),
+    [
+        ([], ["葛城街道", "", ""], ["3", "", ""]),
+        (["A4:A6"], ["葛城街道"] * 3, ["3", "", ""]),
+        (["A4:A5", "E4:E6"], ["葛城街道", "葛城街道", ""], ["3", "3", "3"]),
+    ],
+)
+def test_merged_data_cells_filled_from_their_top_left(merges, township, people):
+    table = read_table(_merged_book(merges), "merged.xlsx")
+    assert table.columns == ["乡镇", "名称", "经度", "纬度", "威胁人数"]  # header merges combined
+    assert table.rows == [4, 5, 6]
+    assert table.frame["乡镇"].tolist() == township
+    assert table.frame["威胁人数"].tolist() == people
+    assert any("合并单元格按其左上角" in n for n in table.notes) is bool(merges)

@@ -514,9 +514,14 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     key_col = rows.source_of.get(key, spec.label(key))
     raw_uids = rows.values.get(key, np.full(n, None, dtype=object))
     uids = check_uids(raw_uids, spec, key_col, msgs)
-    missing_uid = np.array([u is None for u in uids], dtype=bool)
-    keys = [None if u is None else u.casefold() for u in uids]
-    is_update = np.array([k is not None and k in stored.spelling for k in keys], dtype=bool)
+    uid_series = pd.Series(uids, dtype=object)
+    missing_uid = uid_series.isna().to_numpy()
+    keys = uid_series.str.casefold().where(~missing_uid, None).tolist()
+    is_update = (
+        uid_series.str.casefold().isin(list(stored.spelling)).to_numpy() & ~missing_uid
+        if stored.spelling
+        else np.zeros(n, dtype=bool)
+    )
     for pos in np.flatnonzero(is_update):
         stored_uid = stored.spelling[keys[pos]]
         if stored_uid != raw_uids[pos]:
@@ -526,17 +531,16 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     if key in rows.values:
         rows.values[key] = uids
     attr_only = loc.blank & is_update
-    for pos in range(n):
-        if attr_only[pos]:
-            continue  # keeps its location: the blank-coordinate findings do not apply
-        msgs[pos][:0] = loc.messages[pos]
-        if not has_coordinates:
-            reason = f"没有坐标，且{spec.label(key)}不在图层中：无法落图"
+    for pos, found in enumerate(loc.messages):
+        if found and not attr_only[pos]:  # an attribute-only row keeps its location
+            msgs[pos][:0] = found
+    if not has_coordinates:
+        reason = f"没有坐标，且{spec.label(key)}不在图层中：无法落图"
+        for pos in np.flatnonzero(~attr_only):
             msgs[pos].append(Message(key_col, str(raw_uids[pos] or ""), reason, LEVEL_ERROR))
     base = existing.reset_index(drop=True)
-    old_pos = np.array(
-        [stored.position.get(k, -1) if u else -1 for k, u in zip(keys, is_update, strict=True)]
-    )
+    old_pos = np.full(n, -1, dtype=np.int64)
+    old_pos[is_update] = [stored.position[keys[pos]] for pos in np.flatnonzero(is_update)]
 
     def kept_from_existing(fkey: str) -> np.ndarray:
         """Update rows whose existing feature already has a value for `fkey`."""

@@ -49,8 +49,10 @@ def canonical_uid(value: object) -> str | None:
     """
     if is_blank(value):
         return None
-    text = unicodedata.normalize("NFKC", str(value))
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = str(value)
+    if not text.isascii():  # ASCII is its own NFKC form and has no format characters
+        text = unicodedata.normalize("NFKC", text)
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     text = " ".join(text.split())
     return text or None
 
@@ -254,7 +256,11 @@ def mark_incomplete(gdf_prep: gpd.GeoDataFrame, spec: LayerSpec) -> list[list[st
         if k not in gdf_prep.columns:
             blank = np.ones(len(gdf_prep), dtype=bool)
         else:
-            blank = np.array([is_blank(v) for v in gdf_prep[k].tolist()], dtype=bool)
+            col = gdf_prep[k]
+            blank = col.isna().to_numpy().copy()
+            if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+                text = col[~blank].astype(str).str.strip()
+                blank[~blank] = (text == "").to_numpy()
         for j in np.flatnonzero(blank):
             out[j].append(spec.label(k))
     if INCOMPLETE_FIELD in spec.fields:

@@ -93,9 +93,11 @@ class Store(Protocol):
 
     def stamp(self) -> str:
         """
-        Return a cheap token that changes whenever the catalog, a layer or a record changes.
+        Return a cheap token that changes whenever the catalog, a layer or a boundary changes.
 
-        For caches (the app reloads its project when it changes); not a content hash.
+        For caches: the app reloads its project (catalog, layers, townships) when it changes.
+        Records (warnings, responses) are not part of it: views read them from the store on
+        each rerun, so a response recorded does not reload every layer. Not a content hash.
         """
         ...
 

@@ -69,11 +69,10 @@ class FileStore:
         self.settings = settings
 
     def stamp(self) -> str:
-        """Return modification stamps of the catalog, layer files, records and boundaries."""
+        """Return modification stamps of the catalog, layer files and boundaries."""
         st = self.settings
         paths = [st.catalog_path, st.township_polygons_path, st.county_path]
         paths += sorted(st.layers_dir.glob("*.geojson"))
-        paths += sorted((st.layers_dir / RECORDS_DIR).glob("*.json"))
         stamps = [f"{p}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in paths if p.exists()]
         return hashlib.sha256("|".join(stamps).encode()).hexdigest()
 

@@ -544,12 +544,16 @@ class PostgisStore:
 
     def stamp(self) -> str:
         """
-        Return a token that changes with any write (last audit id) or boundary file change.
+        Return a token that changes with any layer or catalog write, or a boundary file change.
 
-        Every write appends to ``history`` in its transaction, so its newest id moves.
+        Every write appends to ``history`` in its transaction, so its newest id of kind
+        ``layer``/``catalog`` moves; record writes (warnings, responses) are left out, as the
+        protocol says.
         """
         with _db_errors(), self.engine.connect() as conn:
-            last = conn.execute(sa.select(sa.func.max(history_t.c.id))).scalar_one_or_none()
+            last = conn.execute(
+                sa.select(sa.func.max(history_t.c.id)).where(history_t.c.kind != "records")
+            ).scalar_one_or_none()
         st = self.settings
         parts = [f"db:{last}"]
         paths = [st.township_polygons_path, st.county_path]

@@ -95,8 +95,9 @@ def import_tab(project: Project, settings: Settings, editor: str) -> None:
 
 def datum_notice(project: Project) -> None:
     """Show each datum warning of the loaded boundaries (`riskmap.coords.datum_warning`)."""
-    for warning in project.gdf_townships.attrs.get("datum_warnings", []):
-        st.warning(md(warning))
+    for gdf in (project.gdf_townships, project.gdf_county):
+        for warning in getattr(gdf, "attrs", {}).get("datum_warnings", []):
+            st.warning(md(warning))
 
 
 def _upload(
