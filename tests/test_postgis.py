@@ -234,7 +234,17 @@ def test_unreachable_or_uninitialised_database_is_a_clear_error(pg_url, tmp_path
     blank = PostgisStore(Settings.from_env({}, root=tmp_path, database_url=blank_url))
     with pytest.raises(DataFileError, match="riskmap db init"):
         blank.records_version("warnings")
+    # `riskmap db init` on a blank database: the migration creates PostGIS and the schema
+    runner = CliRunner()
+    result = runner.invoke(main, ["db", "init", "--url", blank_url])
+    assert result.exit_code == 0, result.output
+    assert "schema revision 0001" in result.output
+    assert blank.records_version("warnings") == ""
+    blank.write_records("warnings", [{"id": "W1"}], user="t", action="create")
+    assert blank.read_records("warnings") == [{"id": "W1"}]
     engine_for(blank_url).dispose()
+    with engine_for(pg_url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("DROP DATABASE riskmap_blank"))
 
 
 def test_frame_dtypes_survive_nulls_and_mixed_columns(db_env):

@@ -546,19 +546,22 @@ class PostgisStore:
         """
         Return a token that changes with any layer or catalog write, or a boundary file change.
 
-        Every write appends to ``history`` in its transaction, so its newest id of kind
-        ``layer``/``catalog`` moves; record writes (warnings, responses) are left out, as the
-        protocol says.
+        Every layer or catalog write gives its head row a new random token in its
+        transaction; the stamp hashes those tokens (one small query on ``heads``, a row per
+        layer, whatever the length of the history). Record writes (warnings, responses) are
+        left out, as the protocol says.
         """
         with _db_errors(), self.engine.connect() as conn:
-            last = conn.execute(
-                sa.select(sa.func.max(history_t.c.id)).where(history_t.c.kind != "records")
-            ).scalar_one_or_none()
+            tokens = conn.execute(
+                sa.select(heads.c.kind, heads.c.name, heads.c.token)
+                .where(heads.c.kind.in_(("layer", "catalog")))
+                .order_by(heads.c.kind, heads.c.name)
+            ).all()
         st = self.settings
-        parts = [f"db:{last}"]
+        parts = [f"{kind}/{name}:{token}" for kind, name, token in tokens]
         paths = [st.township_polygons_path, st.county_path]
-        if self._catalog_text() is None:
-            paths.append(st.catalog_path)
+        if not any(kind == "catalog" and token for kind, _name, token in tokens):
+            paths.append(st.catalog_path)  # no catalog in the database yet: the file is used
         parts += [f"{p}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in paths if p.exists()]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
