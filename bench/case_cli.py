@@ -56,7 +56,11 @@ def run(repeat: int) -> dict[str, Any]:
             # (not ``python -m riskmap.cli``: cli.py has no ``__main__`` block, so that
             # would time an interpreter that imports the module and exits)
             "riskmap map --out": [
-                *RISKMAP, "map", "--out", str(Path(tmp) / "m.html"), "--overwrite"
+                *RISKMAP,
+                "map",
+                "--out",
+                str(Path(tmp) / "m.html"),
+                "--overwrite",
             ],
         }
         res = {name: _time_process(argv, repeat) for name, argv in commands.items()}

@@ -126,9 +126,7 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
         ExportFormat("xlsx", "下载 Excel 清单", "xlsx", XLSX_MEDIA_TYPE, _xlsx_writer),
         ExportFormat("csv", "下载 CSV", "csv", "text/csv", _csv_writer),  # RFC 4180
         # RFC 7946 §12 registers application/geo+json.
-        ExportFormat(
-            "geojson", "下载 GeoJSON", "geojson", "application/geo+json", _geojson_writer
-        ),
+        ExportFormat("geojson", "下载 GeoJSON", "geojson", "application/geo+json", _geojson_writer),
     )
 }
 """Every export format by id, in the order the app shows its buttons."""
