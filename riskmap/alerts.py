@@ -16,6 +16,11 @@ are the collection ``duty_contacts``. Apart from the `Store` calls, everything h
 Sources of the rules: the four warning levels and colours follow the 国家突发公共事件总体应急预案
 (2006): 红色 (特别严重), 橙色 (严重), 黄色 (较重), 蓝色 (一般). The loop 预警—叫应—转移—反馈 and
 the call list (叫应表) follow the county's 2026 work plan (``shared/seed``).
+
+Size (over ~800 lines): one closed loop, in the order of its stages (area → affected →
+issue → responses → totals → call list); each stage is a pure function tested alone. The
+call-list XLSX writer is the part to move next to `riskmap.exporters` when a second
+call-list format appears.
 """
 
 from __future__ import annotations

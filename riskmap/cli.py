@@ -78,21 +78,40 @@ def _warned(fn: Any, *args: Any) -> Any:  # noqa: ANN401 - passes any call throu
     return result
 
 
-def _out_target(text: str) -> tuple[Path, bool]:
+def _out_target(text: str, extensions: tuple[str, ...]) -> tuple[Path, bool]:
     """
     Resolve ``--out``: ``(path, is_folder)``.
 
-    A folder is an existing directory or any text ending in ``/`` (created if missing), so
-    ``--out lists/`` writes ``lists/<generated name>`` even before ``lists`` exists.
+    A folder is an existing directory, any text ending in ``/``, or a name without an
+    extension that does not exist yet (every file riskmap writes has one, so ``--out lists``
+    means the folder ``lists/``, never an extension-less file named ``lists``); a missing
+    folder is created. A file name must end in one of `extensions` (``.zip`` for
+    ``export --all``, ``.xlsx`` for ``--format xlsx``...): a ZIP named ``清单.xlsx`` would
+    not open.
+
+    Raises
+    ------
+    RiskmapError
+        The folder cannot be created, or the file name has another extension.
     """
     path = Path(text)
-    if text.endswith(("/", os.sep)) or path.is_dir():
+    folder = text.endswith(("/", os.sep)) or path.is_dir()
+    if not folder and not path.suffix and not path.exists():
+        folder = True
+    if folder:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             msg = f"{text}: 无法创建输出文件夹 (cannot create folder): {exc.strerror or exc}"
             raise RiskmapError(msg) from None
         return path, True
+    if path.suffix.lower() not in extensions:
+        want = " 或 ".join(extensions)
+        msg = (
+            f"{text}: 输出文件的扩展名应为 {want}（写到文件夹请以 / 结尾，如 {path.stem}/）"
+            f" (extension should be {'/'.join(extensions)})"
+        )
+        raise RiskmapError(msg)
     return path, False
 
 
@@ -131,7 +150,7 @@ def map_cmd(
     from riskmap.exporters import listed_layers  # noqa: PLC0415
     from riskmap.mapview import build_map, save_map  # noqa: PLC0415
 
-    out, is_folder = _out_target(out_text)
+    out, is_folder = _out_target(out_text, (".html", ".htm"))
     project = _load(townships_path)
     if is_folder:
         out = out / f"{project.settings.county_name}_一张图.html"
@@ -180,7 +199,15 @@ def summary(fmt: str, townships_path: Path | None) -> None:
             },
         }
     )
-    click.echo(table.to_string(index=False))
+    types = {
+        layer.spec.header(f): layer.spec.fields[f].type
+        for layer in project.layers.values()
+        for f in layer.spec.sums
+        if f in layer.spec.fields
+    }
+    from riskmap.texttable import decimals_from_types, format_table  # noqa: PLC0415 - pandas
+
+    click.echo(format_table(table, decimals=decimals_from_types(list(table.columns), types)))
     totals = county_totals(project.layers)
     line = "，".join(f"{t['name']} {t['count']}" for t in totals.values())
     unplaced = {t["name"]: t["outside"] for t in totals.values() if t["outside"]}
@@ -256,7 +283,8 @@ def export(
         "approximate": project.approximate,
         "county_name": county,
     }
-    out, is_folder = _out_target(out_text)
+    ext = ".zip" if all_townships else f".{exporters.export_format(fmt).extension}"
+    out, is_folder = _out_target(out_text, (ext,))
     if all_townships:
         if is_folder:
             out = out / exporters.zip_file_name(county, fmt, public=public)
@@ -432,7 +460,9 @@ def import_cmd(
     rows = report_frame(report)
     issues = rows[rows["级别"].notna()]
     if len(issues):
-        click.echo(issues.astype(object).where(issues.notna(), "").to_string(index=False))
+        from riskmap.texttable import format_table  # noqa: PLC0415 - pandas, lazily
+
+        click.echo(format_table(issues))
     for uid, fields in changes.items():
         diff = "；".join(
             f"{f['label']}: {f['old'] or '（空）'} → {f['new'] or '（空）'}" for f in fields
@@ -532,6 +562,17 @@ def editor_list(secrets_path: Path | None) -> None:
         click.echo(f"  {user}")
     if not editors:
         click.echo("  （无本地编辑者）")
+
+
+@editor.command("unlock")
+@click.argument("name")
+def editor_unlock(name: str) -> None:
+    """Lift the sign-in pause of user NAME (after too many failed sign-ins)."""
+    from riskmap import auth  # noqa: PLC0415
+
+    guard = auth.SignInGuard.for_settings(Settings.from_env())
+    had = guard.unlock(name)
+    click.echo(f"已解除 {name} 的登录暂停" if had else f"{name} 没有登录失败记录")
 
 
 @main.command()
@@ -807,3 +848,49 @@ def db_dump_files(url: str, to_dir: Path, overwrite: bool) -> None:
     store = PostgisStore(Settings.from_env(database_url=_db_url(url)))
     written = dump_files(store, to_dir, overwrite=overwrite)
     click.echo(f"已写出 {len(written)} 个文件到 {to_dir}")
+
+
+@main.group()
+def history() -> None:
+    """Change history of the layers and records (layers/.history)."""
+
+
+@history.command("verify")
+@click.option("--layer", "layer_id", help="Only this layer id (default: all, with records).")
+def history_verify(layer_id: str | None) -> None:
+    """Check the history chain: log lines, backups, SHA-256 of each, the current files.
+
+    Exit 0 when nothing is wrong (notes may be shown), 1 when an error is found.
+    """
+    from riskmap import io  # noqa: PLC0415
+    from riskmap.store.files import RECORDS_DIR  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    if settings.database_url:
+        msg = "history verify 只检查文件存储（layers/.history）；数据库存储由数据库保证一致性"
+        raise RiskmapError(msg)
+    catalog = io.read_catalog(settings)
+    specs = [catalog.get(layer_id)] if layer_id else list(catalog.layers.values())
+    targets = [(s.name, io.history_dir(s, settings), s.path(settings.layers_dir)) for s in specs]
+    if not layer_id:
+        root = settings.layers_dir / io.HISTORY_DIR
+        for hdir in sorted(root.glob("records.*")):
+            collection = hdir.name.removeprefix("records.")
+            target = settings.layers_dir / RECORDS_DIR / f"{collection}.json"
+            targets.append((f"记录 {collection}", hdir, target))
+    errors = 0
+    for label, hdir, target in targets:
+        if not (hdir / "log.jsonl").exists():
+            continue
+        findings = io.verify_history(hdir, target, keep=settings.history_keep)
+        entries, _ = io.check_log(hdir)
+        if not findings:
+            click.echo(f"{label}: 完好（{len(entries)} 条记录）")
+        for level, message in findings:
+            click.echo(f"{label}: [{level}] {message}")
+            errors += level == "错误"
+    if not any((hdir / "log.jsonl").exists() for _, hdir, _ in targets):
+        click.echo("没有修改记录")
+    if errors:
+        click.echo(f"发现 {errors} 处错误")
+        sys.exit(1)

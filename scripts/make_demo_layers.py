@@ -4,7 +4,9 @@ Real risk-point records for Chengkou are not public, so the four layers in ``lay
 made here: plausible (placed inside real townships, named after real villages), sized after
 the county's 2026 work plan (../shared/seed: 12 geohazard sites get new monitoring stations,
 2 major treatment projects, 154 people to relocate, 6 waterlogging spots in 葛城街道/复兴街道,
-10 dangerous bridges to rebuild), and marked ``demo: true`` in every feature.
+10 dangerous bridges to rebuild), and marked ``demo: true`` in every feature. Fire-risk zones
+are blobs around township borders **clipped to the county outline** (``data/county.geojson``),
+so none reaches outside the county.
 
 Run from the project root: ``python scripts/make_demo_layers.py`` (overwrites the four layer
 files; the catalog is untouched). Same seed → byte-identical output.
@@ -353,7 +355,9 @@ def _blob(centre_xy: tuple[float, float], rng: np.random.Generator, radius_m: fl
 def make_firezone(rng, gdf_t, codes, villages, settings: Settings) -> gpd.GeoDataFrame:
     del codes, villages
     metric = gdf_t.to_crs(settings.metric_crs)
-    county = metric.union_all()
+    # Clip to the county outline itself (data/county.geojson), not only to the union of the
+    # approximate township cells: a fire zone never reaches outside the county it is filed in.
+    county = io.read_county(settings).to_crs(settings.metric_crs).union_all()
     borders = shapely.intersection(shapely.boundary(metric.geometry.to_numpy()), county)
     lines = [b for b in borders if not b.is_empty]
     grades = ["I级"] * 4 + ["II级"] * 4 + ["III级"] * 4

@@ -129,7 +129,9 @@ def test_search_narrows_lists(layers_copy, project):
     assert max(before) > 1
     assert lists[0]["统一编号"].tolist() == [uid]
     at.text_input(key="f_q").set_value("没有这个点位").run()
-    assert any("没有找到" in w.value for w in at.warning)
+    shown = " ".join(w.value for w in at.warning)
+    assert "无符合条件的点位" in shown
+    assert "没有名称或编号包含" in shown
 
 
 def test_malformed_layer_file_shows_chinese_error(layers_copy):
@@ -214,7 +216,7 @@ def test_user_text_in_messages_is_literal_markdown(layers_copy):
     at = _run({"q": evil})
     assert not at.exception
     shown = " ".join(w.value for w in at.warning)
-    assert "没有找到名称或编号包含" in shown
+    assert "无符合条件的点位：没有名称或编号包含" in shown
     assert "](http" not in shown  # every bracket and parenthesis is escaped
     assert r"\!\[x\]\(http\:" in shown
     assert r"\*\*粗\*\*" in shown

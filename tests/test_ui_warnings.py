@@ -19,6 +19,7 @@ def _page() -> None:
 
     import streamlit as st
 
+    from riskmap.auth import EditorSession
     from riskmap.project import load_project
     from riskmap.settings import Settings
     from riskmap.ui.warnings import warnings_view
@@ -28,7 +29,8 @@ def _page() -> None:
         return load_project(Settings.from_env(layers_dir=Path(layers_dir)))
 
     settings = Settings.from_env()
-    warnings_view(_project(str(settings.layers_dir)), settings, os.environ.get("TEST_EDITOR"))
+    who = EditorSession(editor=os.environ.get("TEST_EDITOR"), mode="local")
+    warnings_view(_project(str(settings.layers_dir)), settings, who)
 
 
 @pytest.fixture
@@ -55,7 +57,8 @@ def test_editor_issues_by_township_records_two_responses_and_closes(layers_copy,
     store = open_store(Settings(layers_dir=layers_copy))
     (record,) = alerts.list_warnings(store)
     assert record["created_by"] == "tester"
-    assert at.success[0].value.startswith(f"已发布 {record['id']}")
+    assert at.success[0].value.replace("\\", "").startswith(  # md-escaped source
+        f"已发布 {record['id']}")
     assert _metric(at, "预警点位") == str(len(record["points"]))
     assert _metric(at, "叫应率") == "0%"
     # the call list shows full phones to the editor
@@ -102,3 +105,24 @@ def test_viewer_sees_masked_call_list_and_no_controls(layers_copy, monkeypatch):
     assert shown
     assert all("****" in v for v in shown)
     assert not {p["resp_phone"] for p in record["points"]} & set(shown)
+
+
+def test_viewer_session_cannot_issue_record_or_close_even_through_the_library(layers_copy):
+    """The tab's store is guarded on the server: a viewer's call writes nothing."""
+    from riskmap.auth import EditorSession, EditPermissionError, guarded_store
+
+    settings = Settings(layers_dir=layers_copy)
+    project = load_project(settings)
+    store = open_store(settings)
+    area = alerts.area_from_townships(project, ["巴山镇"])
+    record = alerts.new_warning(project, store, level="橙", kind="暴雨", area=area, user="t")
+    before = store.records_version("warnings")
+    viewer = guarded_store(store, EditorSession(editor=None, mode="local"))
+    uid = record["points"][0]["uid"]
+    with pytest.raises(EditPermissionError):
+        alerts.new_warning(project, viewer, level="红", kind="暴雨", area=area, user="forged")
+    with pytest.raises(EditPermissionError):
+        alerts.record_response(viewer, record["id"], uid, user="forged", called=True)
+    with pytest.raises(EditPermissionError):
+        alerts.close_warning(viewer, record["id"], user="forged")
+    assert store.records_version("warnings") == before

@@ -55,6 +55,7 @@ from riskmap.settings import NOTE_APPROXIMATE, NOTE_DEMO, STORAGE_CRS
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
+    from riskmap.basemap import BasemapLayer
     from riskmap.catalog import LayerSpec
     from riskmap.layers import LayerData
     from riskmap.settings import Settings
@@ -437,11 +438,28 @@ def _leaflet_bounds(bounds: np.ndarray | tuple[float, ...]) -> list[list[float]]
     return [[bottom, left], [top, right]]
 
 
-def _add_basemap(m: folium.Map, settings: Settings, basemap: str) -> str:
+def _add_basemap(
+    m: folium.Map, settings: Settings, basemap: str, basemap_layer: BasemapLayer | None = None
+) -> str:
     """Add the basemap tiles; return a Chinese warning text when none could be added."""
     if basemap not in BASEMAPS:
         msg = f"basemap must be one of {sorted(BASEMAPS)}, got {basemap!r}"
         raise ValueError(msg)
+    if basemap == "auto" and basemap_layer is not None:
+        left, bottom, right, top = basemap_layer.bounds
+        folium.TileLayer(
+            tiles=basemap_layer.url_template,
+            attr=escape_html(basemap_layer.attribution),
+            name="离线底图",
+            overlay=False,
+            control=False,
+            min_zoom=0,
+            max_zoom=19,
+            max_native_zoom=basemap_layer.max_native_zoom,
+            min_native_zoom=basemap_layer.min_zoom,
+            bounds=[[bottom, left], [top, right]],
+        ).add_to(m)
+        return ""
     if basemap == "auto":
         basemap = "tile" if settings.tile_url else ("tianditu" if settings.tianditu_key else "none")
     if basemap == "tile":
@@ -479,6 +497,9 @@ def build_map(
     highlight: tuple[str, str] | None = None,
     demo: bool = True,
     view_key: str | None = None,
+    view: str | None = None,
+    layer_control: bool = True,
+    basemap_layer: BasemapLayer | None = None,
     inline_assets: bool = False,
     basemap: str = "auto",
     static_url_prefix: str = assets.STATIC_URL_PREFIX,
@@ -512,11 +533,23 @@ def build_map(
     demo
         Add "演示数据" to the legend.
     view_key
-        Keep the view across rebuilds: the browser remembers (sessionStorage) the last view
-        shown under this key and the same `highlight`, and a map built with the same key
-        opens there instead of at the township/county bounds (the app passes the selected
-        township, so changing filters keeps the view and choosing a township zooms to it).
-        None = always open at the bounds.
+        Keep the view across rebuilds: the page remembers (in memory and in its URL,
+        ``?view=lat,lng,zoom``) the last view the user moved to under this key and the same
+        `highlight`, and a map built with the same key opens there instead of at the
+        township/county bounds (the app passes the selected township, so changing filters
+        keeps the view and choosing a township zooms to it). None = always open at the bounds.
+        A 回到全县 button fits the county and forgets the saved view.
+    view
+        ``"lat,lng,zoom"`` (EPSG:4326 degrees, Leaflet zoom) to open at when the page has no
+        remembered view under `view_key`: the ``view`` parameter of a shared URL. Malformed or
+        out-of-range text is ignored (the map opens at the bounds).
+    layer_control
+        Add Leaflet's layer switcher (top right, the legend below it). The app passes False:
+        its sidebar is the one layer switcher (it also drives lists, figures and downloads).
+    basemap_layer
+        An offline basemap installed by `riskmap.basemap.install_basemap` (the app does this
+        at start-up when ``RISKMAP_BASEMAP`` is set); with ``basemap="auto"`` it wins over
+        ``tile_url`` and 天地图.
     inline_assets
         True: Leaflet JS/CSS inline (standalone HTML file, no external file at all).
         False: loaded from ``static_url_prefix`` (Streamlit static serving; run
@@ -558,7 +591,7 @@ def build_map(
 
     bounds = gdf_county.total_bounds if len(gdf_county) else gdf_townships.total_bounds
     m = _new_map(bounds, inline_assets=inline_assets, static_url_prefix=static_url_prefix)
-    warning = _add_basemap(m, settings, basemap)
+    warning = _add_basemap(m, settings, basemap, basemap_layer)
     _add_county(m, gdf_county)
     selected_codes = set(gdf_selected["adcode"].astype(str)) if gdf_selected is not None else set()
     town_geoms = _add_townships(m, gdf_townships, selected_codes)
@@ -566,7 +599,8 @@ def build_map(
     if choropleth is not None:
         choro_legend = _add_choropleth(m, layers, gdf_townships, town_geoms, choropleth)
     legend_rows, any_cluster = _add_risk_layers(m, layers, shown, cluster_threshold)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    if layer_control:
+        folium.LayerControl(collapsed=False, position="topright").add_to(m)
 
     approximate = "approximate" in gdf_townships and bool(
         gdf_townships["approximate"].fillna(value=False).astype(bool).any()
@@ -574,17 +608,22 @@ def build_map(
     legend = _legend_html(
         legend_rows, choro_legend, approximate=approximate, demo=demo, clustered=any_cluster
     )
-    boxes = [f'{js_json(legend)}, "bottomright", "riskmap-legend"']
+    boxes = [f'{js_json(legend)}, "topright", "riskmap-legend"']
     if warning:
         boxes.append(f'{js_json(escape_html(warning))}, "topleft", "riskmap-warning"')
-    view = gdf_selected.total_bounds if gdf_selected is not None else bounds
+    view_bounds = gdf_selected.total_bounds if gdf_selected is not None else bounds
     hl = missing = None
     if highlight is not None:
         hl = [highlight[0], str(highlight[1])]
         name = layers[highlight[0]].spec.name
         note = f"未找到要定位的点位：{name} {highlight[1]}（可能已被筛选）"
         missing = [escape_html(note), "topleft", "riskmap-warning"]
-    view_args = ", ".join(js_json(v) for v in (_leaflet_bounds(view), hl, missing, view_key))
+    view_args = ", ".join(
+        js_json(v)
+        for v in (
+            _leaflet_bounds(view_bounds), hl, missing, view_key, view, _leaflet_bounds(bounds)
+        )
+    )
     m.add_child(Finish(boxes, view_args), name="riskmap_finish")
     return m
 
@@ -625,7 +664,7 @@ def _add_county(m: folium.Map, gdf_county: gpd.GeoDataFrame) -> None:
         "style": {"color": "#222222", "weight": 2.5, "fill": False},
     }
     group = folium.FeatureGroup(name="县界", control=True)
-    group.add_child(Areas(_encode({"pane": "riskBounds", "items": [item]})))
+    group.add_child(Areas(_encode({"pane": "riskCounty", "items": [item]})))
     group.add_to(m)
 
 

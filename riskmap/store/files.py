@@ -205,10 +205,7 @@ class FileStore:
         if last is None:
             msg = f"{collection}: 没有可撤销的修改 (nothing to undo)"
             raise DataFileError(msg)
-        backup = hdir / last["backup"]
-        if not backup.exists():
-            msg = f"{backup}: 历史版本已被清理，无法撤销 (backup pruned)"
-            raise DataFileError(msg)
+        backup = io.backup_file(hdir, last["backup"], sha256=last.get("sha256"))
         return io.write_versioned(
             self._records_path(collection),
             backup.read_bytes(),

@@ -39,6 +39,10 @@ declares. The properties are exactly those of the GeoJSON the file store would w
 (`riskmap.io.geojson_text`), and `read_layer` rebuilds the frame with the columns and dtypes
 the file store's reader gives, so both stores give the same frames and
 ``riskmap db dump-files`` gives back the same bytes.
+
+Size (over ~800 lines): one class implementing the whole `Store` protocol, each method one
+transaction whose SQL sits beside its version check; the schema tables and the GeoJSON
+round-trip helpers it needs are kept with it so the store can be read as one unit.
 """
 
 from __future__ import annotations

@@ -17,11 +17,12 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from riskmap import alerts
+from riskmap.auth import EditorSession, guarded_store
 from riskmap.errors import RiskmapError
 from riskmap.mapview import build_map
 from riskmap.mapview.warning import add_draw_tool, add_warning_overlay
 from riskmap.store import open_store
-from riskmap.ui.text import md
+from riskmap.ui.text import fmt, md
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -173,7 +174,8 @@ def _new_warning(project: Project, store: Store, editor: str) -> None:
         st.info("请选择乡镇、绘制范围或上传范围文件。")
         return
     people = int(gdf["people"].sum())
-    st.markdown(f"**范围内点位 {len(gdf)} 个**，威胁 {people} 人 {int(gdf['households'].sum())} 户")
+    households = int(gdf["households"].sum())
+    st.markdown(f"**范围内点位 {len(gdf):d} 个**，威胁 {people:d} 人 {households:d} 户")
     if len(gdf):
         st.dataframe(
             pd.DataFrame(gdf.drop(columns="geometry"))[list(POINT_HEADERS)].rename(
@@ -217,8 +219,8 @@ def _call_list(doc: dict[str, Any]) -> None:
         st.markdown(
             f"**{md(town['township'])}** 值班：{md(duty.get('duty_office') or '-')} "
             f"{md(duty.get('duty_name') or '-')} {md(duty.get('duty_phone') or '-')}"
-            f" · 点位 {t['points']}，威胁 {t['people']} 人，已叫应 {t['called']}，"
-            f"已转移 {t['moved']} 人，无法联系 {t['unreachable']}"
+            f" · 点位 {md(t['points'])}，威胁 {md(t['people'])} 人，已叫应 {md(t['called'])}，"
+            f"已转移 {md(t['moved'])} 人，无法联系 {md(t['unreachable'])}"
         )
         frame = pd.DataFrame(town["rows"], columns=list(headers)).rename(columns=headers)
         blank = frame.astype(object).where(frame.notna(), "")  # empty cells, not "None"
@@ -265,8 +267,8 @@ def _warning_panel(project: Project, store: Store, editor: str | None) -> None:
     )
     record = by_id[wid]
     st.caption(
-        f"有效期 {record['valid_from'][:16]} 至 {record['valid_to'][:16]}；"
-        f"发布 {md(record.get('created_by') or '-')} {record['created_at'][:16]}"
+        f"有效期 {md(record['valid_from'][:16])} 至 {md(record['valid_to'][:16])}；"
+        f"发布 {md(record.get('created_by') or '-')} {md(record['created_at'][:16])}"
     )
     _metrics(alerts.warning_totals(record))
     area = alerts.Area.from_json(record["area"]).geometry
@@ -298,8 +300,11 @@ def _warning_panel(project: Project, store: Store, editor: str | None) -> None:
     )
     if record.get("status") == "closed":
         st.info(
-            f"该预警已于 {record.get('closed_at', '')[:16]} 由 {md(record.get('closed_by') or '-')}"
-            " 关闭，记录已冻结。"
+            fmt(
+                "该预警已于 {} 由 {} 关闭，记录已冻结。",
+                record.get("closed_at", "")[:16],
+                record.get("closed_by") or "-",
+            )
         )
         return
     if editor is None:
@@ -316,7 +321,7 @@ def _warning_panel(project: Project, store: Store, editor: str | None) -> None:
         st.rerun()
 
 
-def warnings_view(project: Project, settings: Settings, editor: str | None) -> None:
+def warnings_view(project: Project, settings: Settings, who: EditorSession) -> None:
     """
     Render the 预警 tab.
 
@@ -326,12 +331,15 @@ def warnings_view(project: Project, settings: Settings, editor: str | None) -> N
         The loaded installation.
     settings
         Where the store is (`riskmap.store.open_store`).
-    editor
-        The signed-in editor's name, or None for a viewer (read-only, masked phones).
+    who
+        The session (`riskmap.auth.sign_in_panel`). A viewer sees a read-only tab with masked
+        phones; every write goes through `riskmap.auth.guarded_store`, so the role is checked
+        on the server for each issue, response and close, not only by hiding widgets.
     """
-    store = open_store(settings)
+    store = guarded_store(open_store(settings), who)
+    editor = who.editor if who.can_edit else None
     if notice := st.session_state.pop(SESSION_NOTICE, None):
-        st.success(notice)
+        st.success(md(notice))
     if editor is not None:
         with st.expander("发布预警", expanded=True):
             _new_warning(project, store, editor)
