@@ -20,7 +20,10 @@ from typing import Any
 
 from bench import gen
 
-CASES = ("join", "import", "import_cli", "map", "app", "layer", "memory", "cli", "postgis")
+CASES = (
+    "join", "import", "import_cli", "map", "app", "layer", "memory", "cli", "postgis",
+    "appbrowser",
+)  # fmt: skip
 
 
 def _version(package: str) -> str | None:
@@ -115,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one block per
 
             read_n, join_m = (10_000, 100_000) if quick else (100_000, 1_000_000)
             out["postgis"] = case_postgis.run(read_n, join_m, repeat, settings, work)
+        if "appbrowser" in only:
+            from bench import case_app_browser  # noqa: PLC0415
+
+            n_app = 10_000 if quick else 100_000
+            out["appbrowser"] = case_app_browser.run(n_app, 3 if quick else 5, settings, work)
     if "memory" in only:
         from bench import case_memory  # noqa: PLC0415
 
