@@ -74,6 +74,10 @@ READY_JS = """() => {
     return [ok && !running && !document.querySelector('.stSpinner'),
             !!(w && w.__old === true)];
 }"""
+HTML_SIZE_JS = """() => {
+    const f = document.querySelector('iframe[title*="streamlit_folium"]');
+    return new Blob([f.contentDocument.documentElement.outerHTML]).size;
+}"""
 TIMEOUT_S = 120.0
 
 
@@ -206,11 +210,8 @@ def _filter_times(browser: Any, server: _Server, towns: list[str], repeat: int) 
     page.goto(server.url)
     _wait_ready(page, t0)
     page.wait_for_timeout(1000)
-    html_bytes = page.evaluate(
-        "() => { const f = document.querySelector('iframe[title*=\"streamlit_folium\"]');"
-        " return new Blob([f.contentDocument.documentElement.outerHTML]).size; }"
-    )
-    times, sizes, resent = [], [], []
+    html_bytes = page.evaluate(HTML_SIZE_JS)
+    times, sizes, resent, after = [], [], [], []
     for k in range(repeat + 1):  # the first change is a warm-up
         page.evaluate(
             "() => { document.querySelector('iframe[title*=\"streamlit_folium\"]')"
@@ -226,6 +227,7 @@ def _filter_times(browser: Any, server: _Server, towns: list[str], repeat: int) 
             times.append(sec)
             sizes.append(received[0])
             resent.append(new_map)
+            after.append(page.evaluate(HTML_SIZE_JS))
         page.wait_for_timeout(700)
     page.close()
     return {
@@ -234,6 +236,7 @@ def _filter_times(browser: Any, server: _Server, towns: list[str], repeat: int) 
         "township_change_ws_bytes": int(statistics.median(sizes)),
         "map_resent": all(resent),
         "map_html_bytes": int(html_bytes),
+        "map_html_after_bytes": int(statistics.median(after)),
     }
 
 
