@@ -133,6 +133,12 @@ class _Server:
         text = self.log.read_text("utf-8", errors="replace")
         return text.count("riskmap.app run ")
 
+    def run_seconds(self) -> list[float]:
+        """Server-side script run times, as ``app.py`` logs them (``run 0.123 s``)."""
+        text = self.log.read_text("utf-8", errors="replace")
+        return [float(line.split("riskmap.app run ")[1].split()[0])
+                for line in text.splitlines() if "riskmap.app run " in line]  # fmt: skip
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -211,7 +217,7 @@ def _filter_times(browser: Any, server: _Server, towns: list[str], repeat: int) 
     _wait_ready(page, t0)
     page.wait_for_timeout(1000)
     html_bytes = page.evaluate(HTML_SIZE_JS)
-    times, sizes, resent, after = [], [], [], []
+    times, sizes, resent, after, server_s = [], [], [], [], []
     for k in range(repeat + 1):  # the first change is a warm-up
         page.evaluate(
             "() => { document.querySelector('iframe[title*=\"streamlit_folium\"]')"
@@ -228,6 +234,7 @@ def _filter_times(browser: Any, server: _Server, towns: list[str], repeat: int) 
             sizes.append(received[0])
             resent.append(new_map)
             after.append(page.evaluate(HTML_SIZE_JS))
+            server_s.append(sum(server.run_seconds()[runs:]))
         page.wait_for_timeout(700)
     page.close()
     return {
@@ -235,6 +242,7 @@ def _filter_times(browser: Any, server: _Server, towns: list[str], repeat: int) 
         "township_change_all_s": times,
         "township_change_ws_bytes": int(statistics.median(sizes)),
         "map_resent": all(resent),
+        "township_change_server_s": statistics.median(server_s),
         "map_html_bytes": int(html_bytes),
         "map_html_after_bytes": int(statistics.median(after)),
     }
