@@ -180,6 +180,12 @@ def _coerce_series(series: pd.Series, spec: FieldSpec) -> pd.Series:
     still go cell by cell.
     """
     if spec.type in {"int", "float"}:
+        if _homogeneous(series) == "text":  # ``１２`` is 12, not missing (NFKC)
+            series = pd.Series(
+                tc.number_cells(series.to_numpy(dtype=object, na_value=None), thousands=False),
+                index=series.index,
+                dtype=object,
+            )
         numeric = pd.to_numeric(series, errors="coerce")
         if spec.type == "int":
             whole = numeric.where(numeric.isna() | (numeric == np.floor(numeric)))
@@ -255,7 +261,9 @@ def _check_value(fspec: FieldSpec, value: object) -> str | None:
     if fspec.type in {"int", "float"}:
         try:
             number = (
-                float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
+                float(tc.number_text(str(value), thousands=False) or "")
+                if not isinstance(value, (int, float))
+                else float(value)
             )
         except ValueError:
             return "应为数字 (number)"

@@ -452,7 +452,11 @@ class _Rows:
         self.mapping = mapping
         for col, target in mapping.items():
             if target in spec.fields:
-                self.values[target] = self.text_of(col)
+                cells = self.text_of(col)
+                if spec.fields[target].type in {"int", "float"}:
+                    # full-width digits and thousands separators (never in coordinates)
+                    cells = tc.number_cells(cells, thousands=table.delimiter != ";")
+                self.values[target] = cells
                 self.source_of[target] = col
         self.msgs: list[list[Message]] = [[] for _ in range(self.n)]
 
