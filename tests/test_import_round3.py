@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import shutil
 import unicodedata
 
 import pytest
@@ -10,8 +13,10 @@ from hypothesis import strategies as st
 
 from riskmap import io
 from riskmap.cells import number_text
-from riskmap.importing import plan_import
-from tests.conftest import DATA
+from riskmap.importing import commit_import, plan_import
+from riskmap.settings import Settings
+from riskmap.store.files import FileStore
+from tests.conftest import DATA, ROOT
 
 FRESH = DATA / "fresh"
 
@@ -109,3 +114,68 @@ def test_full_width_decimal_in_float_field(plan_fresh):
     text = "名称,经度,纬度,灾害类型,威胁人数,威胁财产\n点,108.664111,31.946111,滑坡,3,１２．５\n"
     plan = plan_fresh("f.csv", text.encode())
     assert plan.gdf_new.iloc[0]["threat_property_wan"] == pytest.approx(12.5)
+
+
+# --- 2/3. storage: untouched features stay byte-identical; provenance kept -----------------
+
+
+@pytest.fixture
+def bundled_store(tmp_path):
+    """A file store holding a copy of the bundled geohazard layer."""
+    layers = tmp_path / "layers"
+    layers.mkdir()
+    for name in ("catalog.toml", "geohazard.geojson"):
+        shutil.copy(ROOT / "layers" / name, layers / name)
+    return FileStore(Settings.from_env({}, root=tmp_path))
+
+
+def _features(store) -> dict[str, str]:
+    """uid → the feature's JSON text exactly as stored (properties and geometry)."""
+    path = store.settings.layers_dir / "geohazard.geojson"
+    return {
+        f["properties"]["uid"]: json.dumps(f, ensure_ascii=False, sort_keys=False)
+        for f in json.loads(path.read_text(encoding="utf-8"))["features"]
+    }
+
+
+SURVEY = (
+    "序号,点名,经度,纬度,灾害类型,威胁人数,户数说明\n"
+    "1,新发现滑坡,108.664111,31.946111,滑坡,12,约三户\n"
+)
+
+
+def test_import_leaves_other_features_byte_identical(bundled_store, gdf_townships, gdf_county):
+    store = bundled_store
+    spec = store.read_catalog().get("geohazard")
+    before = _features(store)
+    first = json.loads(next(iter(before.values())))
+    uid = first["properties"]["uid"]
+    update = f"统一编号,状态,数据来源\n{uid},治理中,乡镇复核表\n"
+    kw = {"gdf_townships": gdf_townships, "gdf_county": gdf_county, "today": dt.date(2026, 5, 3)}
+    for name, text in (("新点.csv", SURVEY), ("复核.csv", update)):
+        plan = plan_import(text.encode(), name, spec, existing=store.read_layer(spec), **kw)
+        commit_import(plan, spec, store, user="测试")
+    after = _features(store)
+    assert len(after) == len(before) + 1
+    for key, text in before.items():
+        if key != uid:
+            assert after[key] == text, key
+    # the new point carries the survey's own columns; no other feature has them
+    (new_uid,) = set(after) - set(before)
+    new_props = json.loads(after[new_uid])["properties"]
+    assert new_props["序号"] == "1"
+    assert new_props["户数说明"] == "约三户"
+    assert new_props["name"] == "新发现滑坡"  # 点名 is an alias of 名称
+    for key in ("township", "township_code", "join_flag"):
+        assert key not in new_props
+    # the update changes status and updated_at, keeps the original source
+    old_props = first["properties"]
+    upd_props = json.loads(after[uid])["properties"]
+    assert upd_props["status"] == "治理中"
+    assert upd_props["updated_at"] == "2026-05-03"
+    assert upd_props["source"] == old_props["source"]
+    assert set(upd_props) - set(old_props) <= {"flags", "incomplete"}
+    assert store.history(spec)[-1]["source"] == "复核.csv"
+    # loading still joins townships
+    loaded = store.read_layer(spec)
+    assert len(loaded) == len(after)

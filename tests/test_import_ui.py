@@ -127,7 +127,7 @@ def test_held_rows_offer_a_tick_per_conflict_and_duplicate(catalog, gdf_township
         existing=io.empty_layer(spec),
         **kw,
     )
-    existing = first.gdf_result.drop(columns=["join_flag"])
+    existing = first.gdf_result
     plan = plan_import(
         (CASES / "c29_resent_under_new_name.csv").read_bytes(),
         "c29.csv",

@@ -25,6 +25,7 @@ import geopandas as gpd
 import shapely
 
 from riskmap import cells as tc
+from riskmap import io
 from riskmap.coords import CRS_CHOICES, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARNING
 from riskmap.derive import FLAG_SEP
 from riskmap.errors import CRSError, ImportFileError, SchemaError
@@ -611,6 +612,7 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     changes: dict[str, list[FieldChange]] = {}
     if acc_update.any():
         gdf_acc, changes = merge_updates(gdf_acc, acc_update, base, spec)
+    stored_flags = gdf_acc["flags"].tolist()  # this import's own findings, not the join's
     if len(gdf_acc):
         layer = prepare_layer(
             gdf_acc, spec, gdf_townships, metric_crs=metric_crs, county_name=county_name
@@ -670,7 +672,7 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
         FLAG_SEP.join(m.reason for m in msgs[i] if m.level == LEVEL_ERROR or action[i] != "reject")
         for i in rej_idx
     ]
-    gdf_result = assemble(base, gdf_updated.drop(columns="changes"), gdf_new, spec)
+    gdf_result = _stored_result(base, gdf_prep, acc_update, stored_flags, missing, spec)
     return ImportPlan(
         report=report,
         layer_id=spec.id,
@@ -704,6 +706,52 @@ def _raw_frame(rows: _Rows) -> pd.DataFrame:
         ):
             props[k] = series
     return pd.DataFrame(props, index=pd.RangeIndex(rows.n))
+
+
+WORKING_COLUMNS = ("township", "township_code", "townships", "join_flag")
+"""Columns the township join derives at load time (`riskmap.layers.prepare_layer`): never stored."""
+SPARSE_FIELDS = ("flags", "incomplete")
+"""Import bookkeeping fields stored only on the features that have a value."""
+
+
+def _stored_result(
+    base: gpd.GeoDataFrame,
+    gdf_prep: gpd.GeoDataFrame,
+    acc_update: np.ndarray,
+    stored_flags: list[object],
+    missing: list[list[str]],
+    spec: LayerSpec,
+) -> gpd.GeoDataFrame:
+    """
+    Return the layer as it is to be stored: existing features + this import's, no join output.
+
+    The stored ``flags`` of an imported feature are this import's own warnings and its
+    待补充 entry; the join's flags (乡镇 border, outside the county) are derived again at
+    load time and are not stored, nor are `WORKING_COLUMNS`. Columns the stored layer did
+    not have, the survey's unknown columns and `SPARSE_FIELDS` are marked sparse
+    (`riskmap.io.SPARSE_COLUMNS_ATTR`): written only on features that have a value, so a
+    feature the import did not touch keeps exactly its properties.
+    """
+    stored = gdf_prep.copy()
+    if "flags" in stored.columns:
+        flags = []
+        for old, labels in zip(stored_flags, missing, strict=True):
+            entry = f"{INCOMPLETE_LABEL}: {'、'.join(labels)}" if labels else None
+            parts = [p for p in (None if is_blank(old) else str(old), entry) if p]
+            flags.append(FLAG_SEP.join(parts) or None)
+        stored["flags"] = pd.Series(flags, index=stored.index, dtype=object)
+    upd = stored[acc_update].reset_index(drop=True)
+    new = stored[~acc_update].reset_index(drop=True)
+    out = assemble(base, upd, new, spec)
+    out = out.drop(columns=[c for c in WORKING_COLUMNS if c in out.columns])
+    geom = out.geometry.name
+    sparse = [
+        c
+        for c in out.columns
+        if c != geom and (c not in spec.fields or c in SPARSE_FIELDS or c not in base.columns)
+    ]
+    out.attrs[io.SPARSE_COLUMNS_ATTR] = tuple(sparse)
+    return out
 
 
 def _fill_bookkeeping(
