@@ -492,9 +492,7 @@ def test_reimport_without_uid_is_a_probable_duplicate(plan_case):
     assert b.counts == {"added": 0, "updated": 0, "rejected": 0, "held": 1}
     assert b.report.rows[0].action == "duplicate"
     assert len(b.gdf_result) == 1
-    c = plan_case(
-        "c01_gbk.csv", existing=a.gdf_result, add_duplicates={2}
-    )
+    c = plan_case("c01_gbk.csv", existing=a.gdf_result, add_duplicates={2})
     assert c.gdf_result["uid"].tolist() == ["SURVEY-500229001-1", "SURVEY-500229001-2"]
 
 
