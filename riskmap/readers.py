@@ -488,7 +488,11 @@ def remove_invisible(column: tc.Column) -> tuple[tc.Column, np.ndarray]:
 
 
 def merge_header_rows(
-    upper: list[str], lower: list[str], is_known: Callable[[str], bool]
+    upper: list[str],
+    lower: list[str],
+    is_known: Callable[[str], bool],
+    *,
+    grouped: bool = True,
 ) -> list[str] | None:
     """
     Combine a two-row header (a group title merged over sub-columns), or None.
@@ -497,15 +501,53 @@ def merge_header_rows(
     no number, and fewer filled cells than columns (the other cells are covered by
     vertically merged titles above). Each column then takes its lower cell when filled,
     else its upper cell: ``坐标`` merged over ``经度``/``纬度`` gives ``经度``, ``纬度``.
+
+    A group title covers the blank upper cells to its right (a horizontally merged cell
+    keeps its text in the first cell only). When the group title joined to the sub-column
+    name is a known column, that name is used: ``威胁对象`` over ``户数``/``人数`` gives
+    ``威胁户数``/``威胁人数`` (the group is tried whole, then shortened from the end to two
+    characters), so the sub-columns are not mistaken for other fields nor reported missing.
+    `grouped` False (no catalog to tell known names) turns this off.
     """
     filled = [c for c in lower if c.strip()]
     if not filled or len(filled) == len(lower):
         return None
     if any(_NUMERIC_RE.match(unicodedata.normalize("NFKC", c)) for c in filled):
         return None
-    if not any(is_known(c) for c in filled):
+    groups = _group_titles(upper, lower) if grouped else [""] * len(lower)
+    if not any(is_known(c) for c in filled) and not any(
+        _grouped_name(g, c, is_known) for g, c in zip(groups, lower, strict=True) if c.strip()
+    ):
         return None
-    return [lo if lo.strip() else up for up, lo in zip(upper, lower, strict=True)]
+    out = []
+    for up, group, lo in zip(upper, groups, lower, strict=True):
+        if not lo.strip():
+            out.append(up)
+            continue
+        out.append(_grouped_name(group, lo, is_known) or lo)
+    return out
+
+
+def _group_titles(upper: list[str], lower: list[str]) -> list[str]:
+    """Group title over each column: the upper cell, or the last one to its left when blank."""
+    out, current = [], ""
+    for up, lo in zip(upper, lower, strict=True):
+        if up.strip():
+            current = up.strip()
+        elif not lo.strip():
+            current = ""
+        out.append(current if lo.strip() else up)
+    return out
+
+
+def _grouped_name(group: str, sub: str, is_known: Callable[[str], bool]) -> str | None:
+    """``group + sub`` (group shortened from the end, ≥ 2 chars) when that is a known name."""
+    group, sub = group.strip(), sub.strip()
+    for end in range(len(group), 1, -1):
+        name = group[:end] + sub
+        if is_known(name):
+            return name
+    return None
 
 
 def _locate_header(
@@ -517,7 +559,9 @@ def _locate_header(
     if header_idx:
         notes.append(f"跳过表头上方 {header_idx} 行（标题行），第 {header_idx + 1} 行为列名")
     if header_idx + 1 < len(scan):
-        merged = merge_header_rows(scan[header_idx], scan[header_idx + 1], known)
+        merged = merge_header_rows(
+            scan[header_idx], scan[header_idx + 1], known, grouped=is_known is not None
+        )
         if merged is not None:
             notes.append(
                 f"列名占两行（第 {header_idx + 1}–{header_idx + 2} 行，合并单元格），"

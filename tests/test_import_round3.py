@@ -179,3 +179,43 @@ def test_import_leaves_other_features_byte_identical(bundled_store, gdf_township
     # loading still joins townships
     loaded = store.read_layer(spec)
     assert len(loaded) == len(after)
+
+
+# --- 4. group headers --------------------------------------------------------------------
+
+
+def test_f02_group_header_sub_columns_are_mapped(plan_fresh):
+    plan = plan_fresh("f02_wps_2row_header.xlsx")
+    report = plan.report
+    assert report.mapping["威胁户数"] == "threat_households"  # 威胁对象 over 户数
+    assert report.mapping["威胁人数"] == "threat_people"
+    notes = " ".join(report.notes)
+    assert "没有必填字段" not in notes
+    assert all(not r.missing for r in report.rows)
+
+
+@pytest.mark.parametrize(
+    ("upper", "lower", "expected"),
+    [
+        # 威胁对象 merged over two cells: the title is in the first only
+        (["名称", "威胁对象", ""], ["", "户数", "人数"], ["名称", "威胁户数", "威胁人数"]),
+        (["名称", "威胁", ""], ["", "人数", "户数"], ["名称", "威胁人数", "威胁户数"]),
+        # a group whose joined name is unknown leaves the sub-column as it is
+        (["坐标", "", "名称"], ["经度", "纬度", ""], ["经度", "纬度", "名称"]),
+        (["基本情况", "", "灾害类型"], ["名称", "村", ""], ["名称", "村", "灾害类型"]),
+    ],
+)
+def test_merge_header_rows_groups(geo, upper, lower, expected):
+    from riskmap.importing.columns import known_header
+    from riskmap.readers import merge_header_rows
+
+    assert merge_header_rows(upper, lower, known_header(geo)) == expected
+
+
+def test_plain_households_and_people_aliases(plan_fresh):
+    text = "点名,经度,纬度,灾害类型,人数,户数\n甲,108.664111,31.946111,滑坡,12,3\n"
+    plan = plan_fresh("p.csv", text.encode())
+    assert plan.report.mapping == {
+        "点名": "name", "经度": "lon", "纬度": "lat", "灾害类型": "hazard_type",
+        "人数": "threat_people", "户数": "threat_households",
+    }  # fmt: skip
