@@ -7,6 +7,7 @@ import json
 import shutil
 import unicodedata
 
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from riskmap import io
 from riskmap.cells import number_text
 from riskmap.importing import commit_import, plan_import
+from riskmap.schema import parse_date
 from riskmap.settings import Settings
 from riskmap.store.files import FileStore
 from tests.conftest import DATA, ROOT
@@ -26,8 +28,17 @@ def geo(catalog):
     return catalog.get("geohazard")
 
 
+@pytest.fixture(scope="module")
+def county():
+    """The bundled township polygons and county outline (the fresh files are real places)."""
+    settings = Settings()
+    return io.read_townships(settings), io.read_county(settings)
+
+
 @pytest.fixture
-def plan_fresh(geo, gdf_townships, gdf_county):
+def plan_fresh(geo, county):
+    gdf_townships, gdf_county = county
+
     def run(name: str, data: bytes | None = None, *, existing=None, **kw):
         return plan_import(
             (FRESH / name).read_bytes() if data is None else data,
@@ -219,3 +230,64 @@ def test_plain_households_and_people_aliases(plan_fresh):
         "点名": "name", "经度": "lon", "纬度": "lat", "灾害类型": "hazard_type",
         "人数": "threat_people", "户数": "threat_households",
     }  # fmt: skip
+
+
+# --- 5. dates: serials in General cells, Chinese numerals; wrong optional values -------------
+
+
+@pytest.mark.parametrize(
+    ("cell", "iso"),
+    [
+        ("二〇二四年五月三日", "2024-05-03"),
+        ("二〇二四年十二月三十一日", "2024-12-31"),
+        ("二〇二四年十月十日", "2024-10-10"),
+        ("45415", "2024-05-03"),
+        ("45415.0", "2024-05-03"),
+        ("２０２４年５月３日", "2024-05-03"),
+    ],
+)
+def test_parse_date_serials_and_chinese_numerals(cell, iso):
+    assert parse_date(cell) == iso
+
+
+@given(st.dates(min_value=dt.date(1950, 1, 1), max_value=dt.date(2099, 12, 31)))
+def test_excel_serial_round_trip(day):
+    serial = (day - dt.date(1899, 12, 30)).days  # ECMA-376 1900 date system, after 1900-03-01
+    assert parse_date(str(serial)) == day.isoformat()
+
+
+@pytest.mark.parametrize("cell", ["12345", "二〇二四年五月", "2024-13-01"])
+def test_parse_date_still_refuses(cell):
+    with pytest.raises(ValueError, match="not a date"):
+        parse_date(cell)
+
+
+def test_f03_serial_and_chinese_dates_imported(plan_fresh):
+    plan = plan_fresh("f03_chinese_dates.xlsx")
+    assert all(r.action != "reject" for r in plan.report.rows)
+    by_row = {r.row: r for r in plan.report.rows}
+    serial_notes = [m for m in by_row[4].messages if m.column == "更新时间"]
+    assert len(serial_notes) == 1
+    assert serial_notes[0].level == "info"
+    assert "45415" in serial_notes[0].reason
+    assert "2024-05-03" in serial_notes[0].reason
+
+
+def test_wrong_optional_value_keeps_point_on_map(plan_fresh):
+    text = (
+        "名称,经度,纬度,灾害类型,威胁人数,更新时间,规模等级\n"
+        "甲,108.664111,31.946111,滑坡,3,上个月,小型\n"
+        "乙,108.665111,31.947111,滑坡,3,2024-05-03,很小\n"
+    )
+    plan = plan_fresh("o.csv", text.encode())
+    rows = plan.report.rows
+    assert [r.action for r in rows] == ["add", "add"]
+    assert [r.status for r in rows] == ["warning", "warning"]
+    (m,) = [m for m in rows[0].messages if m.column == "更新时间"]
+    assert m.value == "上个月"
+    assert "留空" in m.reason
+    new = plan.gdf_new.set_index("name")
+    assert new.loc["甲", "updated_at"] != "上个月"  # blank cell → the import date
+    assert new.loc["乙", "scale_grade"] is None or pd.isna(new.loc["乙", "scale_grade"])
+    strict = plan_fresh("o.csv", text.encode(), strict=True)
+    assert [r.action for r in strict.report.rows] == ["reject", "reject"]

@@ -53,7 +53,7 @@ from riskmap.importing.validate import (
 )
 from riskmap.layers import prepare_layer
 from riskmap.readers import MAX_COLUMNS, MAX_ROWS, RawTable, read_table
-from riskmap.schema import coerce_layer, is_blank
+from riskmap.schema import _coerce_series, coerce_layer, is_blank
 from riskmap.settings import COUNTY_NAME, METRIC_CRS, STORAGE_CRS
 
 if TYPE_CHECKING:
@@ -693,6 +693,11 @@ def _raw_frame(rows: _Rows) -> pd.DataFrame:
     reserved = set(spec.fields) | COMPUTED | {"geometry"}
     extra_key = {c: (f"{c}(原表)" if c in reserved else c) for c in extra_cols}
     props: dict[str, Any] = {k: v for k, v in rows.values.items() if k not in COMPUTED}
+    for k, cells in list(props.items()):
+        if k in spec.fields and spec.fields[k].type in {"date", "datetime"}:
+            # the value as stored (ISO), so the preview of an update shows it, not the cell
+            iso = _coerce_series(pd.Series(cells, dtype=object), spec.fields[k])
+            props[k] = iso.to_numpy(dtype=object)
     origin = {k: rows.source_of[k] for k in props if k in rows.source_of}
     for c in extra_cols:
         props[extra_key[c]] = rows.text_of(c)
