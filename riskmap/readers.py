@@ -406,7 +406,7 @@ def read_table(
     if data.startswith(ZIP_MAGIC):
         fmt = "xlsx"
         rows, chosen, notes, unevaluated, merged = _rows_from_xlsx(
-            data, filename, sheet, max_rows, max_uncompressed, max_columns
+            data, filename, sheet, max_rows, max_uncompressed, max_columns, is_known
         )
     elif data.startswith(OLE_MAGIC):
         fmt = "xls"

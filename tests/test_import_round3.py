@@ -291,3 +291,30 @@ def test_wrong_optional_value_keeps_point_on_map(plan_fresh):
     assert new.loc["乙", "scale_grade"] is None or pd.isna(new.loc["乙", "scale_grade"])
     strict = plan_fresh("o.csv", text.encode(), strict=True)
     assert [r.action for r in strict.report.rows] == ["reject", "reject"]
+
+
+# --- 6. data on the second sheet --------------------------------------------------------------
+
+
+def test_f10_data_on_second_sheet_found(plan_fresh):
+    plan = plan_fresh("f10_two_sheets_data_second.xlsx")
+    assert plan.report.sheet == "隐患点清单"
+    assert plan.counts["added"] == 2
+    (note,) = [n for n in plan.report.notes if "工作表" in n]
+    assert "隐患点清单" in note
+    assert "--sheet" in note
+
+
+def test_no_sheet_with_columns_lists_sheets(plan_fresh, tmp_path):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.title = "说明"
+    wb.active.append(["请按要求填写"])
+    wb.active.append(["1. 经纬度填十进制度"])
+    wb.create_sheet("备用").append(["甲", "乙"])
+    path = tmp_path / "none.xlsx"
+    wb.save(path)
+    plan = plan_fresh("none.xlsx", path.read_bytes())
+    assert "「说明」、「备用」" in plan.report.file_error
+    assert "--sheet" in plan.report.file_error

@@ -399,6 +399,10 @@ def plan_table(
             f"没有坐标的行只能更新图层中已有的{spec.label(spec.key)}。现有列: "
             f"{'、'.join(table.columns)}"
         )
+        if table.sheet:
+            sheets = [n for n in table.notes if n.startswith("工作簿有")]
+            report.file_error += f"（读取的是工作表「{table.sheet}」"
+            report.file_error += f"；{sheets[0]}）" if sheets else "；可用 --sheet 指定工作表）"
         return _empty_plan(report, spec, existing, filename)
     loc = locate_rows(
         table, columns, crs=crs, county_geom=county_geometry(gdf_county), county_name=county_name
