@@ -571,6 +571,49 @@ def _locate_header(
     return header_idx, scan[header_idx], 1
 
 
+SUMMARY_ROW_RE = (
+    r"^\s*(?:(?:合|小|总)\s*计|共\s*计)\s*[:：]?\s*$"
+    r"|^\s*(?:备\s*注|注|说\s*明|填表说明|填表人|制表人|审核人)\s*[:：]"
+    r"|^\s*(?:填表说明|注\s*[0-9一二三四五六七八九十]+\s*[.、：:])"
+)
+"""First cell of a row that is not data: 合计/小计/总计 rows and notes (备注:, 注:, 填表说明)."""
+
+
+def _summary_rows(
+    columns: list[tc.Column], has_text: list[np.ndarray], first_body: int, notes: list[str]
+) -> np.ndarray:
+    """
+    Mask of body rows whose first filled cell marks a summary or note row; one note each.
+
+    A 合计 row sums the columns above it and a 备注:/填表说明 row is text for people: read as
+    data they give 2–5 errors each (no coordinates, not a number). They are skipped with one
+    提示 naming the row wherever they are (end of the table or between data rows).
+    """
+    n_body = len(has_text[0]) - first_body if has_text else 0
+    out = np.zeros(n_body, dtype=bool)
+    if n_body <= 0:
+        return out
+    filled = np.vstack([h[first_body:] for h in has_text])
+    first = np.where(filled.any(axis=0), filled.argmax(axis=0), -1)
+    for j in np.unique(first[first >= 0]):
+        rows = first == j
+        body = columns[j][first_body:]
+        if isinstance(body, np.ndarray):
+            hit = np.array(
+                [isinstance(v, str) and re.search(SUMMARY_ROW_RE, v) is not None for v in body]
+            )
+        else:
+            match = pc.match_substring_regex(body, SUMMARY_ROW_RE)
+            hit = np.asarray(pc.fill_null(match, fill_value=False).to_numpy(zero_copy_only=False))
+        out |= rows & hit.astype(bool)
+    for i in np.flatnonzero(out):
+        cell = tc.to_object(columns[int(first[i])][first_body + i : first_body + i + 1])[0]
+        short = cell.strip()[:20]
+        kind = "合计行" if re.search(r"计", short[:4]) else "说明行"
+        notes.append(f"第 {first_body + i + 1} 行是{kind}（「{short}」），不是隐患点数据，已跳过")
+    return out
+
+
 def _cleaned_note(cleaned: dict[str, list[int]]) -> str:
     """Say where invisible characters were removed (first 10 rows of each column)."""
     total = sum(len(v) for v in cleaned.values())
@@ -657,9 +700,11 @@ def _table_from_columns(
         has_text = [tc.filled(c) for c in columns]
     n_body = n_all - first_body
     keep = np.logical_or.reduce(has_text)[first_body:]
+    n_blank = n_body - int(keep.sum())
+    if n_blank:
+        notes.append(f"跳过 {n_blank} 个空行")
+    keep &= ~_summary_rows(columns, has_text, first_body, notes)
     n_keep = int(keep.sum())
-    if n_keep < n_body:
-        notes.append(f"跳过 {n_body - n_keep} 个空行")
     if n_keep > max_rows:
         msg = f"数据行数 {n_keep:,} 超过上限 {max_rows:,}"
         raise _fail(filename, msg)

@@ -318,3 +318,61 @@ def test_no_sheet_with_columns_lists_sheets(plan_fresh, tmp_path):
     plan = plan_fresh("none.xlsx", path.read_bytes())
     assert "「说明」、「备用」" in plan.report.file_error
     assert "--sheet" in plan.report.file_error
+
+
+# --- 8. no contradictory messages; summary and note rows skipped ------------------------------
+
+
+def test_f07_rejected_row_not_said_imported_as_incomplete(plan_fresh):
+    existing = io.read_layer_file(ROOT / "layers" / "geohazard.geojson")
+    plan = plan_fresh("f07_status_update.xlsx", existing=existing)
+    assert not any("待补充" in n for n in plan.report.notes)
+    rejected = [r for r in plan.report.rows if r.action == "reject"]
+    assert rejected
+    for r in rejected:
+        assert not any("待补充" in m.reason for m in r.messages)
+
+
+def test_missing_column_note_kept_when_rows_are_marked(plan_fresh):
+    text = "经度,纬度,灾害类型\n108.664111,31.946111,滑坡\n"
+    plan = plan_fresh("m.csv", text.encode())
+    assert any(n.startswith("文件中没有必填字段「威胁人数") for n in plan.report.notes)
+    assert any(n.startswith("文件中没有必填字段「名称") for n in plan.report.notes)
+
+
+@pytest.mark.parametrize(
+    ("first_cell", "skipped"),
+    [
+        ("合计", True),
+        ("合 计", True),
+        ("小计：", True),
+        ("总计", True),
+        ("备注：坐标为CGCS2000", True),
+        ("注:本表由乡镇填写", True),
+        ("填表说明", True),
+        ("合计村滑坡", False),  # a place name, not a summary
+        ("备注村崩塌", False),
+    ],
+)
+def test_summary_and_note_rows(plan_fresh, first_cell, skipped):
+    text = (
+        "名称,经度,纬度,灾害类型,威胁人数\n"
+        "甲,108.664111,31.946111,滑坡,3\n"
+        f"{first_cell},,,,3\n"
+        "乙,108.665111,31.947111,滑坡,4\n"
+    )
+    plan = plan_fresh("s.csv", text.encode())
+    rows = [r.row for r in plan.report.rows]
+    if skipped:
+        assert rows == [2, 4]
+        (note,) = [n for n in plan.report.notes if "第 3 行" in n]
+        assert "已跳过" in note
+        assert all(r.status != "error" for r in plan.report.rows)
+    else:
+        assert rows == [2, 3, 4]
+
+
+def test_f05_total_row_skipped_with_one_note(plan_fresh):
+    plan = plan_fresh("f05_gbk_dms_heji.csv")
+    assert plan.counts["rejected"] == 0
+    assert sum("合计行" in n for n in plan.report.notes) == 1

@@ -14,6 +14,7 @@ conflicting updates and probable duplicates are held until confirmed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -632,10 +633,16 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     tcode = np.full(n, None, dtype=object)
     tcode[acc_idx] = [None if is_blank(v) else str(v) for v in gdf_prep["township_code"].tolist()]
     missing_of = dict(zip(acc_idx.tolist(), missing, strict=True))
+    _drop_unused_incomplete_notes(report, missing)
     for pos in range(n):
         ms = msgs[pos]
         if action[pos] == "reject":
             level = "error"
+            # not imported: a missing attribute is not "imported as 待补充"
+            ms = msgs[pos] = [
+                dataclasses.replace(m, reason=m.reason.split("，按")[0]) if missing_reason(m) else m
+                for m in ms
+            ]
         elif any(m.level == LEVEL_WARNING for m in ms) or action[pos] in {"conflict", "duplicate"}:
             level = "warning"
         else:
@@ -715,6 +722,20 @@ def _raw_frame(rows: _Rows) -> pd.DataFrame:
         ):
             props[k] = series
     return pd.DataFrame(props, index=pd.RangeIndex(rows.n))
+
+
+def _drop_unused_incomplete_notes(report: ImportReport, missing: list[list[str]]) -> None:
+    """Drop "没有必填字段「X」的列，相应行按待补充导入" when no written row was marked for X."""
+    marked = {label for labels in missing for label in labels}
+    report.notes[:] = [
+        n
+        for n in report.notes
+        if not (
+            n.startswith("文件中没有必填字段「")
+            and INCOMPLETE_LABEL in n
+            and n.split("「", 1)[1].split("」", 1)[0].split("(")[0] not in marked
+        )
+    ]
 
 
 WORKING_COLUMNS = ("township", "township_code", "townships", "join_flag")
