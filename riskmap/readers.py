@@ -261,18 +261,29 @@ def _rows_from_text(text: str, delimiter: str, max_rows: int, filename: str) -> 
                 msg = f"行数超过上限 {max_rows:,}"
                 raise _fail(filename, msg)
     except csv.Error as exc:
-        msg = f"CSV 格式错误（第 {reader.line_num} 行附近）: {exc}"
+        if "field larger than field limit" in str(exc):
+            limit = csv.field_size_limit()
+            msg = (
+                f"第 {reader.line_num} 行附近有单元格超过 {limit:,} 个字符的上限，文件未导入；"
+                '请检查该行（常见于误粘贴的大段文字或缺少配对的引号 "）'
+            )
+        else:
+            msg = f"CSV 格式错误（第 {reader.line_num} 行附近，{exc}）：请检查引号和分隔符"
         raise _fail(filename, msg) from None
     return rows
 
 
-def _columns_from_text(text: str, delimiter: str) -> list[pa.ChunkedArray] | None:
+def _columns_from_text(
+    text: str, delimiter: str, filename: str = ""
+) -> list[pa.ChunkedArray] | None:
     """
     Parse delimited text with Arrow's CSV reader: every row as strings, header row included.
 
     Returns None when Arrow refuses the file (rows of different lengths, a blank line in a
     multi-column file, unterminated quotes, …) or a field is longer than Python's
-    `csv.field_size_limit`: the caller then reads it with `csv` (same cells, or its error).
+    `csv.field_size_limit`: that raises `ImportFileError` naming the row and column (in
+    Chinese, with the limit). The caller reads a refused file with `csv` (same cells, or
+    its error).
     Quoting follows the `csv` defaults (``"``, doubled ``""`` inside quotes, line breaks
     inside quotes kept, text after a closing quote appended).
     """
@@ -305,11 +316,23 @@ def _columns_from_text(text: str, delimiter: str) -> list[pa.ChunkedArray] | Non
     if table.num_columns > MAX_COLUMNS_PARSED or any(c.type != pa.string() for c in columns):
         return None
     limit = csv.field_size_limit()
-    if len(text) >= limit and any(
-        (pc.max(pc.utf8_length(c)).as_py() or 0) >= limit for c in columns
-    ):
-        return None  # csv raises "field larger than field limit"
+    if len(text) >= limit:
+        for j, c in enumerate(columns):
+            lengths = pc.utf8_length(c)
+            if (pc.max(lengths).as_py() or 0) >= limit:
+                i = pc.index(pc.greater_equal(lengths, limit), True).as_py()
+                raise _huge_cell(filename, i + 1, j, c[0].as_py(), limit)
     return columns
+
+
+def _huge_cell(filename: str, row: int, col: int, header: str, limit: int) -> ImportFileError:
+    """Build the error for a cell over `csv.field_size_limit` characters (row and column)."""
+    name = f"「{header.strip()[:20]}」" if header and header.strip() else ""
+    msg = (
+        f"第 {row} 行第 {col + 1} 列{name}的单元格超过 {limit:,} 个字符的上限，"
+        "文件未导入；请检查该单元格（常见于误粘贴的大段文字），删减后再导入"
+    )
+    return _fail(filename, msg)
 
 
 def find_header_row(rows: list[list[str]], is_known: Callable[[str], bool]) -> int:
@@ -415,7 +438,7 @@ def read_table(
         fmt = "csv"
         text, encoding = decode_text(data, filename)
         delimiter = sniff_delimiter(text)
-        columns = _columns_from_text(text, delimiter)  # fast Arrow path, or None
+        columns = _columns_from_text(text, delimiter, filename)  # fast Arrow path, or None
         if columns is None:
             rows = _rows_from_text(text, delimiter, max_rows, filename)
     if columns is None:

@@ -376,3 +376,20 @@ def test_f05_total_row_skipped_with_one_note(plan_fresh):
     plan = plan_fresh("f05_gbk_dms_heji.csv")
     assert plan.counts["rejected"] == 0
     assert sum("合计行" in n for n in plan.report.notes) == 1
+
+
+# --- 10. one huge cell: a Chinese message naming the row and the limit ------------------------
+
+
+@pytest.mark.parametrize("size", [200_000, 2_000_000])  # Arrow path / over Arrow's block
+def test_huge_cell_message_is_chinese_and_names_row(plan_fresh, size):
+    import csv
+
+    limit = csv.field_size_limit()
+    text = "名称,经度,纬度,灾害类型,威胁人数,备注\n甲,108.664111,31.946111,滑坡,3,短\n"
+    text += "乙,108.664777,31.946777,滑坡,3," + "长" * size + "\n"
+    plan = plan_fresh("huge.csv", text.encode())
+    error = plan.report.file_error
+    assert "第 3 行" in error
+    assert f"{limit:,}" in error
+    assert "field" not in error
