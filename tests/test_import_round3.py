@@ -393,3 +393,19 @@ def test_huge_cell_message_is_chinese_and_names_row(plan_fresh, size):
     assert "第 3 行" in error
     assert f"{limit:,}" in error
     assert "field" not in error
+
+
+# --- 11. stored coordinates rounded to 7 decimals ----------------------------------------------
+
+
+def test_coordinates_rounded_to_7_decimals(plan_fresh):
+    # 108°39'50.4" = 108.664 exactly; 31°56'45.67" = 31.946019444…
+    text = "名称,经度,纬度,灾害类型,威胁人数\n甲,108°39'50.4\",31°56'45.67\",滑坡,3\n"
+    plan = plan_fresh("d.csv", text.encode())
+    geom = plan.gdf_result.geometry.iloc[0]
+    expected_lat = 31 + 56 / 60 + 45.67 / 3600
+    assert geom.y == round(expected_lat, 7)
+    assert geom.x == pytest.approx(108.664, abs=1e-12)
+    text_out = io.geojson_text(plan.gdf_result)
+    assert f"{round(expected_lat, 7)}" in text_out
+    assert f"{expected_lat}" not in text_out

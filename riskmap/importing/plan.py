@@ -580,7 +580,9 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
 
     # --- identity checks: conflicting updates, probable duplicates -----------------------
     action = np.where(accepted, np.where(is_update, "update", "add"), "reject").astype(object)
-    lon, lat = loc.lon.copy(), loc.lat.copy()
+    # 7 decimals ≈ 1 cm (RFC 7946 §11.2): more is noise from DMS/projection arithmetic; the
+    # bundled layers have 6, which this leaves unchanged
+    lon, lat = np.round(loc.lon, COORD_DECIMALS), np.round(loc.lat, COORD_DECIMALS)
     if len(base):
         old_geom = base.geometry.to_numpy()
         for pos in np.flatnonzero(attr_only & accepted):
@@ -738,6 +740,8 @@ def _drop_unused_incomplete_notes(report: ImportReport, missing: list[list[str]]
     ]
 
 
+COORD_DECIMALS = 7
+"""Decimals of stored lon/lat of imported points: 1e-7° ≈ 1.1 cm (RFC 7946 §11.2)."""
 WORKING_COLUMNS = ("township", "township_code", "townships", "join_flag")
 """Columns the township join derives at load time (`riskmap.layers.prepare_layer`): never stored."""
 SPARSE_FIELDS = ("flags", "incomplete")
