@@ -76,9 +76,10 @@ _NUMERIC_RE = re.compile(r"^[\s+\-]*[\d.,]+\s*$")
 
 INVISIBLE_RE = r"\p{Cf}"
 """Unicode format characters (category Cf: ZWSP U+200B, ZWJ, LRM/RLM, BOM U+FEFF, soft hyphen…)."""
-NBSP_RE = r"[\x{00A0}\x{2007}\x{202F}]"
-"""No-break spaces (NBSP, figure space, narrow NBSP): turned into an ordinary space."""
-_NBSP_PY = re.compile(r"[\u00a0\u2007\u202f]")
+NBSP_RE = r" *[\x{00A0}\x{2007}\x{202F}]+ *"
+"""No-break spaces (NBSP, figure space, narrow NBSP), with the ordinary spaces beside them:
+one ordinary space (``"高楠镇 \u00a0方斗村"`` → ``"高楠镇 方斗村"``, not two spaces)."""
+_NBSP_PY = re.compile(r" *[\u00a0\u2007\u202f]+ *")
 
 
 @dataclass

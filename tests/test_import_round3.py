@@ -409,3 +409,30 @@ def test_coordinates_rounded_to_7_decimals(plan_fresh):
     text_out = io.geojson_text(plan.gdf_result)
     assert f"{round(expected_lat, 7)}" in text_out
     assert f"{expected_lat}" not in text_out
+
+
+# --- 12. smaller ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("高楠镇 \u00a0方斗村", "高楠镇 方斗村"),
+        ("高楠镇\u00a0\u00a0方斗村", "高楠镇 方斗村"),
+        ("高楠镇\u202f方斗村", "高楠镇 方斗村"),
+        ("高楠镇  方斗村", "高楠镇  方斗村"),  # ordinary spaces alone are the user's
+    ],
+)
+def test_nbsp_becomes_one_space(cell, expected):
+    from riskmap.readers import read_table
+
+    text = f"名称,经度\n{cell},108.66\n"
+    table = read_table(text.encode(), "n.csv")
+    assert table.frame.loc[0, "名称"] == expected
+
+
+def test_undo_message_says_beijing_time():
+    from riskmap.importing.history import undo_description
+
+    entry = {"time": "2026-03-02T02:00:00+00:00", "action": "import", "backup": "b1"}
+    assert undo_description([entry]).startswith("撤销 北京时间 2026-03-02 10:00:00")
