@@ -883,7 +883,7 @@ def test_huge_field_in_the_sniffed_lines_is_a_report_not_a_crash(
         gdf_townships=gdf_townships, gdf_county=gdf_county,
     )  # fmt: skip
     assert "第 2 行" in plan.report.file_error
-    assert "field limit" in plan.report.file_error
+    assert "个字符的上限" in plan.report.file_error
     assert not plan.can_commit
 
 

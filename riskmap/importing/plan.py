@@ -565,7 +565,7 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     # --- validation ----------------------------------------------------------------------
     validate_values(
         rows.values, rows.source_of, spec, msgs, report,
-        kept_from_existing=kept_from_existing, strict=strict,
+        kept_from_existing=kept_from_existing, strict=strict, lenient=~attr_only,
     )  # fmt: skip
     used = set(rows.source_of.values()) | coordinate_columns
     unevaluated_messages(rows.table.unevaluated, rows.rows, used, msgs)

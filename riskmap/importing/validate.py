@@ -118,6 +118,7 @@ def validate_values(
     *,
     kept_from_existing: Callable[[str], np.ndarray],
     strict: bool = False,
+    lenient: np.ndarray | None = None,
 ) -> None:
     """
     Check every field of every row (stage 4); append findings to `msgs`.
@@ -140,6 +141,10 @@ def validate_values(
     strict
         True: a missing required value is an error (the row is not written). False (default):
         a warning; the row is written and marked 待补充.
+    lenient
+        Bool mask ``(n,)`` of rows where a wrong *optional* value is blanked with a warning
+        (rows that place a point; default all). Elsewhere (attribute-only updates: the
+        values are the whole point of the row, and no location is at stake) it is an error.
     """
     n = len(msgs)
     for fkey, fspec in spec.fields.items():
@@ -167,7 +172,7 @@ def validate_values(
                     continue
                 msgs[pos].append(_missing(fspec, col, strict=strict, column_absent=False))
                 continue
-            if fspec.required or strict:
+            if fspec.required or strict or (lenient is not None and not lenient[pos]):
                 reason = f"{fspec.label}{expected}"
                 msgs[pos].append(Message(col, str(value), reason, LEVEL_ERROR))
                 continue
