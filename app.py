@@ -27,7 +27,8 @@ from streamlit_folium import st_folium
 from riskmap import aggregate, exporters
 from riskmap import project as project_module
 from riskmap.assets import install_static_assets
-from riskmap.auth import sign_in_panel
+from riskmap.auth import EditorSession, sign_in_panel
+from riskmap.basemap import BasemapLayer
 from riskmap.catalog import STATUS_CLEARED, STATUS_ORDER, LayerSpec
 from riskmap.errors import RiskmapError
 from riskmap.filters import FeatureFilter
@@ -36,9 +37,24 @@ from riskmap.mapview import build_map
 from riskmap.project import Project
 from riskmap.settings import COUNTY_NAME, NOTE_APPROXIMATE, NOTE_DEMO, Settings
 from riskmap.store import open_store
+from riskmap.ui import paper
+from riskmap.ui import progress as progress_ui
+from riskmap.ui.chrome import install_chinese_chrome
 from riskmap.ui.downloads import township_downloads
 from riskmap.ui.importing import datum_notice, import_tab
+from riskmap.ui.mapstate import (
+    MAP_HEIGHT_PX,
+    grade_filters,
+    init_grades,
+    init_selection,
+    initial_view,
+    no_match_notice,
+    offline_basemap,
+    url_state,
+)
+from riskmap.ui.text import fmt
 from riskmap.ui.text import md as _md
+from riskmap.ui.warnings import warnings_view
 
 APP_DIR = Path(__file__).resolve().parent
 ALL = "全县"
@@ -49,7 +65,7 @@ NO_CHORO = ""
 STATUS_COLORS = {"在册": "#E69F00", "监测中": "#56B4E9", "治理中": "#0072B2", "已销号": "#009E73",
                  aggregate.UNKNOWN_STATUS: "#999999"}  # fmt: skip
 SELECTED_ROW_STYLE = "background-color: #fff3b0; font-weight: bold"
-METRICS_PER_ROW = 7
+METRICS_PER_ROW = 9  # one row above the map: the map still fits a 1366×768 screen
 
 
 def _county_name() -> str:
@@ -74,6 +90,16 @@ def _logger() -> logging.Logger:
         log.setLevel(logging.INFO)
         log.propagate = False
     return log
+
+
+@st.cache_resource(show_spinner="正在准备离线底图…")
+def _basemap(settings: Settings) -> BasemapLayer | None:
+    """Install the offline basemap (``RISKMAP_BASEMAP``) once per server; None without one."""
+    try:
+        return offline_basemap(settings, APP_DIR / "static")
+    except RiskmapError as exc:
+        st.warning(f"离线底图不可用：{_md(exc)}")
+        return None
 
 
 @st.cache_resource
@@ -136,6 +162,8 @@ def _init_filters(project: Project) -> None:
     st.session_state["f_q"] = qp.get("q", "")
     choro = qp.get("choropleth", NO_CHORO)
     st.session_state["f_choro"] = choro if choro in {"all", *layer_ids} else NO_CHORO
+    init_grades(project, qp.get("grades", ""))
+    init_selection(project, qp)
     st.session_state["_filters_ready"] = True
 
 
@@ -150,19 +178,11 @@ def _sidebar(project: Project) -> dict:
         "搜索名称或编号", key="f_q", placeholder="如：滑坡、GH-0001", help="名称或统一编号的一部分"
     )
     sb.markdown("**图层**")
-    visible = [lid for lid in project.layers if sb.checkbox(project.layers[lid].spec.name,
+    visible = [lid for lid in project.layers if sb.checkbox(_md(project.layers[lid].spec.name),
                                                              key=f"show_{lid}")]  # fmt: skip
     statuses = sb.multiselect("状态", list(STATUS_ORDER), key="f_statuses")
-    classes: dict[str, list[str]] = {}
-    with sb.expander("等级筛选"):
-        for lid in visible:
-            spec = project.layers[lid].spec
-            classes[lid] = st.multiselect(
-                f"{spec.name} · {spec.label(spec.class_field)}",
-                [*spec.classes, aggregate.UNCLASSED],
-                default=[*spec.classes, aggregate.UNCLASSED],
-                key=f"cls_{lid}",
-            )
+    progress_ui.cleared_toggle(sb)
+    classes = grade_filters(sb, project, visible)
     choro_options = [NO_CHORO, "all", *project.layers]
     labels = {NO_CHORO: "不着色", "all": CHORO_LABEL_ALL}
     labels |= {lid: layer.spec.name for lid, layer in project.layers.items()}
@@ -176,10 +196,11 @@ def _sidebar(project: Project) -> dict:
             "statuses": ",".join(statuses),
             "q": text,
             "choropleth": choropleth,
+            **url_state(project, classes),
         }
     )
     if message := st.session_state.pop("_qp_error", None):
-        sb.warning(message)
+        sb.warning(_md(message))
     return {
         "township": township,
         "visible": visible,
@@ -213,7 +234,7 @@ def _metric_rows(figures: list[aggregate.Figure], per_row: int = METRICS_PER_ROW
     for first in range(0, len(figures), per_row):
         row = figures[first : first + per_row]
         for col, fig in zip(st.columns(per_row), row, strict=False):
-            col.metric(fig.label, fig.text)
+            col.metric(_md(fig.label), fig.text)
 
 
 def _figures(layers: dict[str, LayerData], visible: list[str]) -> None:
@@ -244,19 +265,17 @@ def _progress_chart(layers: dict[str, LayerData]) -> alt.Chart:
 
 def _dashboard(project: Project, f: dict) -> None:
     """Show the township's (or county's) figures over all statuses, so progress shows."""
-    layers = _filtered(project, f, with_status=False)
+    shown = _filtered(project, f, with_status=False)
+    layers = {lid: shown[lid] for lid in f["visible"]}  # the figures follow the layer choice too
     where = "全县" if f["township"] == ALL else f["township"]
-    st.markdown(f"#### {where}：风险点位概况（含全部状态，不受状态筛选影响）")
+    st.markdown(f"#### {_md(where)}：风险点位概况（含全部状态，不受状态筛选影响）")
+    if no_match_notice(layers, f["visible"], f["text"]):
+        return
     figures = aggregate.headline_figures(layers)
-    total = sum(len(layer.gdf) for layer in layers.values())
-    cleared = sum(t["by_status"][STATUS_CLEARED] for t in aggregate.county_totals(layers).values())
-    c = st.columns(2)
-    c[0].metric("风险点位合计", aggregate.format_quantity(total, aggregate.COUNT_UNIT))
-    c[1].metric(
-        "已销号",
-        aggregate.format_quantity(cleared, aggregate.COUNT_UNIT),
-        help="整治完成、已销号的点位",
-    )
+    fig = aggregate.layer_figures(layers)["all"]
+    c = st.columns(3)
+    for col, (key, label, hint) in zip(c, aggregate.FIGURE_LABELS, strict=True):
+        col.metric(label, aggregate.format_quantity(fig[key], aggregate.COUNT_UNIT), help=hint)
     _metric_rows([fig for fig in figures if fig.field is not None])
     left, right = st.columns([3, 2])
     with left:
@@ -282,7 +301,9 @@ def _table_picks(visible: list[str]) -> None:
     """Select (and highlight on the map) the feature of a row newly selected in a list."""
     for lid in visible:
         state = st.session_state.get(_table_key(lid))
-        rows = list(state.selection.rows) if state is not None else []
+        if state is None:  # list not drawn last run (e.g. a sign-in rerun): keep the selection
+            continue
+        rows = list(state.selection.rows)
         keys = st.session_state.get(f"_rows_{lid}", [])
         picked = keys[rows[0]] if rows and rows[0] < len(keys) else None
         if picked == st.session_state.get(f"_picked_{lid}"):
@@ -291,7 +312,9 @@ def _table_picks(visible: list[str]) -> None:
         if picked is not None:
             st.session_state["sel"] = (lid, picked)
             st.session_state["hl"] = (lid, picked)
-        elif st.session_state.get("sel", (None,))[0] == lid:
+        elif (sel := st.session_state.get("sel") or (None, None))[0] == lid and sel[1] in keys:
+            # only a list that shows the selected point can deselect it (a point just
+            # cleared or filtered out stays selected, e.g. for its status panel)
             st.session_state["sel"] = st.session_state["hl"] = None
 
 
@@ -321,11 +344,11 @@ def _selected_panel(layers: dict[str, LayerData]) -> None:
     spec = layer.spec
     rows = layer.gdf[layer.gdf[spec.key].astype(str) == key]
     if rows.empty:
-        st.info(f"已选点位 {spec.name} {_md(key)} 不在当前筛选结果中。")
+        st.info(f"已选点位 {_md(spec.name)} {_md(key)} 不在当前筛选结果中。")
         return
     cols = [c for c in spec.popup if c in rows.columns]
     row, config = _display_table(rows, spec, cols)
-    st.markdown(f"**已选点位：{spec.name} · {_md(rows.iloc[0].get('name', key))}（{_md(key)}）**")
+    st.markdown(fmt("**已选点位：{} · {}（{}）**", spec.name, rows.iloc[0].get("name", key), key))
     st.dataframe(row, hide_index=True, width="stretch", column_config=config)
 
 
@@ -338,9 +361,13 @@ def _lists(layers: dict[str, LayerData], visible: list[str]) -> None:
         spec = layer.spec
         cols = [c for c in spec.list_fields if c in layer.gdf.columns]
         keys = layer.gdf[spec.key].astype(str).tolist()
+        if keys != st.session_state.get(f"_rows_{lid}", keys):
+            # other rows (a filter or status changed): a new table, so that the old row
+            # number of the selection does not select another point in the new rows
+            st.session_state[f"_round_{lid}"] = st.session_state.get(f"_round_{lid}", 0) + 1
         st.session_state[f"_rows_{lid}"] = keys
         table, config = _display_table(layer.gdf, spec, cols)
-        st.markdown(f"**{spec.name}**（{len(table)}）")
+        st.markdown(f"**{_md(spec.name)}**（{len(table):d}）")
         if table.empty:
             st.caption("无符合条件的点位。")
             continue
@@ -374,11 +401,13 @@ def _display_table(
     return out, config
 
 
-# Less white space above the title, metrics that fit a 1366-px laptop row.
+# Less white space above the title, one row of metrics that fits a 1366-px laptop: the title,
+# the figures and the whole map fit a 1366×768 screen.
 PAGE_CSS = """<style>
-[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; padding-bottom: 3rem; }
-[data-testid="stMainBlockContainer"] h1 { font-size: 2rem; padding: 0 0 0.25rem 0; }
-[data-testid="stMetricValue"] { font-size: 1.6rem; }
+[data-testid="stMainBlockContainer"] { padding-top: 1.5rem; padding-bottom: 3rem; }
+[data-testid="stMainBlockContainer"] h1 { font-size: 1.7rem; padding: 0 0 0.1rem 0; }
+[data-testid="stMetricValue"] { font-size: 1.25rem; }
+[data-testid="stMetricLabel"] p { font-size: 0.8rem; }
 [data-testid="stSidebarHeader"] { height: 2.5rem; }
 </style>"""
 
@@ -387,8 +416,9 @@ HELP = f"""
 
 1. **筛选**：左侧选择乡镇/街道、搜索名称或统一编号、勾选图层、状态和等级；地图、统计和清单随之更新。
    浏览器地址栏的网址包含当前筛选条件，复制发送即可分享同一视图。
-2. **地图**：滚轮缩放、拖动平移；右上角可开关图层；右下角图例可滚动。更改筛选时地图保持当前视野，
-   选择乡镇时缩放到该乡镇。
+2. **地图**：先点击地图再用滚轮缩放（或按住 Ctrl 键滚动），拖动平移；左侧勾选图层；
+   右上角图例可折叠；左上角“全县”按钮回到全县视野。更改筛选时地图保持当前视野，选择乡镇时缩放到该乡镇；
+   当前视野也写在网址里（view=纬度,经度,级别）。等级筛选可选“≥ 大型”等下限，也可逐项增减。
 3. **联动**：点击地图上的点位查看详情，清单中对应行被选中并高亮；
    在“清单”中选中一行，地图定位并圈出该点位。
 4. **统计**：本乡镇（或全县）按图层和等级的点位数、威胁户数/人数/财产、
@@ -409,7 +439,7 @@ def _map_section(project: Project, layers: dict[str, LayerData], f: dict) -> Non
     if hl is not None and hl[0] not in f["visible"]:
         hl = None
     fmap = build_map(
-        {lid: layers[lid] for lid in f["visible"]},
+        progress_ui.map_layers(project, {lid: layers[lid] for lid in f["visible"]}),
         project.gdf_townships,
         project.gdf_county,
         settings=project.settings,
@@ -418,10 +448,13 @@ def _map_section(project: Project, layers: dict[str, LayerData], f: dict) -> Non
         highlight=hl,
         demo=project.demo,
         view_key=code or "county",
+        view=initial_view(code or "county", hl),
+        layer_control=False,
+        basemap_layer=_basemap(project.settings),
     )
     result = st_folium(
         fmap,
-        height=540,
+        height=MAP_HEIGHT_PX,
         use_container_width=True,
         returned_objects=["last_active_drawing"],
         key="map",
@@ -444,8 +477,8 @@ def _downloads(project: Project, version: str, f: dict) -> None:
 def main() -> None:
     """Render the page."""
     started = time.perf_counter()
-    st.markdown(PAGE_CSS, unsafe_allow_html=True)
-    st.title(f"{_county_name()}安全风险“一张图”")
+    install_chinese_chrome(PAGE_CSS)
+    st.title(f"{_md(_county_name())}安全风险“一张图”")
     try:
         _static_assets()
         settings = Settings.from_env()
@@ -458,41 +491,51 @@ def main() -> None:
     except OSError as exc:
         st.error(f"数据加载失败：无法读取数据文件（{_md(exc)}）。")
         st.stop()
-    notes = []
-    if project.approximate:
-        notes.append(NOTE_APPROXIMATE)
-    if project.demo:
-        notes.append(NOTE_DEMO)
-    if notes:
-        st.caption("；".join(notes))
+    if project.approximate and project.demo:
+        st.caption(NOTE_APPROXIMATE + "；" + NOTE_DEMO)
+    elif project.approximate or project.demo:
+        st.caption(NOTE_APPROXIMATE if project.approximate else NOTE_DEMO)
     datum_notice(project)  # an approximate datum conversion is never silent (c27)
     f = _sidebar(project)
-    who = sign_in_panel(st.sidebar)  # viewing needs no sign-in; changing data does
+    who = sign_in_panel(st.sidebar, settings=settings)  # viewing needs no sign-in
     layers = _filtered(project, f)
-    if f["text"].strip() and not any(len(layers[lid].gdf) for lid in f["visible"]):
-        st.warning(f"没有找到名称或编号包含“{_md(f['text'].strip())}”的点位（当前筛选条件下）。")
+    no_match_notice(layers, f["visible"], f["text"])
     _figures(layers, f["visible"])
     _map_section(project, layers, f)
     _selected_panel(layers)
-    tab_stats, tab_list, tab_dl, tab_import, tab_help = st.tabs(
-        ["统计", "清单", "下载清单", "导入调查表", "使用说明"]
+    progress_ui.status_panel(project, settings, who)
+    _tabs(project, settings, version, layers, f, who)
+    ctx = get_script_run_ctx()
+    session = ctx.session_id if ctx is not None else "-"
+    _logger().info("run %.3f s session=%s", time.perf_counter() - started, session)
+
+
+def _tabs(
+    project: Project, settings: Settings, version: str, layers: dict[str, LayerData], f: dict,
+    who: EditorSession,
+) -> None:  # fmt: skip
+    """Lay out the tabs under the map: one call per feature view."""
+    tab_stats, tab_list, tab_dl, tab_progress, tab_import, tab_warn, tab_help = st.tabs(
+        ["统计", "清单", "下载清单", "清零进度", "导入调查表", "预警", "使用说明"]
     )
     with tab_stats:
         _dashboard(project, f)
+    with tab_progress:
+        progress_ui.progress_view(project, settings, who)
     with tab_list:
         _lists(layers, f["visible"])
     with tab_dl:
         _downloads(project, version, f)
+        paper.downloads(project, settings, who.editor)
     with tab_import:
         if who.can_edit and who.editor:
-            import_tab(project, settings, editor=who.editor)
+            import_tab(project, settings, who)
         else:
             st.info("查看无需登录；导入调查表、撤销导入需登录（左侧“编辑权限”）。")
+    with tab_warn:
+        warnings_view(project, settings, who)
     with tab_help:
         st.markdown(HELP)
-    ctx = get_script_run_ctx()
-    session = ctx.session_id if ctx is not None else "-"
-    _logger().info("run %.3f s session=%s", time.perf_counter() - started, session)
 
 
 main()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from riskmap.catalog import STATUS_ORDER, UNCLASSED
+from riskmap.catalog import STATUS_CLEARED, STATUS_ORDER, UNCLASSED
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -23,6 +23,83 @@ if TYPE_CHECKING:
 
 UNKNOWN_STATUS = "未填"
 """Label of features whose status is empty."""
+
+# --- the one definition of every headline figure (issue 11) ------------------------------
+ACTIVE_LABEL = "在册隐患"
+"""Features not cleared: status ≠ 已销号 (在册, 监测中, 治理中 or blank — a fresh import)."""
+CLEARED_LABEL = "已销号"
+"""Features whose status is 已销号 (kept in the data as history, hidden by default)."""
+TOTAL_LABEL = "合计"
+"""Every feature, whatever its status (在册隐患 + 已销号)."""
+FIGURE_LABELS = (
+    ("active", ACTIVE_LABEL, "未销号的点位（在册、监测中、治理中）"),
+    ("cleared", CLEARED_LABEL, "整治完成、已销号的点位"),
+    ("total", TOTAL_LABEL, "在册隐患 + 已销号"),
+)
+"""``(key of `status_figures`, label, help text)`` of the three headline counts, in order."""
+THREAT_FIELDS = ("threat_households", "threat_people", "threat_property_wan")
+"""Threat figures (威胁户数/人数/财产), summed over 在册隐患 only (a cleared hazard threatens
+no one)."""
+
+
+def is_cleared(gdf: pd.DataFrame) -> pd.Series:
+    """
+    Boolean mask of cleared features (状态 = 已销号); all False when there is no status column.
+
+    Source: DOMAIN.md "Lifecycle" (隐患动态清零: 在册/监测中 → 治理中 → 已销号).
+    """
+    if "status" not in gdf.columns:
+        return pd.Series(data=False, index=gdf.index)
+    return gdf["status"].eq(STATUS_CLEARED).fillna(value=False).astype(bool)
+
+
+def status_figures(gdf: pd.DataFrame) -> dict[str, int]:
+    """
+    Count the three headline figures of a set of features.
+
+    Returns
+    -------
+    figures
+        ``{"total": 合计, "active": 在册隐患 (not 已销号, blank included), "cleared": 已销号}``;
+        ``active + cleared == total``.
+    """
+    cleared = int(is_cleared(gdf).sum())
+    return {"total": len(gdf), "active": len(gdf) - cleared, "cleared": cleared}
+
+
+def threat_sums(gdf: pd.DataFrame) -> dict[str, float]:
+    """
+    威胁户数 / 威胁人数 / 威胁财产(万元) over the 在册隐患 of `gdf` (each feature once).
+
+    Returns
+    -------
+    sums
+        ``{field: sum}`` for `THREAT_FIELDS`; 0.0 for a field the frame lacks. Blank or
+        non-numeric values count as 0.
+    """
+    live = gdf[~is_cleared(gdf)]
+    return {
+        f: float(np.nansum(pd.to_numeric(live[f], errors="coerce"))) if f in live.columns else 0.0
+        for f in THREAT_FIELDS
+    }
+
+
+def risk_layers(layers: Mapping[str, LayerData]) -> dict[str, LayerData]:
+    """Return the risk layers (``role = "risk"``): the hazards followed, not resources."""
+    return {lid: layer for lid, layer in layers.items()
+            if getattr(layer.spec, "role", "risk") == "risk"}  # fmt: skip
+
+
+def layer_figures(layers: Mapping[str, LayerData]) -> dict[str, dict[str, int]]:
+    """
+    `status_figures` per risk layer plus ``"all"`` (added up), each feature once.
+
+    This is what `riskmap summary`, the app's headline metrics and the township lists show.
+    Emergency-resource layers (shelters, teams, depots) are not hazards: left out.
+    """
+    out = {lid: status_figures(layer.gdf) for lid, layer in risk_layers(layers).items()}
+    out["all"] = {k: sum(v[k] for v in out.values()) for k in ("total", "active", "cleared")}
+    return out
 
 
 def _membership(layer: LayerData) -> pd.DataFrame:
@@ -59,8 +136,10 @@ def summarize_townships(
     df
         Columns ``adcode``, ``name``, ``level``; per layer ``<id>`` (feature count),
         ``<id>|<class>`` (count per class, every declared class), ``<id>|status|<status>``
-        (count per lifecycle status), ``<id>|<sum field>`` (sums; for polygons' area field
-        the intersecting area in ha). Counts are int, sums float.
+        (count per lifecycle status), ``<id>|active`` (在册隐患) and ``<id>|cleared`` (已销号)
+        as defined by `status_figures`, ``<id>|<sum field>`` (sums over every status; for
+        polygons' area field the intersecting area in ha) and ``<id>|active|<field>`` (the
+        same sums over 在册隐患, as the headline figures). Counts are int, sums float.
     """
     del gdf_townships  # membership comes from the layers' shares
     out = township_codes[["adcode", "name", "level"]].copy().reset_index(drop=True)
@@ -69,6 +148,9 @@ def summarize_townships(
         member = _membership(layer)
         by = member.groupby("township_code")
         out[layer_id] = out["adcode"].map(by["key"].nunique()).fillna(0).astype(int)
+        live = member[member["status"] != STATUS_CLEARED].groupby("township_code")["key"]
+        out[f"{layer_id}|active"] = out["adcode"].map(live.nunique()).fillna(0).astype(int)
+        out[f"{layer_id}|cleared"] = out[layer_id] - out[f"{layer_id}|active"]
         classes = [*spec.classes, UNCLASSED]
         counts = member.pivot_table(
             index="township_code", columns=spec.class_field, values="key", aggfunc="nunique"
@@ -92,6 +174,19 @@ def summarize_townships(
                     .sum()
                 )
             out[f"{layer_id}|{field}"] = out["adcode"].map(sums).fillna(0.0).astype(float).round(2)
+            alive = member[member["status"] != STATUS_CLEARED]
+            if field == spec.area_field:
+                live_sums = alive.groupby("township_code")["area_ha"].sum()
+            else:
+                live_sums = (
+                    alive.assign(v=pd.to_numeric(alive[field], errors="coerce"))
+                    .groupby("township_code")["v"]
+                    .sum()
+                )
+            out[f"{layer_id}|active|{field}"] = (
+                out["adcode"].map(live_sums).fillna(0.0).astype(float).round(2)
+            )
+        out = out.copy()  # one block per layer: many layers' columns stay one frame, fast
     return out
 
 
@@ -102,8 +197,9 @@ def county_totals(layers: Mapping[str, LayerData]) -> dict[str, Any]:
     Returns
     -------
     totals
-        ``{layer_id: {"count": n, "by_class": {...}, "by_status": {...}, "sums": {...},
-        "outside": n_outside_county_or_without_coordinates}}``.
+        ``{layer_id: {"count": n, "total": n, "active": 在册隐患, "cleared": 已销号,
+        "threat": {威胁 field: sum over 在册隐患}, "by_class": {...}, "by_status": {...},
+        "sums": {...}, "outside": n_outside_county_or_without_coordinates}}``.
     """
     totals: dict[str, Any] = {}
     for layer_id, layer in layers.items():
@@ -113,6 +209,8 @@ def county_totals(layers: Mapping[str, LayerData]) -> dict[str, Any]:
         totals[layer_id] = {
             "name": spec.name,
             "count": len(gdf),
+            **status_figures(gdf),
+            "threat": {f: v for f, v in threat_sums(gdf).items() if f in gdf.columns},
             "by_class": {c: int((cls == c).sum()) for c in [*spec.classes, UNCLASSED]},
             "by_status": {s: int((status == s).sum()) for s in [*STATUS_ORDER, UNKNOWN_STATUS]},
             "sums": {
@@ -143,6 +241,9 @@ def summary_records(df_summary: pd.DataFrame, layers: Mapping[str, LayerData]) -
             per_layer[layer_id] = {
                 "name": spec.name,
                 "count": int(row[layer_id]),
+                "total": int(row[layer_id]),
+                "active": int(row[f"{layer_id}|active"]),
+                "cleared": int(row[f"{layer_id}|cleared"]),
                 "by_class": {c: int(row[f"{layer_id}|{c}"]) for c in [*spec.classes, UNCLASSED]},
                 "by_status": {
                     s: int(row[f"{layer_id}|status|{s}"]) for s in [*STATUS_ORDER, UNKNOWN_STATUS]
@@ -234,15 +335,20 @@ class Figure:
 
 
 def _layer_sum(layer: LayerData, field: str) -> float:
-    """Sum of `field` over the layer's features; an area field sums the areas in its shares."""
+    """
+    Sum of `field` over the layer's 在册隐患 (not 已销号: a cleared hazard threatens no one).
+
+    An area field sums the areas in its shares.
+    """
     spec = layer.spec
+    live = layer.gdf[~is_cleared(layer.gdf)]
     if field == spec.area_field:
-        keys = set(layer.gdf[spec.key])
+        keys = set(live[spec.key])
         shares = layer.shares[layer.shares["key"].isin(keys)]
         return float(np.nansum(pd.to_numeric(shares["area_ha"], errors="coerce")))
-    if field not in layer.gdf.columns:
+    if field not in live.columns:
         return 0.0
-    return float(np.nansum(pd.to_numeric(layer.gdf[field], errors="coerce")))
+    return float(np.nansum(pd.to_numeric(live[field], errors="coerce")))
 
 
 def headline_figures(layers: Mapping[str, LayerData]) -> list[Figure]:
@@ -251,7 +357,9 @@ def headline_figures(layers: Mapping[str, LayerData]) -> list[Figure]:
 
     First one count per layer (in layer order), then, per layer, the sum of each of its
     catalog ``sums`` fields (e.g. 威胁户数, 威胁人数, 威胁财产 of the geohazard layer; 面积
-    of the fire zones). Each feature counts once. A polygon layer's area field sums the
+    of the fire zones) over its 在册隐患 only (the one definition of issue 11: a cleared
+    hazard no longer threatens anyone, so the same 威胁人数 shows whatever the status
+    filter). Each feature counts once. A polygon layer's area field sums the
     areas in ``layer.shares``: restrict the shares to a township (as
     `riskmap.filters.FeatureFilter` does) and it is the area inside that township.
 
@@ -348,18 +456,21 @@ def township_table(df_summary: pd.DataFrame, layers: Mapping[str, LayerData]) ->
     Returns
     -------
     df
-        Columns 代码, 乡镇, one count column per layer (its name), then one column per
-        catalog ``sums`` field (its header with unit, prefixed by the layer name when two
-        layers share a header); counts int, sums float (2 decimals).
+        Columns 代码, 乡镇, per layer its 在册隐患 and 已销号 counts (``<name>（在册隐患）``,
+        ``<name>（已销号）``), then one column per catalog ``sums`` field over 在册隐患 (its
+        header with unit, prefixed by the layer name when two layers share a header); counts
+        int, sums float (2 decimals).
     """
     cols = {"adcode": "代码", "name": "乡镇"}
-    cols |= {lid: layer.spec.name for lid, layer in layers.items()}
+    for lid, layer in layers.items():
+        cols[f"{lid}|active"] = f"{layer.spec.name}（{ACTIVE_LABEL}）"
+        cols[f"{lid}|cleared"] = f"{layer.spec.name}（{CLEARED_LABEL}）"
     headers = [
         (lid, f, layer.spec.header(f)) for lid, layer in layers.items() for f in layer.spec.sums
     ]
     names = [h for _, _, h in headers]
     for lid, field, header in headers:
-        cols[f"{lid}|{field}"] = (
+        cols[f"{lid}|active|{field}"] = (
             header if names.count(header) == 1 else f"{layers[lid].spec.name}·{header}"
         )
     return df_summary[list(cols)].rename(columns=cols)

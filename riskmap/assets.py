@@ -74,9 +74,34 @@ MARKERCLUSTER: tuple[Asset, ...] = (
 )
 """Leaflet.markercluster plugin (loaded only when a layer is large enough to cluster)."""
 
+VENDOR_DIR = Path(__file__).resolve().parent / "vendor"
+"""Front-end packages vendored from the npm registry (no XStatic package exists for them)."""
+
+LEAFLET_DRAW: tuple[Asset, ...] = (
+    Asset("leaflet_draw_js", "leaflet_draw", "leaflet.draw.js", "js"),
+    Asset(
+        "leaflet_draw_css",
+        "leaflet_draw",
+        "leaflet.draw.css",
+        "css",
+        extra=("images/spritesheet.png", "images/spritesheet-2x.png", "images/spritesheet.svg"),
+    ),
+)
+"""Leaflet.draw 1.0.4 (npm ``leaflet-draw``, MIT; ``riskmap/vendor/leaflet_draw/VENDORED.md``):
+the polygon tool of the warning view. Names match `folium.plugins.Draw`'s asset names."""
+
+ALL_ASSETS: tuple[Asset, ...] = LEAFLET + MARKERCLUSTER + LEAFLET_DRAW
+"""Everything the app serves from ``static/vendor``."""
+
 
 def _package(package: str) -> tuple[Path, str]:
-    """Return ``(BASE_DIR, VERSION)`` of ``xstatic.pkg.<package>``."""
+    """Return ``(BASE_DIR, VERSION)`` of ``xstatic.pkg.<package>`` or of a vendored package."""
+    if package == "leaflet_draw":
+        import json  # noqa: PLC0415
+
+        base = VENDOR_DIR / "leaflet_draw"
+        version = json.loads((base / "package.json").read_text(encoding="utf-8"))["version"]
+        return base, str(version)
     if package == "leaflet":
         import xstatic.pkg.leaflet as pkg  # noqa: PLC0415 - optional heavy import kept local
     elif package == "leaflet_markercluster":
@@ -145,9 +170,7 @@ def _copy_atomic(src: Path, dst: Path) -> None:
     io.write_bytes_atomic(dst, data)
 
 
-def install_static_assets(
-    static_dir: Path, *, assets: tuple[Asset, ...] = LEAFLET + MARKERCLUSTER
-) -> None:
+def install_static_assets(static_dir: Path, *, assets: tuple[Asset, ...] = ALL_ASSETS) -> None:
     """
     Copy the vendored files under ``static_dir / "vendor"`` for Streamlit static serving.
 
@@ -160,7 +183,7 @@ def install_static_assets(
         The app's static directory, ``Path(app.py).parent / "static"``; Streamlit serves it
         at ``/app/static/`` when ``server.enableStaticServing = true``.
     assets
-        Assets to install; default Leaflet and markercluster.
+        Assets to install; default all (`ALL_ASSETS`: Leaflet, markercluster, Leaflet.draw).
     """
     vendor = Path(static_dir) / "vendor"
     for asset in assets:
@@ -168,9 +191,7 @@ def install_static_assets(
             _copy_atomic(asset_path(asset, file), vendor / _vendor_rel(asset, file))
 
 
-def static_assets_installed(
-    static_dir: Path, *, assets: tuple[Asset, ...] = LEAFLET + MARKERCLUSTER
-) -> bool:
+def static_assets_installed(static_dir: Path, *, assets: tuple[Asset, ...] = ALL_ASSETS) -> bool:
     """Return True when every file of `assets` is present under ``static_dir / "vendor"``."""
     vendor = Path(static_dir) / "vendor"
     return all(

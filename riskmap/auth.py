@@ -28,17 +28,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets as _secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from riskmap.errors import RiskmapError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, MutableMapping
+    from collections.abc import Callable, Mapping, MutableMapping
+    from pathlib import Path
+
+    from riskmap.settings import Settings
 
 SCHEME = "scrypt"
 """First field of a stored hash."""
@@ -67,10 +73,25 @@ USERNAME_RE = re.compile(r"^[\w.@\-]{1,64}$")
 
 SESSION_EDITOR = "riskmap_editor"
 """Session-state key holding the signed-in local editor's name (never a widget key)."""
-SESSION_FAILURES = "riskmap_login_failures"
-"""Session-state key counting failed local sign-ins in this browser session."""
-MAX_FAILURES = 5
-"""Failed local sign-ins after which the session's form is locked."""
+STATE_DIR = ".state"
+"""Folder (inside the layers directory) of small shared state files, e.g. sign-in counters."""
+SIGNIN_STATE = "signin.json"
+"""File of the sign-in counters shared by every session and app process (`SignInGuard`)."""
+USER_LOCK_AFTER = 5
+"""Failed sign-ins for one user name after which that name is paused."""
+ADDRESS_LOCK_AFTER = 20
+"""Failed sign-ins from one client address after which that address is paused (higher than
+`USER_LOCK_AFTER`: several staff may share one address behind the county's NAT or proxy)."""
+LOCK_BASE_S = 60.0
+"""First pause, seconds; each further failure doubles it (back-off)."""
+LOCK_MAX_S = 900.0
+"""Longest pause, seconds (15 min): a pause always ends."""
+FAILURE_WINDOW_S = 900.0
+"""Failures are forgotten after this many seconds without a failure or a pause."""
+KNOWN_ADDRESS_S = 30 * 86400.0
+"""An address an editor signed in from within this time is exempt from that name's pause."""
+MAX_STATE_KEYS = 10_000
+"""Most counters kept (the oldest are dropped), so guessed names cannot grow the file."""
 
 _HASH_RE = re.compile(
     r"^scrypt\$(\d{1,8})\$(\d{1,3})\$(\d{1,3})\$([A-Za-z0-9+/=]{4,})\$([A-Za-z0-9+/=]{4,})$"
@@ -334,6 +355,209 @@ def oidc_editor_allowed(email: str | None, secrets: Mapping[str, Any]) -> bool:
     return email.strip().casefold() in {a.strip().casefold() for a in allowed}
 
 
+# --- sign-in lockout shared by every session and process ---------------------------------------
+
+
+def user_key(username: str) -> str:
+    """Counter key of a typed user name: a hash, so a password typed as a name is not kept."""
+    name = str(username).strip().casefold()
+    return "user:" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
+
+
+def address_key(address: str | None) -> str:
+    """
+    Counter key of a client address.
+
+    ``None`` (Streamlit's ``st.context.ip_address`` for a browser on the server itself) is
+    ``"ip:local"``; an IPv6 address counts by its /64 network (one host usually holds a whole
+    /64, RFC 6177); anything unparsable is kept as text, cut to 64 characters.
+    """
+    if not address:
+        return "ip:local"
+    text = str(address).strip()[:64]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return f"ip:{text}"
+    if ip.version == 6 and ip.ipv4_mapped is None:  # noqa: PLR2004
+        return f"ip:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
+    return f"ip:{ip.ipv4_mapped or ip}" if ip.version == 6 else f"ip:{ip}"  # noqa: PLR2004
+
+
+def _wait_text(seconds: float) -> str:
+    seconds = max(1, round(seconds))
+    return f"{seconds} 秒" if seconds < 60 else f"{-(-seconds // 60)} 分钟"  # noqa: PLR2004
+
+
+@dataclass(frozen=True)
+class SignInGuard:
+    """
+    Sign-in counters by user name and by client address, shared by every session and process.
+
+    The counters live in one small JSON file (``layers/.state/signin.json``, mode 0600),
+    changed under a file lock and written atomically (`riskmap.io.update_json_state`), so
+    every browser tab, session and app process on the server sees the same counts; a new
+    session does not start again at zero.
+
+    Rule (OWASP Authentication Cheat Sheet, "Account lockout": lock by account with a
+    back-off, never for ever):
+
+    * each attempt is counted *before* the password is checked (so parallel guesses are
+      counted too) and taken back on success;
+    * `USER_LOCK_AFTER` failures for a user name, or `ADDRESS_LOCK_AFTER` from one address,
+      pause that name or address for `LOCK_BASE_S` seconds, doubling with each further
+      failure up to `LOCK_MAX_S`; while paused, an attempt is refused *without* running
+      scrypt (no CPU lever) and is not counted;
+    * counts are forgotten `FAILURE_WINDOW_S` seconds after the last failure or pause;
+    * a name's pause does not apply to an address the editor signed in from within
+      `KNOWN_ADDRESS_S` (someone guessing the name elsewhere cannot keep its owner out);
+      the address pause still does;
+    * `unlock` clears a name (``riskmap editor unlock``).
+
+    Attributes
+    ----------
+    path
+        The state file.
+    clock
+        Seconds since the epoch (tests pass a fake clock).
+    """
+
+    path: Path
+    clock: Callable[[], float] = field(default=time.time)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> SignInGuard:
+        """Return the guard of an installation: ``<layers_dir>/.state/signin.json``."""
+        return cls(settings.layers_dir / STATE_DIR / SIGNIN_STATE)
+
+    def _update(self, change: Callable[[dict[str, Any], float], Any]) -> Any:  # noqa: ANN401
+        from riskmap import io  # noqa: PLC0415 - io imports geopandas; auth stays light
+
+        now = self.clock()
+
+        def wrapped(state: dict[str, Any]) -> Any:  # noqa: ANN401
+            _prune(state, now)
+            return change(state, now)
+
+        return io.update_json_state(self.path, wrapped)
+
+    def begin(self, username: str, address: str | None) -> str | None:
+        """
+        Count a sign-in attempt, or refuse it while the name or the address is paused.
+
+        Call before checking the password; call `succeeded` when it matched.
+
+        Parameters
+        ----------
+        username
+            The name as typed (kept only as a hash).
+        address
+            Client address (``st.context.ip_address``), None on the server itself.
+
+        Returns
+        -------
+        refusal
+            None when the attempt may go on, else a Chinese message saying how long to wait
+            (no password check must follow).
+
+        Raises
+        ------
+        OSError
+            When the state file cannot be written (read-only data folder); `LockError` when
+            another process holds it too long.
+        """
+        ukey, akey = user_key(username), address_key(address)
+
+        def change(state: dict[str, Any], now: float) -> str | None:
+            keys = state.setdefault("keys", {})
+            known = state.setdefault("known", {}).get(ukey, {})
+            waits = [keys.get(akey, {}).get("until", 0) - now]
+            if akey not in known:
+                waits.append(keys.get(ukey, {}).get("until", 0) - now)
+            if max(waits) > 0:
+                return (
+                    "登录失败次数过多，已暂停该用户名或本机的登录，"
+                    f"请 {_wait_text(max(waits))}后再试"
+                )
+            _count_failure(keys.setdefault(ukey, {}), USER_LOCK_AFTER, now)
+            _count_failure(keys.setdefault(akey, {}), ADDRESS_LOCK_AFTER, now)
+            return None
+
+        return self._update(change)
+
+    def succeeded(self, username: str, address: str | None) -> None:
+        """Take back the attempt counted by `begin`: clear the name, remember the address."""
+        ukey, akey = user_key(username), address_key(address)
+
+        def change(state: dict[str, Any], now: float) -> None:
+            keys = state.setdefault("keys", {})
+            keys.pop(ukey, None)
+            entry = keys.get(akey)
+            if entry is not None:
+                entry["failures"] = max(0, int(entry.get("failures", 0)) - 1)
+                if entry["failures"] < ADDRESS_LOCK_AFTER:
+                    entry["until"] = 0
+            known = state.setdefault("known", {}).setdefault(ukey, {})
+            known[akey] = now
+            for old in sorted(known, key=known.get)[:-20]:  # at most 20 addresses a name
+                del known[old]
+
+        self._update(change)
+
+    def unlock(self, username: str) -> bool:
+        """Clear a user name's counters; return True when it had any."""
+        ukey = user_key(username)
+        return bool(self._update(lambda state, _now: state.setdefault("keys", {}).pop(ukey, None)))
+
+    def wait_s(self, username: str, address: str | None) -> float:
+        """Seconds until this name and address may try again (0 = now); changes nothing else."""
+        ukey, akey = user_key(username), address_key(address)
+
+        def change(state: dict[str, Any], now: float) -> float:
+            keys, known = state.get("keys", {}), state.get("known", {}).get(ukey, {})
+            until = [keys.get(akey, {}).get("until", 0)]
+            if akey not in known:
+                until.append(keys.get(ukey, {}).get("until", 0))
+            return max(0.0, max(until) - now)
+
+        return self._update(change)
+
+
+def _count_failure(entry: dict[str, Any], threshold: int, now: float) -> None:
+    entry["failures"] = int(entry.get("failures", 0)) + 1
+    entry["last"] = now
+    over = entry["failures"] - threshold
+    if over >= 0:
+        entry["until"] = now + min(LOCK_BASE_S * 2.0 ** min(over, 30), LOCK_MAX_S)
+
+
+def _prune(state: dict[str, Any], now: float) -> None:
+    """Drop forgotten counters and known addresses; keep at most `MAX_STATE_KEYS` counters."""
+    keys = state.get("keys")
+    if not isinstance(keys, dict):
+        keys = state["keys"] = {}
+    for key, entry in list(keys.items()):
+        if not isinstance(entry, dict):
+            del keys[key]
+            continue
+        last = max(float(entry.get("last", 0) or 0), float(entry.get("until", 0) or 0))
+        if now - last > FAILURE_WINDOW_S:
+            del keys[key]
+    if len(keys) > MAX_STATE_KEYS:
+        for key in sorted(keys, key=lambda k: keys[k].get("last", 0))[: len(keys) - MAX_STATE_KEYS]:
+            del keys[key]
+    known = state.get("known")
+    if not isinstance(known, dict):
+        known = state["known"] = {}
+    for ukey, addresses in list(known.items()):
+        if isinstance(addresses, dict):
+            for akey, when in list(addresses.items()):
+                if not isinstance(when, (int, float)) or now - when > KNOWN_ADDRESS_S:
+                    del addresses[akey]
+        if not isinstance(addresses, dict) or not addresses:
+            del known[ukey]
+
+
 # --- the session ----------------------------------------------------------------------------
 
 
@@ -439,6 +663,9 @@ def local_sign_in(
     session: MutableMapping[str, Any],
     username: str,
     password: str,
+    *,
+    guard: SignInGuard,
+    address: str | None = None,
 ) -> str | None:
     """
     Check a local sign-in and record it in `session`.
@@ -449,24 +676,36 @@ def local_sign_in(
         ``st.secrets`` and ``st.session_state``.
     username, password
         What was typed.
+    guard
+        The installation's shared counters (`SignInGuard.for_settings`): the attempt is
+        counted by user name and by `address` before the password is checked; a paused
+        name or address is refused without running scrypt.
+    address
+        Client address (``st.context.ip_address``; None on the server itself).
 
     Returns
     -------
     error
-        None on success (``session[SESSION_EDITOR]`` = the name), else a Chinese message.
-        After `MAX_FAILURES` failures the session is locked (reload the page is not
-        enough: the counter lives server-side in the session; a new browser session starts
-        again, each attempt still costs one scrypt).
+        None on success (``session[SESSION_EDITOR]`` = the name), else a Chinese message:
+        wrong name or password, paused (how long to wait), or the counters cannot be
+        recorded (read-only data folder: sign-in refused, since it could not be limited).
     """
-    failures = int(session.get(SESSION_FAILURES, 0))
-    if failures >= MAX_FAILURES:
-        return f"登录失败次数过多（{MAX_FAILURES} 次），请稍后在新会话中重试"
-    name = check_login(editors_from_secrets(secrets), username, password)
+    from riskmap.errors import LockError  # noqa: PLC0415
+
+    editors = editors_from_secrets(secrets)
+    session.pop(SESSION_EDITOR, None)
+    try:
+        refusal = guard.begin(username, address)
+    except (OSError, LockError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        return f"无法记录登录尝试（{guard.path}：{detail}），暂不能登录；请管理员检查数据目录权限"
+    if refusal is not None:
+        return refusal
+    name = check_login(editors, username, password)
     if name is None:
-        session[SESSION_FAILURES] = failures + 1
-        session.pop(SESSION_EDITOR, None)
         return "用户名或密码错误"
-    session[SESSION_FAILURES] = 0
+    with contextlib.suppress(OSError, LockError):
+        guard.succeeded(username, address)  # if not recorded: counted as a failure, no more
     session[SESSION_EDITOR] = name
     return None
 
@@ -476,10 +715,145 @@ def sign_out(session: MutableMapping[str, Any]) -> None:
     session.pop(SESSION_EDITOR, None)
 
 
+
+# --- the one server-side role check -------------------------------------------------------------
+
+EDIT_ACTIONS = {
+    "import": "导入调查表",
+    "create": "导入调查表",
+    "undo": "撤销修改",
+    "status": "变更状态",
+    "evidence": "上传证明材料",
+    "warning": "发布或修改预警",
+    "records": "修改记录",
+    "pdf": "生成纸质材料",
+    "database": "写入数据库",
+    "write": "修改数据",
+}
+"""Editing actions the guard knows, with their Chinese names (for the refusal message)."""
+
+
+class EditPermissionError(RiskmapError, PermissionError):
+    """The session may not change data (a viewer, or an editor no longer in the list)."""
+
+
+def require_editor(who: EditorSession | None, action: str) -> str:
+    """
+    Return the editor's name, or refuse: the one role check every editing path calls.
+
+    Called by the library's write paths (`guarded_store`, status changes, evidence,
+    warnings, PDF generation from user text, database writes) on the server, so a widget
+    shown by mistake, a stale widget event or a forged session value cannot change data:
+    hiding the controls from viewers is not the only guard.
+
+    Parameters
+    ----------
+    who
+        The session from `current_editor`/`sign_in_panel` (None = nobody signed in).
+    action
+        Key of `EDIT_ACTIONS` (an unknown key is named as 修改数据).
+
+    Returns
+    -------
+    editor
+        The editor's name, to record in the audit entry.
+
+    Raises
+    ------
+    EditPermissionError
+        When `who` is not an `EditorSession` that may edit; the Chinese message names the
+        action.
+    """
+    if not isinstance(who, EditorSession) or not who.can_edit or not isinstance(who.editor, str):
+        label = EDIT_ACTIONS.get(action, "修改数据")
+        msg = f"只有登录的编辑者可以{label}（当前为查看模式）"
+        raise EditPermissionError(msg)
+    return who.editor
+
+
+class GuardedStore:
+    """
+    A `riskmap.store.Store` whose every write first passes `require_editor`.
+
+    Reads go straight to the wrapped store. Writes (`write_layer`, `undo`,
+    `write_records`, `undo_records`, `write_attachment`) are refused for a viewer before
+    anything is touched, and the audit entry's ``user`` is always the signed-in editor
+    (a caller cannot record someone else). The app opens its store through this.
+
+    Parameters
+    ----------
+    store
+        The store (`riskmap.store.open_store`).
+    who
+        The session.
+    """
+
+    def __init__(self, store: Any, who: EditorSession | None) -> None:  # noqa: ANN401
+        self._store = store
+        self._who = who
+
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401 - read methods pass through
+        """Pass every other attribute (the read methods) to the wrapped store."""
+        return getattr(self._store, name)
+
+    def write_layer(self, gdf: Any, spec: Any, *, action: str, **kwargs: Any) -> str:  # noqa: ANN401
+        """`Store.write_layer` for an editor only (`require_editor` with `action`)."""
+        kwargs["user"] = require_editor(self._who, action)
+        return self._store.write_layer(gdf, spec, action=action, **kwargs)
+
+    def undo(self, spec: Any, **_: Any) -> str:  # noqa: ANN401
+        """`Store.undo` for an editor only."""
+        return self._store.undo(spec, user=require_editor(self._who, "undo"))
+
+    def write_records(
+        self, collection: str, records: list[dict[str, Any]], *, action: str, **kwargs: Any  # noqa: ANN401
+    ) -> str:
+        """`Store.write_records` for an editor only."""
+        kwargs["user"] = require_editor(
+            self._who, action if action in EDIT_ACTIONS else "records"
+        )
+        return self._store.write_records(collection, records, action=action, **kwargs)
+
+    def undo_records(self, collection: str, **_: Any) -> str:  # noqa: ANN401
+        """`Store.undo_records` for an editor only."""
+        return self._store.undo_records(collection, user=require_editor(self._who, "undo"))
+
+    def write_attachment(self, data: bytes, *, suffix: str) -> str:
+        """`Store.write_attachment` for an editor only (check the file first: `uploads`)."""
+        require_editor(self._who, "evidence")
+        return self._store.write_attachment(data, suffix=suffix)
+
+
+def guarded_store(store: Any, who: EditorSession | None) -> GuardedStore:  # noqa: ANN401
+    """Return `store` behind `require_editor` (see `GuardedStore`)."""
+    return GuardedStore(store, who)
+
 # --- Streamlit panel --------------------------------------------------------------------------
 
 
-def sign_in_panel(container: Any = None) -> EditorSession:  # noqa: ANN401 - a Streamlit container
+def client_address() -> str | None:
+    """
+    Return the browser's address as Streamlit sees it (``st.context.ip_address``).
+
+    None when the browser runs on the server itself. It is the TCP peer of the connection;
+    behind a reverse proxy on the same machine it is the ``X-Forwarded-For`` address the
+    proxy sets (uvicorn trusts that header only from 127.0.0.1), otherwise the proxy's own
+    address: then every user shares one address and only `ADDRESS_LOCK_AFTER` applies to
+    them together (see README, "Sign-in limits").
+    """
+    import streamlit as st  # noqa: PLC0415
+
+    try:
+        return st.context.ip_address
+    except Exception:  # noqa: BLE001 - outside a running app (bare mode)
+        return None
+
+
+def sign_in_panel(
+    container: Any = None,  # noqa: ANN401 - a Streamlit container
+    *,
+    settings: Settings | None = None,
+) -> EditorSession:
     """
     Draw the sign-in / sign-out controls (Streamlit) and return who may edit.
 
@@ -491,6 +865,9 @@ def sign_in_panel(container: Any = None) -> EditorSession:  # noqa: ANN401 - a S
     ----------
     container
         Where to draw (e.g. ``st.sidebar``); default ``st.sidebar``.
+    settings
+        The installation (where the shared sign-in counters live); default
+        ``Settings.from_env()``.
 
     Returns
     -------
@@ -500,6 +877,8 @@ def sign_in_panel(container: Any = None) -> EditorSession:  # noqa: ANN401 - a S
     """
     import streamlit as st  # noqa: PLC0415 - only the app needs Streamlit
 
+    from riskmap.ui.text import md  # noqa: PLC0415
+
     box = container if container is not None else st.sidebar
     try:
         secrets: Mapping[str, Any] = (
@@ -508,13 +887,13 @@ def sign_in_panel(container: Any = None) -> EditorSession:  # noqa: ANN401 - a S
         user_info = st.user.to_dict() if hasattr(st.user, "to_dict") else dict(st.user)
         who = current_editor(secrets, st.session_state, user_info)
     except AuthConfigError as exc:
-        box.error(f"编辑权限配置错误：{exc}")
+        box.error(f"编辑权限配置错误：{md(exc)}")
         return EditorSession(None, "none")
     box.subheader("编辑权限")
     if who.mode == "none":
         box.caption("未配置编辑者（查看无需登录）。管理员可用 `riskmap editor add 用户名` 添加。")
     elif who.can_edit:
-        box.caption(f"已登录：{who.editor}")
+        box.caption(f"已登录：{md(who.editor)}")
         if box.button("退出登录", key="riskmap_sign_out"):
             if who.mode == "oidc":
                 st.logout()
@@ -522,7 +901,7 @@ def sign_in_panel(container: Any = None) -> EditorSession:  # noqa: ANN401 - a S
             st.rerun()
     elif who.mode == "oidc":
         if user_info.get("is_logged_in"):
-            box.warning(f"{user_info.get('email', '')} 无编辑权限（只能查看）")
+            box.warning(f"{md(user_info.get('email', ''))} 无编辑权限（只能查看）")
             if box.button("退出登录", key="riskmap_sign_out"):
                 st.logout()
         else:
@@ -537,9 +916,20 @@ def sign_in_panel(container: Any = None) -> EditorSession:  # noqa: ANN401 - a S
             password = st.text_input("密码", type="password", key="riskmap_login_password")
             submitted = st.form_submit_button("登录")
         if submitted:
-            error = local_sign_in(secrets, st.session_state, username, password)
+            if settings is None:
+                from riskmap.settings import Settings  # noqa: PLC0415
+
+                settings = Settings.from_env()
+            error = local_sign_in(
+                secrets,
+                st.session_state,
+                username,
+                password,
+                guard=SignInGuard.for_settings(settings),
+                address=client_address(),
+            )
             if error:
-                box.error(error)
+                box.error(md(error))
             else:
                 st.rerun()
     return who

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 FIELD_TYPES = frozenset({"str", "int", "float", "bool", "date", "datetime"})
 GEOMETRY_TYPES = frozenset({"Point", "Polygon"})
 SYMBOLS = frozenset({"circle", "square", "triangle", "diamond", "fill"})
+ROLES = frozenset({"risk", "shelter", "team", "depot"})
+"""Layer roles: risk points (default) and the emergency resources (应急资源) of a warning:
+避难场所 (``shelter``, must declare an int ``capacity`` field), 应急队伍 (``team``),
+物资储备点 (``depot``)."""
 LAYER_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 FILE_RE = re.compile(r"^[A-Za-z0-9_\-]+\.geojson$")
 STATUS_CLEARED = "已销号"
@@ -163,6 +167,11 @@ class LayerSpec:
         Derived classes and boolean flags.
     area_field
         For polygon layers, the field that receives the area in hectares, or ``""``.
+    role
+        One of `ROLES`: ``"risk"`` (default) or an emergency-resource role.
+    people_field, households_field
+        Fields holding the people / households at risk of a feature (``threat_people``),
+        summed by warnings (`riskmap.alerts`); ``""`` when the layer records none.
     uid_prefix
         Prefix of uids generated on import (``DZ`` → ``DZ-500229001-3``); ``""`` = the id
         upper-cased.
@@ -187,6 +196,9 @@ class LayerSpec:
     derived: tuple[DerivedSpec, ...] = ()
     flags: tuple[FlagSpec, ...] = ()
     area_field: str = ""
+    role: str = "risk"
+    people_field: str = ""
+    households_field: str = ""
     uid_prefix: str = ""
     coordinate_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -225,6 +237,9 @@ class Catalog:
     """All declared layers, in declaration order."""
 
     layers: Mapping[str, LayerSpec] = field(default_factory=dict)
+    lifecycle: Mapping[str, Any] = field(default_factory=dict)
+    """The ``[lifecycle]`` table as parsed (statuses, transitions, reasons, deadlines);
+    `riskmap.lifecycle.lifecycle_spec` checks and interprets it."""
 
     def __iter__(self) -> Iterator[LayerSpec]:
         """Iterate over layer specs in declaration order."""
@@ -242,6 +257,10 @@ class Catalog:
     def ids(self) -> tuple[str, ...]:
         """Layer ids in declaration order."""
         return tuple(self.layers)
+
+    def with_role(self, role: str) -> tuple[LayerSpec, ...]:
+        """Layers declared with ``role = <role>`` (``"risk"`` for risk layers), catalog order."""
+        return tuple(spec for spec in self.layers.values() if spec.role == role)
 
     def get(self, layer_id: str) -> LayerSpec:
         """
@@ -350,6 +369,16 @@ def _layer_from_dict(
     area_field = str(raw.get("area_field", ""))
     if area_field:
         referenced.add(area_field)
+    role = str(raw.get("role", "risk"))
+    if role not in ROLES:
+        problems.append(f"{where}.role: {role!r} not in {sorted(ROLES)}")
+    people_field = str(raw.get("people", ""))
+    households_field = str(raw.get("households", ""))
+    referenced |= {f for f in (people_field, households_field) if f}
+    if role == "shelter":
+        capacity = fields.get("capacity")
+        if capacity is None or capacity.type != "int":
+            problems.append(f"{where}: role 'shelter' needs an int field 'capacity' (容纳人数)")
     if undeclared := sorted(referenced - set(fields)):
         problems.append(f"{where}: fields used but not declared: {undeclared}")
     if problems:
@@ -370,6 +399,9 @@ def _layer_from_dict(
         derived=derived,
         flags=flags,
         area_field=area_field,
+        role=role,
+        people_field=people_field,
+        households_field=households_field,
         uid_prefix=str(raw.get("uid_prefix", "")),
         coordinate_aliases=dict(coordinate_aliases or {}),
     )
@@ -410,4 +442,4 @@ def catalog_from_dict(raw: Mapping[str, Any]) -> Catalog:
     if len(set(files)) != len(files):
         msg = f"two layers share a file: {files}"
         raise CatalogError(msg)
-    return Catalog(layers)
+    return Catalog(layers, lifecycle=dict(raw.get("lifecycle", {})))

@@ -78,21 +78,48 @@ def _warned(fn: Any, *args: Any) -> Any:  # noqa: ANN401 - passes any call throu
     return result
 
 
-def _out_target(text: str) -> tuple[Path, bool]:
+def _mark_overdue(project: Project, layers: dict) -> dict:
+    """Mark 逾期 features for the map (outlined), as of today."""
+    from riskmap.lifecycle import lifecycle_spec  # noqa: PLC0415
+    from riskmap.progress import with_overdue  # noqa: PLC0415
+
+    return with_overdue(layers, lifecycle_spec(project.catalog))
+
+
+def _out_target(text: str, extensions: tuple[str, ...]) -> tuple[Path, bool]:
     """
     Resolve ``--out``: ``(path, is_folder)``.
 
-    A folder is an existing directory or any text ending in ``/`` (created if missing), so
-    ``--out lists/`` writes ``lists/<generated name>`` even before ``lists`` exists.
+    A folder is an existing directory, any text ending in ``/``, or a name without an
+    extension that does not exist yet (every file riskmap writes has one, so ``--out lists``
+    means the folder ``lists/``, never an extension-less file named ``lists``); a missing
+    folder is created. A file name must end in one of `extensions` (``.zip`` for
+    ``export --all``, ``.xlsx`` for ``--format xlsx``...): a ZIP named ``清单.xlsx`` would
+    not open.
+
+    Raises
+    ------
+    RiskmapError
+        The folder cannot be created, or the file name has another extension.
     """
     path = Path(text)
-    if text.endswith(("/", os.sep)) or path.is_dir():
+    folder = text.endswith(("/", os.sep)) or path.is_dir()
+    if not folder and not path.suffix and not path.exists():
+        folder = True
+    if folder:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             msg = f"{text}: 无法创建输出文件夹 (cannot create folder): {exc.strerror or exc}"
             raise RiskmapError(msg) from None
         return path, True
+    if path.suffix.lower() not in extensions:
+        want = " 或 ".join(extensions)
+        msg = (
+            f"{text}: 输出文件的扩展名应为 {want}（写到文件夹请以 / 结尾，如 {path.stem}/）"
+            f" (extension should be {'/'.join(extensions)})"
+        )
+        raise RiskmapError(msg)
     return path, False
 
 
@@ -131,7 +158,7 @@ def map_cmd(
     from riskmap.exporters import listed_layers  # noqa: PLC0415
     from riskmap.mapview import build_map, save_map  # noqa: PLC0415
 
-    out, is_folder = _out_target(out_text)
+    out, is_folder = _out_target(out_text, (".html", ".htm"))
     project = _load(townships_path)
     if is_folder:
         out = out / f"{project.settings.county_name}_一张图.html"
@@ -139,6 +166,7 @@ def map_cmd(
     for layer_id in layer_ids:
         project.catalog.get(layer_id)
     layers = listed_layers(project.layers, include_cleared=include_cleared)
+    layers = _mark_overdue(project, layers)
     fmap = build_map(
         layers,
         project.gdf_townships,
@@ -154,42 +182,83 @@ def map_cmd(
     click.echo(f"已写出 {out} ({n} 个要素, {out.stat().st_size / 1e6:.1f} MB)")
 
 
+def data_flags(project: Project) -> dict[str, Any]:
+    """
+    Return the data notes every output carries: 示意边界 (approximate), 演示数据 (demo).
+
+    Returns
+    -------
+    flags
+        ``{"approximate": bool, "demo": bool, "notes": ["示意边界", "演示数据"] (those true)}``.
+    """
+    notes = [n for n, on in (("示意边界", project.approximate), ("演示数据", project.demo)) if on]
+    return {"approximate": project.approximate, "demo": project.demo, "notes": notes}
+
+
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @townships_opt
 def summary(fmt: str, townships_path: Path | None) -> None:
-    """Per-township figures: counts per layer by grade and status, threatened people."""
-    from riskmap.aggregate import county_totals, summarize_townships, summary_records  # noqa: PLC0415
+    """Per-township figures: 在册隐患 / 已销号 per layer, threatened people (在册隐患 only)."""
+    from riskmap.aggregate import (  # noqa: PLC0415
+        ACTIVE_LABEL,
+        CLEARED_LABEL,
+        THREAT_FIELDS,
+        TOTAL_LABEL,
+        county_totals,
+        layer_figures,
+        summarize_townships,
+        summary_records,
+    )
 
     project = _load(townships_path)
     df = summarize_townships(project.layers, project.gdf_townships, project.township_codes)
-    if fmt == "json":
-        click.echo(json.dumps(summary_records(df, project.layers), ensure_ascii=False, indent=1))
-        return
-    cols = ["adcode", "name", *project.layers]
-    sums = [f"{lid}|{f}" for lid, layer in project.layers.items() for f in layer.spec.sums]
-    table = df[cols + sums].rename(
-        columns={
-            "adcode": "代码",
-            "name": "乡镇",
-            **{lid: layer.spec.name for lid, layer in project.layers.items()},
-            **{
-                f"{lid}|{f}": layer.spec.header(f)
-                for lid, layer in project.layers.items()
-                for f in layer.spec.sums
-            },
-        }
-    )
-    click.echo(table.to_string(index=False))
     totals = county_totals(project.layers)
-    line = "，".join(f"{t['name']} {t['count']}" for t in totals.values())
+    figures = layer_figures(project.layers)
+    if fmt == "json":
+        data = {
+            "county": {
+                "code": project.settings.county_adcode,
+                "name": project.settings.county_name,
+                "total": figures["all"],
+                "layers": totals,
+            },
+            "flags": data_flags(project),
+            "townships": summary_records(df, project.layers),
+        }
+        click.echo(json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1))
+        return
+    names: dict[str, str] = {"adcode": "代码", "name": "乡镇"}
+    for lid, layer in project.layers.items():
+        names[f"{lid}|active"] = f"{layer.spec.name}({ACTIVE_LABEL})"
+        names[f"{lid}|cleared"] = f"{CLEARED_LABEL}"
+        for f in layer.spec.sums:
+            key = f"{lid}|active|{f}" if f in THREAT_FIELDS else f"{lid}|{f}"
+            names[key] = layer.spec.header(f)
+    table = df[list(names)]
+    table.columns = list(names.values())
+    types = {
+        layer.spec.header(f): layer.spec.fields[f].type
+        for layer in project.layers.values()
+        for f in layer.spec.sums
+        if f in layer.spec.fields
+    }
+    from riskmap.texttable import decimals_from_types, format_table  # noqa: PLC0415 - pandas
+
+    click.echo(format_table(table, decimals=decimals_from_types(list(table.columns), types)))
     unplaced = {t["name"]: t["outside"] for t in totals.values() if t["outside"]}
     if unplaced:
         items = "，".join(f"{name} {n}" for name, n in unplaced.items())
         click.echo(f"未落入任何乡镇（县界外或无坐标），未计入上表: {items}")
+    line = "；".join(
+        f"{t['name']} {ACTIVE_LABEL} {t['active']}、{CLEARED_LABEL} {t['cleared']}、"
+        f"{TOTAL_LABEL} {t['total']}"
+        for t in totals.values()
+    )
     note = "（乡镇界线为示意边界）" if project.approximate else ""
     demo = "（演示数据）" if project.demo else ""
     click.echo(f"\n全县合计: {line}{note}{demo}")
+    click.echo("威胁户数/人数/财产只计在册隐患（已销号的点位不再计入）。")
 
 
 @main.command()
@@ -256,7 +325,8 @@ def export(
         "approximate": project.approximate,
         "county_name": county,
     }
-    out, is_folder = _out_target(out_text)
+    ext = ".zip" if all_townships else f".{exporters.export_format(fmt).extension}"
+    out, is_folder = _out_target(out_text, (ext,))
     if all_townships:
         if is_folder:
             out = out / exporters.zip_file_name(county, fmt, public=public)
@@ -432,7 +502,9 @@ def import_cmd(
     rows = report_frame(report)
     issues = rows[rows["级别"].notna()]
     if len(issues):
-        click.echo(issues.astype(object).where(issues.notna(), "").to_string(index=False))
+        from riskmap.texttable import format_table  # noqa: PLC0415 - pandas, lazily
+
+        click.echo(format_table(issues))
     for uid, fields in changes.items():
         diff = "；".join(
             f"{f['label']}: {f['old'] or '（空）'} → {f['new'] or '（空）'}" for f in fields
@@ -534,6 +606,17 @@ def editor_list(secrets_path: Path | None) -> None:
         click.echo("  （无本地编辑者）")
 
 
+@editor.command("unlock")
+@click.argument("name")
+def editor_unlock(name: str) -> None:
+    """Lift the sign-in pause of user NAME (after too many failed sign-ins)."""
+    from riskmap import auth  # noqa: PLC0415
+
+    guard = auth.SignInGuard.for_settings(Settings.from_env())
+    had = guard.unlock(name)
+    click.echo(f"已解除 {name} 的登录暂停" if had else f"{name} 没有登录失败记录")
+
+
 @main.command()
 @click.option("--port", default=8501, show_default=True)
 @click.option("--address", default="localhost", show_default=True)
@@ -553,6 +636,191 @@ def serve(port: int, address: str) -> None:
     # exec (not a child process) so that stopping `riskmap serve` stops the server too.
     os.chdir(app.parent)
     os.execv(sys.executable, cmd)  # noqa: S606 - fixed argv, no shell
+
+
+# --- warnings (预警—叫应—转移—反馈) -----------------------------------------------------------
+
+
+def _shell_user() -> str:
+    """Return the account running the CLI (the editor on the county server), or ``""``."""
+    import getpass  # noqa: PLC0415
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no USER/LOGNAME and no passwd entry (containers)
+        return ""
+
+
+user_opt = click.option(
+    "--user", default=_shell_user, help="Editor recorded in the audit log (default: login name)."
+)
+
+
+@main.group(cls=RiskmapGroup)
+def warning() -> None:
+    """Warnings: who is affected, the call list (叫应表), responses (反馈), closing."""
+
+
+@warning.command("new")
+@click.option("--level", required=True, help="预警级别: 红 | 橙 | 黄 | 蓝.")
+@click.option("--type", "wtype", required=True, help="预警类型: 暴雨, 地灾气象风险, 森林火险…")
+@click.option("--township", "townships", multiple=True, help="Township name or code (repeat).")
+@click.option("--area", "area_path", type=click.Path(path_type=Path), help="GeoJSON/KML polygon.")
+@click.option("--from", "valid_from", help="Valid from (2026-11-30 08:00, 北京时间); default now.")
+@click.option("--to", "valid_to", help="Valid to; default 24 h after --from.")
+@user_opt
+def warning_new(
+    level: str,
+    wtype: str,
+    townships: tuple[str, ...],
+    area_path: Path | None,
+    valid_from: str | None,
+    valid_to: str | None,
+    user: str,
+) -> None:
+    """Issue a warning for townships or a polygon; print its id on the last line."""
+    from riskmap import alerts, io  # noqa: PLC0415 - keep `--help` fast
+    from riskmap.project import load_project  # noqa: PLC0415
+
+    if bool(townships) == (area_path is not None):
+        msg = "请用 --township（可重复）或 --area 文件之一给出预警范围 (give --township or --area)"
+        raise RiskmapError(msg)
+    settings = Settings.from_env()
+    project = load_project(settings)
+    if area_path is not None:
+        data = io.read_import_bytes(area_path, max_mb=settings.upload_max_mb)
+        geometry = alerts.area_from_file(data, area_path.name)
+        area = alerts.Area("file", geometry, source=area_path.name)
+    else:
+        area = alerts.area_from_townships(project, townships)
+    record = alerts.new_warning(
+        project,
+        open_store(settings),
+        level=level,
+        kind=wtype,
+        area=area,
+        user=user,
+        valid_from=valid_from,
+        valid_to=valid_to,
+    )
+    totals = alerts.warning_totals(record)
+    click.echo(
+        f"已发布{record['level']}色{record['type']}预警，有效期 {record['valid_from']} 至 "
+        f"{record['valid_to']}：点位 {totals['points']} 个，威胁 {totals['people']} 人 "
+        f"{totals['households']} 户"
+    )
+    click.echo(record["id"])
+
+
+@warning.command("calls")
+@click.argument("warning_id")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "json"]), default="xlsx")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--public", is_flag=True, help="Public version: phones and names masked.")
+@overwrite_opt
+def warning_calls(warning_id: str, fmt: str, out: Path, public: bool, overwrite: bool) -> None:
+    """Write the call list (叫应表) of a warning, grouped by township."""
+    from riskmap import alerts, io  # noqa: PLC0415 - keep `--help` fast
+
+    _check_out(out, overwrite)
+    settings = Settings.from_env()
+    store = open_store(settings)
+    record = alerts.get_warning(store, warning_id)
+    doc = alerts.call_list(record, alerts.duty_contacts(store), public=public)
+    if fmt == "xlsx":
+        data = alerts.call_list_xlsx(doc, county_name=settings.county_name)
+    else:
+        data = alerts.call_list_json(doc)
+    io.write_bytes_atomic(out, data)
+    click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
+
+
+@warning.command("record")
+@click.argument("warning_id")
+@click.option("--uid", required=True, help="统一编号 of a point of the warning.")
+@click.option("--called", is_flag=True, help="已叫应 (now).")
+@click.option("--moved", type=click.IntRange(min=0), help="已转移 people.")
+@click.option("--unreachable", is_flag=True, help="无法联系.")
+@user_opt
+def warning_record(
+    warning_id: str, uid: str, called: bool, moved: int | None, unreachable: bool, user: str
+) -> None:
+    """Record a response (反馈) for one point of a warning."""
+    from riskmap import alerts  # noqa: PLC0415
+
+    store = open_store(Settings.from_env())
+    state = alerts.record_response(
+        store, warning_id, uid, user=user, called=called, moved=moved, unreachable=unreachable
+    )
+    what = "无法联系" if state["unreachable"] else ("已叫应" if state["called"] else "已登记")
+    totals = alerts.warning_totals(alerts.get_warning(store, warning_id))
+    click.echo(
+        f"{uid}: {what}，已转移 {state['moved']} 人；叫应率 {totals['call_rate'] * 100:.0f}% "
+        f"({totals['called']}/{totals['points']})，转移 {totals['moved']}/{totals['people']} 人"
+    )
+
+
+@warning.command("show")
+@click.argument("warning_id")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def warning_show(warning_id: str, fmt: str) -> None:
+    """Show a warning's points, people and progress (叫应率, 转移人数)."""
+    from riskmap import alerts  # noqa: PLC0415
+
+    record = alerts.get_warning(open_store(Settings.from_env()), warning_id)
+    if fmt == "json":
+        doc = alerts.show_json(record)
+        click.echo(json.dumps(doc, ensure_ascii=False, allow_nan=False, indent=1))
+        return
+    totals = alerts.warning_totals(record)
+    state = "已关闭" if record.get("status") == "closed" else "进行中"
+    click.echo(
+        f"{record['id']} {record['level']}色{record['type']}预警（{state}）"
+        f" {record['valid_from']} 至 {record['valid_to']}"
+    )
+    table = alerts.per_township(record).rename(
+        columns={
+            "township_code": "代码",
+            "township": "乡镇",
+            "points": "点位",
+            "people": "威胁人数",
+            "households": "威胁户数",
+            "called": "已叫应",
+            "moved": "已转移",
+            "unreachable": "无法联系",
+        }
+    )
+    click.echo(table.to_string(index=False))
+    click.echo(
+        f"合计: 点位 {totals['points']}，威胁 {totals['people']} 人，已叫应 {totals['called']}"
+        f"（叫应率 {totals['call_rate'] * 100:.0f}%），已转移 {totals['moved']} 人，"
+        f"无法联系 {totals['unreachable']}"
+    )
+
+
+@warning.command("close")
+@click.argument("warning_id")
+@user_opt
+def warning_close(warning_id: str, user: str) -> None:
+    """Close a warning: its record is frozen."""
+    from riskmap import alerts  # noqa: PLC0415
+
+    record = alerts.close_warning(open_store(Settings.from_env()), warning_id, user=user)
+    click.echo(f"预警 {record['id']} 已关闭（{record['closed_at']}），记录已冻结")
+
+
+@warning.command("list")
+def warning_list() -> None:
+    """List warnings, newest first."""
+    from riskmap import alerts  # noqa: PLC0415
+
+    for record in alerts.list_warnings(open_store(Settings.from_env())):
+        totals = alerts.warning_totals(record)
+        state = "已关闭" if record.get("status") == "closed" else "进行中"
+        click.echo(
+            f"{record['id']}  {record['level']}色{record['type']}  {state}  "
+            f"点位 {totals['points']}  叫应率 {totals['call_rate'] * 100:.0f}%"
+        )
 
 
 # --- db: the PostGIS store -----------------------------------------------------------------------
@@ -622,3 +890,444 @@ def db_dump_files(url: str, to_dir: Path, overwrite: bool) -> None:
     store = PostgisStore(Settings.from_env(database_url=_db_url(url)))
     written = dump_files(store, to_dir, overwrite=overwrite)
     click.echo(f"已写出 {len(written)} 个文件到 {to_dir}")
+
+
+@main.group()
+def history() -> None:
+    """Change history of the layers and records (layers/.history)."""
+
+
+@history.command("verify")
+@click.option("--layer", "layer_id", help="Only this layer id (default: all, with records).")
+def history_verify(layer_id: str | None) -> None:
+    """Check the history chain: log lines, backups, SHA-256 of each, the current files.
+
+    Exit 0 when nothing is wrong (notes may be shown), 1 when an error is found.
+    """
+    from riskmap import io  # noqa: PLC0415
+    from riskmap.store.files import RECORDS_DIR  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    if settings.database_url:
+        msg = "history verify 只检查文件存储（layers/.history）；数据库存储由数据库保证一致性"
+        raise RiskmapError(msg)
+    catalog = io.read_catalog(settings)
+    specs = [catalog.get(layer_id)] if layer_id else list(catalog.layers.values())
+    targets = [(s.name, io.history_dir(s, settings), s.path(settings.layers_dir)) for s in specs]
+    if not layer_id:
+        root = settings.layers_dir / io.HISTORY_DIR
+        for hdir in sorted(root.glob("records.*")):
+            collection = hdir.name.removeprefix("records.")
+            target = settings.layers_dir / RECORDS_DIR / f"{collection}.json"
+            targets.append((f"记录 {collection}", hdir, target))
+    errors = 0
+    for label, hdir, target in targets:
+        if not (hdir / "log.jsonl").exists():
+            continue
+        findings = io.verify_history(hdir, target, keep=settings.history_keep)
+        entries, _ = io.check_log(hdir)
+        if not findings:
+            click.echo(f"{label}: 完好（{len(entries)} 条记录）")
+        for level, message in findings:
+            click.echo(f"{label}: [{level}] {message}")
+            errors += level == "错误"
+    if not any((hdir / "log.jsonl").exists() for _, hdir, _ in targets):
+        click.echo("没有修改记录")
+    if errors:
+        click.echo(f"发现 {errors} 处错误")
+        sys.exit(1)
+
+
+# ----------------------------------------------------------------------------- on paper (PDF)
+
+
+@main.command()
+@click.option("--township", help="Township name or 9/12-digit code.")
+@click.option(
+    "--all",
+    "all_townships",
+    is_flag=True,
+    help="Every township: a ZIP of one PDF per township plus the county map.",
+)
+@click.option(
+    "--out",
+    "out_text",
+    required=True,
+    help="Output .pdf (.zip with --all), or a folder (existing, or with a trailing /).",
+)
+@click.option("--size", type=click.Choice(["A4", "A3"], case_sensitive=False), default="A4")
+@click.option("--include-cleared", is_flag=True, help="Also list cleared (已销号) points.")
+@townships_opt
+@overwrite_opt
+def report(
+    township: str | None,
+    all_townships: bool,
+    out_text: str,
+    size: str,
+    include_cleared: bool,
+    townships_path: Path | None,
+    overwrite: bool,
+) -> None:
+    """Write the printable township sheet (乡镇风险点位图表) as PDF, landscape."""
+    from riskmap import exporters, io  # noqa: PLC0415 - keep `--help` fast
+    from riskmap import report as paper  # noqa: PLC0415
+
+    if bool(township) == all_townships:
+        msg = "请指定 --township 名称或代码，或 --all (give --township or --all)"
+        raise RiskmapError(msg)
+    project = _load(townships_path)
+    out, is_folder = _out_target(out_text, (".zip",) if all_townships else (".pdf",))
+    kw: dict[str, Any] = {"size": size.upper(), "include_cleared": include_cleared}
+    if all_townships:
+        if is_folder:
+            out = out / f"{project.settings.county_name}_风险点位图表_{size.upper()}.zip"
+        _check_out(out, overwrite)
+        data = paper.all_township_sheets_zip(project, **kw)
+    else:
+        code, name = project.township(str(township))
+        if is_folder:
+            out = out / exporters.township_file_name(code, name, "pdf")
+        _check_out(out, overwrite)
+        data = paper.township_sheet_pdf(project, code, **kw)
+    io.write_bytes_atomic(out, data)
+    click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
+
+
+@main.command()
+@click.argument("uid")
+@click.option("--layer", "layer_id", required=True, help="Layer id of the point, e.g. geohazard.")
+@click.option(
+    "--out",
+    "out_text",
+    required=True,
+    help="Output .pdf, or a folder (existing, or with a trailing /).",
+)
+@click.option("--size", type=click.Choice(["A4", "A5"], case_sensitive=False), default="A4")
+@click.option("--public", is_flag=True, help="Public card (公开版): no phone numbers.")
+@townships_opt
+@overwrite_opt
+def card(
+    uid: str,
+    layer_id: str,
+    out_text: str,
+    size: str,
+    public: bool,
+    townships_path: Path | None,
+    overwrite: bool,
+) -> None:
+    """Write one risk point's card (明白卡, 一点一案一策) as a one-page PDF."""
+    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
+    from riskmap import report as paper  # noqa: PLC0415
+
+    project = _load(townships_path)
+    data = paper.point_card_pdf(project, layer_id, uid, public=public, size=size.upper())
+    out, is_folder = _out_target(out_text, (".pdf",))
+    if is_folder:
+        suffix = "_公开版" if public else ""
+        out = out / f"{paper.card_file_name(uid)}{suffix}.pdf"
+    _check_out(out, overwrite)
+    io.write_bytes_atomic(out, data)
+    click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out_text",
+    required=True,
+    help="Output .pdf, or a folder (existing, or with a trailing /).",
+)
+@click.option("--size", type=click.Choice(["A3", "A2"], case_sensitive=False), default="A3")
+@click.option("--include-cleared", is_flag=True, help="Also draw cleared (已销号) points.")
+@townships_opt
+@overwrite_opt
+def poster(
+    out_text: str,
+    size: str,
+    include_cleared: bool,
+    townships_path: Path | None,
+    overwrite: bool,
+) -> None:
+    """Write the county map (全县风险点位总图) as a one-page PDF poster."""
+    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
+    from riskmap import report as paper  # noqa: PLC0415
+
+    project = _load(townships_path)
+    out, is_folder = _out_target(out_text, (".pdf",))
+    if is_folder:
+        out = out / f"{project.settings.county_name}_风险点位总图_{size.upper()}.pdf"
+    _check_out(out, overwrite)
+    data = paper.county_poster_pdf(project, size=size.upper(), include_cleared=include_cleared)
+    io.write_bytes_atomic(out, data)
+    click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
+
+
+# --- lifecycle (issue 11): status changes, 清零 progress, targets, diff ----------------------
+
+
+@main.command()
+@click.argument("uid")
+@click.option("--layer", "layer_id", required=True, help="Layer id, e.g. geohazard.")
+@click.option("--to", "to_status", required=True, help="New status: 在册, 监测中, 治理中, 已销号.")
+@click.option("--date", "cleared_date", help="销号日期 (yyyy-mm-dd), required for 已销号.")
+@click.option(
+    "--reason",
+    default="",
+    help="销号原因 for 已销号 (工程治理, 搬迁避让, 排危除险, 趋于稳定); the reason for 重新入册.",
+)
+@click.option("--note", default="", help="Free note kept in the audit log.")
+@click.option(
+    "--evidence",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Photo or PDF proving the change (JPEG/PNG/PDF, checked by content, size-limited).",
+)
+@click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
+def status(
+    uid: str,
+    layer_id: str,
+    to_status: str,
+    cleared_date: str | None,
+    reason: str,
+    note: str,
+    evidence: Path | None,
+    user: str,
+) -> None:
+    """Change a point's status (销号, 重新入册…): audited, undoable with `riskmap undo`."""
+    from riskmap import io, lifecycle  # noqa: PLC0415
+    from riskmap.auth import EditorSession  # noqa: PLC0415
+
+    if not user.strip():
+        msg = "请用 --user 指明操作人（记入审计日志）"
+        raise RiskmapError(msg)
+    store = open_store(Settings.from_env())
+    catalog = store.read_catalog()
+    layer = catalog.get(layer_id)
+    spec = lifecycle.lifecycle_spec(catalog)
+    version = store.layer_version(layer)
+    change = lifecycle.plan_status_change(
+        store.read_layer(layer),
+        layer,
+        spec,
+        uid,
+        to_status,
+        cleared_date=cleared_date,
+        reason=reason,
+        note=note,
+        base_version=version,
+    )
+    data = io.read_import_bytes(evidence, max_mb=spec.evidence_max_mb) if evidence else None
+    lifecycle.commit_status_change(
+        change,
+        layer,
+        store,
+        EditorSession(user.strip(), "cli"),
+        evidence=data,
+        evidence_name=evidence.name if evidence else "",
+        spec=spec,
+    )
+    extra = f"，{change.reason}" if change.reason else ""
+    old = change.old or "（空）"
+    click.echo(
+        f"{layer.name} {change.uid}: {old} → {change.new}（{change.label}{extra}）"
+        f"；可用 riskmap undo --layer {layer.id} 撤销"
+    )
+
+
+def _lifecycle_project(townships_path: Path | None) -> tuple[Project, Any]:
+    from riskmap.lifecycle import lifecycle_spec  # noqa: PLC0415
+
+    project = _load(townships_path)
+    return project, lifecycle_spec(project.catalog)
+
+
+def _as_of(text: str | None) -> Any:  # noqa: ANN401 - a datetime.date
+    import datetime as dt  # noqa: PLC0415
+
+    if not text:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        msg = f"--as-of {text!r}: 应为日期 yyyy-mm-dd"
+        raise RiskmapError(msg) from None
+
+
+as_of_opt = click.option("--as-of", "as_of_text", help="Figures as of this day (default today).")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@as_of_opt
+@townships_opt
+def progress(fmt: str, as_of_text: str | None, townships_path: Path | None) -> None:
+    """清零 progress by township: remaining, cleared, overdue, 销号率 and 整改率."""
+    from riskmap import progress as prog  # noqa: PLC0415
+
+    project, spec = _lifecycle_project(townships_path)
+    as_of = _as_of(as_of_text)
+    df = prog.progress_frame(project.layers, project.township_codes, spec, as_of=as_of)
+    if fmt == "json":
+        text = json.dumps(prog.progress_json(df), ensure_ascii=False, allow_nan=False, indent=1)
+        click.echo(text)
+        return
+    names = {lid: layer.spec.name for lid, layer in project.layers.items()}
+    shown = df[(df["total"] > 0) | (df["code"] == prog.COUNTY)]
+    click.echo(prog.progress_table(shown, names).to_string(index=False))
+    flags = data_flags(project)["notes"]
+    note = f"（{'、'.join(flags)}）" if flags else ""
+    click.echo(f"\n截至 {as_of.isoformat()}；没有点位的乡镇未列出{note}")
+
+
+def _targets_and_completeness(
+    project: Project, as_of: Any  # noqa: ANN401 - a datetime.date
+) -> tuple[Any, Any, Any]:
+    from riskmap import completeness, io, targets  # noqa: PLC0415
+
+    declared = targets.targets_from_dict(io.read_targets_raw(project.settings), project.catalog)
+    df = targets.measure_targets(declared, project.layers, project.township_codes, as_of=as_of)
+    shares, missing = completeness.completeness_frame(
+        project.layers, project.township_codes, as_of=as_of
+    )
+    return df, shares, missing
+
+
+@main.command("targets")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "xlsx"]), default="table")
+@click.option("--out", "out_text", help="Output .xlsx (with --format xlsx), or a folder.")
+@as_of_opt
+@townships_opt
+@overwrite_opt
+def targets_cmd(
+    fmt: str,
+    out_text: str | None,
+    as_of_text: str | None,
+    townships_path: Path | None,
+    overwrite: bool,
+) -> None:
+    """考核: the plan's targets (layers/targets.toml), done / target with a traffic light."""
+    from riskmap import completeness, io, targets  # noqa: PLC0415
+
+    project = _load(townships_path)
+    as_of = _as_of(as_of_text)
+    df, shares, _ = _targets_and_completeness(project, as_of)
+    if fmt == "json":
+        click.echo(json.dumps(targets.targets_json(df), ensure_ascii=False, allow_nan=False,
+                              indent=1))  # fmt: skip
+        return
+    notes = [f"截至 {as_of.isoformat()}", *data_flags(project)["notes"]]
+    if fmt == "xlsx":
+        if not out_text:
+            msg = "--format xlsx 需要 --out 文件名或文件夹"
+            raise RiskmapError(msg)
+        out, is_folder = _out_target(out_text, (".xlsx",))
+        county = project.settings.county_name
+        if is_folder:
+            out = out / f"{county}_考核表_{as_of.isoformat()}.xlsx"
+        _check_out(out, overwrite)
+        names = {lid: layer.spec.name for lid, layer in project.layers.items()}
+        data = targets.targets_xlsx(
+            df, title=f"{county}{as_of.year}年风险隐患考核表", notes=notes,
+            completeness=completeness.completeness_table(shares, names),
+        )  # fmt: skip
+        io.write_bytes_atomic(out, data)
+        click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
+        return
+    county_rows = df[df["code"] == "county"]
+    click.echo(targets.targets_table(county_rows).drop(columns=["乡镇"]).to_string(index=False))
+    click.echo(f"\n{'；'.join(notes)}。各乡镇明细: riskmap targets --format xlsx --out 文件夹/")
+
+
+@main.command("completeness")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--township", help="Only this township (name or code); lists what is missing.")
+@as_of_opt
+@townships_opt
+def completeness_cmd(
+    fmt: str, township: str | None, as_of_text: str | None, townships_path: Path | None
+) -> None:
+    """一点一案一策: share of hazards with 责任人, 电话, 两卡, 预案, drill; what is missing."""
+    from riskmap import completeness  # noqa: PLC0415
+
+    project = _load(townships_path)
+    as_of = _as_of(as_of_text)
+    shares, missing = completeness.completeness_frame(
+        project.layers, project.township_codes, as_of=as_of
+    )
+    if township:
+        code, _ = project.township(township)
+        shares = shares[shares["code"] == code]
+        missing = missing[missing["code"] == code]
+    if fmt == "json":
+        data = {
+            "shares": shares.astype(object).where(shares.notna(), None).to_dict("records"),
+            "missing": missing.to_dict("records"),
+        }
+        click.echo(json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1))
+        return
+    names = {lid: layer.spec.name for lid, layer in project.layers.items()}
+    click.echo(completeness.completeness_table(shares, names).to_string(index=False))
+    if len(missing):
+        click.echo(f"\n缺项点位 {len(missing)} 个:")
+        for r in missing.to_dict("records"):
+            where = f"{r['township']} {names[r['layer']]} {r['uid']} {r['point']}"
+            click.echo(f"  {where}: 缺 {r['missing']}")
+    click.echo(f"\n截至 {as_of.isoformat()}；演练以 12 个月内为准；只计在册隐患（含待补充）")
+
+
+@main.command("diff")
+@click.option("--from", "ref_from", required=True,
+              help="Earlier state: a date (yyyy-mm-dd, start of day, China time), an ISO "
+                   "date-time or a version token (≥ 8 hex digits).")  # fmt: skip
+@click.option("--to", "ref_to", help="Later state (same forms); default: now.")
+@click.option("--layer", "layer_ids", multiple=True, help="Only these layers (default: all).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "xlsx"]), default="table")
+@click.option("--label", default="", help="Name of the survey round, e.g. 汛前排查.")
+@click.option("--out", "out_text", help="Output .xlsx (with --format xlsx), or a folder.")
+@overwrite_opt
+def diff_cmd(
+    ref_from: str,
+    ref_to: str | None,
+    layer_ids: tuple[str, ...],
+    fmt: str,
+    label: str,
+    out_text: str | None,
+    overwrite: bool,
+) -> None:
+    """Survey-round diff: new, cleared, changed and moved points by township, from history."""
+    from riskmap import diff, io  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    store = open_store(settings)
+    catalog = store.read_catalog()
+    specs = [catalog.get(lid) for lid in layer_ids] if layer_ids else list(catalog)
+    df, versions = diff.diff_store(
+        store, specs, io.read_townships(settings), metric_crs=settings.metric_crs,
+        ref_from=ref_from, ref_to=ref_to,
+    )  # fmt: skip
+    if fmt == "json":
+        data = diff.diff_json(df, versions, label=label)
+        click.echo(json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1, default=str))
+        return
+    names = {spec.id: spec.name for spec in specs}
+    table = diff.diff_table(df, names)
+    span = f"{ref_from} → {ref_to or '现在'}"
+    title = f"{settings.county_name}{label or '风险点位'}变化清单（{span}）"
+    if fmt == "xlsx":
+        if not out_text:
+            msg = "--format xlsx 需要 --out 文件名或文件夹"
+            raise RiskmapError(msg)
+        out, is_folder = _out_target(out_text, (".xlsx",))
+        if is_folder:
+            out = out / f"{settings.county_name}_{label or '变化清单'}.xlsx"
+        _check_out(out, overwrite)
+        data = diff.diff_xlsx(table, title=title, notes=[span])
+        io.write_bytes_atomic(out, data)
+        click.echo(f"已写出 {out} ({len(table)} 行)")
+        return
+    click.echo(title)
+    if not len(table):
+        click.echo("没有变化。")
+        return
+    click.echo(table.to_string(index=False))
+    counts = df.drop_duplicates(["layer", "uid", "kind"])["kind_label"].value_counts()
+    click.echo("合计: " + "，".join(f"{k} {n}" for k, n in counts.items()))

@@ -4,6 +4,12 @@ Everything here reads or writes; everything it returns is handed to the pure mod
 Layer writes are atomic (temp file in the same directory, fsync, `os.replace`), keep the
 previous version in ``layers/.history/<layer>/`` and hold a file lock (``filelock``) so two
 imports cannot interleave.
+
+Size (over ~800 lines, on purpose): this is the one module allowed to open files (style
+guide §1), so every reader and writer of every file kind lives here, grouped by section
+(layers and catalog, atomic writes, audited history, reference data, import inputs). Splitting
+it would give several modules that open files and blur that rule; the history section is the
+candidate to move out next (`riskmap.store.files` already hides it from callers).
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ import contextlib
 import datetime as dt
 import glob
 import hashlib
+import itertools
 import json
 import os
+import re
 import tempfile
 import tomllib
 import warnings
@@ -34,6 +42,7 @@ from riskmap.errors import (
     DataFileError,
     ImportFileError,
     LockError,
+    RiskmapError,
     StaleVersionError,
 )
 from riskmap.settings import STORAGE_CRS
@@ -379,6 +388,64 @@ def write_text_atomic(path: Path, text: str, *, mode: int | None = None) -> None
     write_bytes_atomic(path, text.encode("utf-8"), mode=mode)
 
 
+def update_json_state(
+    path: Path,
+    change: Callable[[dict[str, Any]], Any],
+    *,
+    lock_timeout_s: float = 5.0,
+) -> Any:  # noqa: ANN401 - whatever `change` returns
+    """
+    Read-modify-write a small JSON state file under its lock, atomically.
+
+    For counters several app processes must agree on (sign-in failures). The file is
+    read under `layer_lock`, `change` edits the dict in place, and the result is written
+    with `write_text_atomic` only when it changed: two processes never lose each other's
+    update, and a killed writer leaves the old or the new file. A file that is not a JSON
+    object (corrupt, hand-edited) is read as ``{}`` with a `UserWarning`.
+
+    Parameters
+    ----------
+    path
+        The state file (e.g. ``layers/.state/signin.json``); its folder is created.
+    change
+        Called with the current state (a dict, possibly empty); edits it in place and
+        returns what the caller needs.
+    lock_timeout_s
+        How long to wait for another process.
+
+    Returns
+    -------
+    result
+        What `change` returned.
+
+    Raises
+    ------
+    LockError
+        When another process holds the lock for longer than `lock_timeout_s` seconds.
+    OSError
+        When the folder or file cannot be written (read-only data folder).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with layer_lock(path, timeout_s=lock_timeout_s):
+        try:
+            before = path.read_bytes()
+        except FileNotFoundError:
+            before = b""
+        try:
+            state = json.loads(before) if before else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            state = None
+        if not isinstance(state, dict):
+            warnings.warn(f"{path}: 状态文件已损坏，已重置 (corrupt state file reset)",
+                          UserWarning, stacklevel=2)
+            state = {}
+        result = change(state)
+        after = json.dumps(state, ensure_ascii=False, sort_keys=True, allow_nan=False).encode()
+        if after != before:
+            write_bytes_atomic(path, after, mode=0o600)
+    return result
+
+
 def history_dir(spec: LayerSpec, settings: Settings) -> Path:
     """Folder of previous versions of a layer: ``layers/.history/<layer id>/``."""
     return settings.layers_dir / HISTORY_DIR / spec.id
@@ -396,40 +463,254 @@ def file_version(path: Path) -> str:
         return ""
 
 
-def read_log(hdir: Path) -> list[dict[str, Any]]:
-    """
-    Return the audit log ``<hdir>/log.jsonl``, oldest first; ``[]`` when there is none.
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_LOG_FIELDS: dict[str, tuple[type, ...]] = {
+    "time": (str,),
+    "user": (str,),
+    "action": (str,),
+    "source": (str,),
+    "rows_before": (int, type(None)),
+    "rows_after": (int, type(None)),
+    "backup": (str, type(None)),
+    "undoes": (str,),
+    "sha256": (str, type(None)),
+    "written_sha256": (str,),
+}
+"""Known log fields and their JSON types; ``time`` and ``action`` are required."""
+_LOG_REQUIRED = ("time", "action")
+_LOG_SCALARS = (str, int, float, bool, type(None))
+_MAX_LOG_TEXT = 4096
 
-    A line that is not a JSON object, or whose ``backup`` is not a plain file name, is
-    skipped with a `UserWarning` naming the line: a corrupt log never stops the app, and a
-    backup reference can never point outside `hdir`.
+
+def _plain_name(value: str) -> bool:
+    """Return True for a plain file name: no folder part, not ``.``/``..``, no control char."""
+    return (
+        bool(value)
+        and os.path.basename(value) == value
+        and "\\" not in value
+        and value not in {".", ".."}
+        and value.isprintable()
+    )
+
+
+def check_log_entry(entry: object) -> list[str]:
+    """
+    Check one parsed line of a history log against the log schema.
+
+    Schema (written by `write_versioned`): ``time`` ISO 8601 text and ``action`` text
+    (required); ``user``, ``source`` text; ``rows_before``/``rows_after`` integer or null;
+    ``backup`` a plain file name or null; ``undoes`` a plain file name; ``sha256`` (of the
+    backup) and ``written_sha256`` (of the new content) 64 lower-case hex digits; any other
+    field a JSON scalar (counts such as ``added``). Text fields are at most 4096 characters.
+
+    Parameters
+    ----------
+    entry
+        What ``json.loads`` gave for the line.
+
+    Returns
+    -------
+    problems
+        Chinese descriptions, ``[]`` when the entry is valid.
+    """
+    if not isinstance(entry, dict):
+        return ["不是 JSON 对象"]
+    problems = [f"缺少字段 {k}" for k in _LOG_REQUIRED if k not in entry]
+    for key, value in entry.items():
+        types = _LOG_FIELDS.get(key, _LOG_SCALARS)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            problems.append(f"字段 {key} 的类型无效 ({type(value).__name__})")
+        elif isinstance(value, str) and len(value) > _MAX_LOG_TEXT:
+            problems.append(f"字段 {key} 过长")
+    if not problems:
+        try:
+            dt.datetime.fromisoformat(entry["time"])
+        except ValueError:
+            problems.append(f"时间 {entry['time'][:40]!r} 不是 ISO 8601")
+        for key in ("backup", "undoes"):
+            value = entry.get(key)
+            if isinstance(value, str) and not _plain_name(value):
+                problems.append(f"{key} {value[:80]!r} 不是历史文件夹中的文件名")
+        for key in ("sha256", "written_sha256"):
+            value = entry.get(key)
+            if isinstance(value, str) and not _SHA256_RE.match(value):
+                problems.append(f"{key} 不是 SHA-256 十六进制值")
+    return problems
+
+
+def check_log(hdir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """
+    Read ``<hdir>/log.jsonl`` and sort its lines into valid entries and problems.
+
+    Returns
+    -------
+    entries
+        Valid entries (`check_log_entry`), oldest first.
+    problems
+        One Chinese message per skipped line: ``"<log>:<line>: 历史记录行已损坏…"``.
+
+    Raises
+    ------
+    DataFileError
+        When the log exists but cannot be read at all (permissions, not UTF-8).
     """
     log = hdir / "log.jsonl"
-    if not log.exists():
-        return []
+    try:
+        text = log.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return [], []
+    except OSError as exc:
+        msg = f"{log}: 无法读取修改记录 (cannot read history log): {exc.strerror or exc}"
+        raise DataFileError(msg) from None
     entries: list[dict[str, Any]] = []
-    for lineno, line in enumerate(log.read_text(encoding="utf-8").splitlines(), start=1):
+    problems: list[str] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             entry = json.loads(line)
-        except json.JSONDecodeError:
-            entry = None
-        backup = entry.get("backup") if isinstance(entry, dict) else None
-        bad_backup = backup is not None and (
-            not isinstance(backup, str)
-            or os.path.basename(backup) != backup
-            or backup in {".", ".."}
-        )
-        if not isinstance(entry, dict) or bad_backup:
-            warnings.warn(
-                f"{log}:{lineno}: 历史记录行已损坏，已跳过 (corrupt log line skipped)",
-                UserWarning,
-                stacklevel=2,
-            )
+        except (json.JSONDecodeError, RecursionError):
+            why = ["不是有效的 JSON"]
+        else:
+            why = check_log_entry(entry)
+        if why:
+            detail = "；".join(why)
+            problems.append(f"{log}:{lineno}: 历史记录行已损坏，已跳过（{detail}）(corrupt line)")
             continue
         entries.append(entry)
+    return entries, problems
+
+
+def read_log(hdir: Path) -> list[dict[str, Any]]:
+    """
+    Return the audit log ``<hdir>/log.jsonl``, oldest first; ``[]`` when there is none.
+
+    Every line is checked against the log schema (`check_log_entry`): a line that is not
+    JSON, has a field of the wrong type, or whose ``backup``/``undoes`` is not a plain file
+    name is skipped with a `UserWarning` naming the line and what is wrong. A corrupt log
+    never stops the app, and a backup reference can never point outside `hdir`
+    (`backup_file` checks the file itself before it is read).
+
+    Raises
+    ------
+    DataFileError
+        When the log exists but cannot be read at all.
+    """
+    entries, problems = check_log(hdir)
+    for problem in problems:
+        warnings.warn(problem, UserWarning, stacklevel=2)
     return entries
+
+
+def backup_file(hdir: Path, name: str, *, sha256: str | None = None) -> Path:
+    """
+    Return the path of a backup named in the log, after checking it may be read.
+
+    Parameters
+    ----------
+    hdir
+        The history folder.
+    name
+        The entry's ``backup``.
+    sha256
+        The entry's ``sha256`` (entries written before it was recorded have none).
+
+    Returns
+    -------
+    path
+        ``hdir / name``: a regular file (not a link) inside `hdir` whose content has
+        `sha256`.
+
+    Raises
+    ------
+    DataFileError
+        When the name is not a plain file name, the file is missing (pruned), is a link or
+        lies outside `hdir`, or its content differs from `sha256` (altered after the fact).
+    """
+    if not isinstance(name, str) or not _plain_name(name):
+        msg = f"{hdir}: 历史记录中的备份文件名无效 {str(name)[:80]!r}，已拒绝"
+        raise DataFileError(msg)
+    path = hdir / name
+    if path.is_symlink() or (path.exists() and path.resolve().parent != hdir.resolve()):
+        msg = f"{path}: 备份文件是链接或不在历史文件夹中，已拒绝 (backup outside history folder)"
+        raise DataFileError(msg)
+    if not path.is_file():
+        msg = f"{path}: 历史版本已被清理，无法撤销 (backup pruned)"
+        raise DataFileError(msg)
+    if sha256 is not None and file_version(path) != sha256:
+        msg = (
+            f"{path}: 备份文件的内容与修改记录中的 SHA-256 不符（可能被改动），未使用"
+            " (backup hash mismatch)"
+        )
+        raise DataFileError(msg)
+    return path
+
+
+def verify_history(hdir: Path, target: Path, *, keep: int) -> list[tuple[str, str]]:
+    """
+    Check a history folder's chain: log lines, backups, hashes, and the current file.
+
+    Checks, in log order:
+
+    * every line passes the log schema (`check_log_entry`);
+    * every backup of the newest `keep` entries exists, is a regular file inside `hdir`
+      and has the entry's ``sha256`` (older backups are pruned by design: noted only);
+    * each entry's ``written_sha256`` equals the ``sha256`` of the next entry's backup
+      (the version the next write replaced is the one this write left);
+    * the last ``written_sha256`` equals the current file (`target`).
+
+    Entries written before hashes were recorded are checked for what they hold.
+
+    Parameters
+    ----------
+    hdir
+        History folder (``layers/.history/<layer>``).
+    target
+        The file whose history it is.
+    keep
+        `Settings.history_keep`: how many backups are kept.
+
+    Returns
+    -------
+    findings
+        ``(level, message)`` pairs in Chinese; level ``"错误"`` (the history cannot be
+        trusted or undone as recorded) or ``"提示"`` (explained by a write interrupted
+        between log and file, or the file edited outside riskmap). ``[]`` = all good.
+    """
+    entries, problems = check_log(hdir)
+    findings: list[tuple[str, str]] = [("错误", p) for p in problems]
+    with_backup = [e for e in entries if e.get("backup")]
+    recent = {id(e) for e in with_backup[-keep:]} if keep > 0 else set()
+    for number, entry in enumerate(entries, start=1):
+        name = entry.get("backup")
+        if not name:
+            continue
+        label = f"第 {number} 条（{entry['time']}，{entry['action']}）"
+        try:
+            backup_file(hdir, name, sha256=entry.get("sha256"))
+        except DataFileError as exc:
+            pruned = "已被清理" in str(exc)
+            if pruned and id(entry) not in recent:
+                continue  # older than the `keep` newest: removed by design
+            findings.append(("错误", f"{label}: {exc}"))
+    for number, (before, after) in enumerate(itertools.pairwise(entries), start=1):
+        wrote, replaced = before.get("written_sha256"), after.get("sha256", "absent")
+        if wrote is None or replaced == "absent":
+            continue
+        if wrote != replaced:
+            findings.append((
+                "提示",
+                (f"第 {number} 条写入的版本不是第 {number + 1} 条替换的版本"
+                "（写入被中断，或文件在 riskmap 之外被修改）"),
+            ))
+    last = entries[-1].get("written_sha256") if entries else None
+    if last is not None and file_version(target) != last:
+        findings.append((
+            "提示",
+            (f"{target.name}: 当前文件不是最后一条记录写入的版本"
+            "（最后一次写入被中断，或文件在 riskmap 之外被修改）"),
+        ))
+    return findings
 
 
 def read_history(spec: LayerSpec, settings: Settings) -> list[dict[str, Any]]:
@@ -473,8 +754,10 @@ def write_versioned(
     hdir
         History folder: backups ``<UTC stamp>__<file name>`` and ``log.jsonl``.
     entry
-        Log fields (``user``, ``action``, ``source``, counts…); ``time``, ``backup``,
-        ``rows_before``/``rows_after`` (when `count_rows` is given) are added.
+        Log fields (``user``, ``action``, ``source``, counts…, JSON scalars); ``time``,
+        ``backup``, ``sha256`` (of the backup), ``written_sha256`` (of `data`) and
+        ``rows_before``/``rows_after`` (when `count_rows` is given) are added; the last
+        three can't be overridden by `entry`. See `check_log_entry` for the schema.
     keep
         Previous versions kept (older backups are deleted).
     count_rows
@@ -497,45 +780,94 @@ def write_versioned(
         When `expected_version` differs from the current version.
     LockError
         When another process holds the lock for longer than `lock_timeout_s`.
+    DataFileError
+        When the folder or a file cannot be written (read-only data folder, no permission,
+        disk full): the message says so in Chinese and names the file; nothing is changed
+        (a log entry or backup already written is taken back).
     """
-    with layer_lock(path, timeout_s=lock_timeout_s):
-        if expected_version is not None and file_version(path) != expected_version:
-            msg = (
-                f"{path.name}: 预览之后数据已被修改（可能有其他编辑），请重新预览后再提交"
-                " (changed since your preview)"
-            )
-            raise StaleVersionError(msg)
-        if precondition is not None:
-            precondition()
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)  # left by a killed writer; only lock holders write
-        rows_before = None
-        backup = None
-        hdir.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            backup = f"{stamp}__{path.name}"
-            old = path.read_bytes()
-            rows_before = count_rows(old) if count_rows else None
-            write_bytes_atomic(hdir / backup, old)
-        full = {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "user": "",
-            "action": "write",
-            "source": "",
-            "rows_before": rows_before,
-            "rows_after": count_rows(data) if count_rows else None,
-            "backup": backup,
-            **entry,
-        }
-        log = hdir / "log.jsonl"
-        previous = log.read_text(encoding="utf-8") if log.exists() else ""
-        write_text_atomic(log, previous + json.dumps(full, ensure_ascii=False) + "\n")
-        write_bytes_atomic(path, data)
-        backups = sorted(hdir.glob(f"*__{path.name}"))
-        for old_backup in backups[: max(0, len(backups) - keep)]:
-            old_backup.unlink()
+    try:
+        with layer_lock(path, timeout_s=lock_timeout_s):
+            if expected_version is not None and file_version(path) != expected_version:
+                msg = (
+                    f"{path.name}: 预览之后数据已被修改（可能有其他编辑），请重新预览后再提交"
+                    " (changed since your preview)"
+                )
+                raise StaleVersionError(msg)
+            if precondition is not None:
+                precondition()
+            _write_logged(path, data, hdir, entry=entry, keep=keep, count_rows=count_rows)
+    except RiskmapError:
+        raise
+    except OSError as exc:
+        where = exc.filename or path
+        msg = (
+            f"{where}: 无法写入（数据目录只读或没有权限？{exc.strerror or exc}），未作任何修改"
+            " (cannot write: read-only data folder?)"
+        )
+        raise DataFileError(msg) from None
     return hashlib.sha256(data).hexdigest()
+
+
+def _write_logged(
+    path: Path,
+    data: bytes,
+    hdir: Path,
+    *,
+    entry: dict[str, Any],
+    keep: int,
+    count_rows: Callable[[bytes], int | None] | None,
+) -> None:
+    """Write under the lock (body of `write_versioned`): backup, log entry, replace, prune.
+
+    If the final replace fails, the log entry and the backup are taken back, so a refused
+    write (read-only file system, disk full) leaves nothing behind.
+    """
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)  # left by a killed writer; only lock holders write
+    rows_before = None
+    backup = None
+    backup_sha256 = None
+    hdir.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        backup = f"{stamp}__{path.name}"
+        old = path.read_bytes()
+        backup_sha256 = hashlib.sha256(old).hexdigest()
+        rows_before = count_rows(old) if count_rows else None
+        write_bytes_atomic(hdir / backup, old)
+    full = {
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "user": "",
+        "action": "write",
+        "source": "",
+        "rows_before": rows_before,
+        "rows_after": count_rows(data) if count_rows else None,
+        **entry,
+        "backup": backup,
+        "sha256": backup_sha256,
+        "written_sha256": hashlib.sha256(data).hexdigest(),
+    }
+    log = hdir / "log.jsonl"
+    previous = log.read_bytes() if log.exists() else None  # bytes: a corrupt log still appends
+    line = json.dumps(full, ensure_ascii=False).encode("utf-8") + b"\n"
+    if previous and not previous.endswith(b"\n"):
+        line = b"\n" + line  # a torn last line stays on its own line
+    try:
+        write_bytes_atomic(log, (previous or b"") + line)
+        write_bytes_atomic(path, data)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if previous is None:
+                log.unlink(missing_ok=True)
+            else:
+                write_bytes_atomic(log, previous)
+        with contextlib.suppress(OSError):
+            if backup is not None:
+                (hdir / backup).unlink(missing_ok=True)
+        raise
+    backups = sorted(hdir.glob(f"*__{path.name}"))
+    for old_backup in backups[: max(0, len(backups) - keep)]:
+        old_backup.unlink()
 
 
 def _count_features(data: bytes) -> int:
@@ -633,10 +965,7 @@ def undo_last_write(spec: LayerSpec, settings: Settings, *, user: str = "") -> P
     if last is None:
         msg = f"{spec.name}: 没有可撤销的导入 (nothing to undo)"
         raise DataFileError(msg)
-    backup = history_dir(spec, settings) / last["backup"]
-    if not backup.exists():
-        msg = f"{backup}: 历史版本已被清理，无法撤销 (backup pruned)"
-        raise DataFileError(msg)
+    backup = backup_file(history_dir(spec, settings), last["backup"], sha256=last.get("sha256"))
     previous = read_layer_file(backup)
     return write_layer(
         previous,
@@ -930,3 +1259,27 @@ def _read_mapping_doc(path: Path) -> dict[str, Any]:
         msg = f"{path}: 列映射应为 JSON 对象或 TOML 表"
         raise ImportFileError(msg)
     return raw
+
+
+def read_targets_raw(settings: Settings) -> dict[str, Any]:
+    """
+    Read ``layers/targets.toml`` (the plan's 考核 targets) as parsed TOML.
+
+    Returns
+    -------
+    raw
+        The parsed file; ``{}`` when there is none (no targets declared).
+
+    Raises
+    ------
+    CatalogError
+        When the file is not valid TOML (names the file).
+    """
+    path = settings.layers_dir / "targets.toml"
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"{path}: 考核目标文件不是有效的 TOML: {exc}"
+        raise CatalogError(msg) from None

@@ -64,6 +64,12 @@ class Settings:
         Optional XYZ tile URL template of an intranet tile server; empty = no basemap.
     tianditu_key
         天地图 key; empty = 天地图 basemap unavailable (the map says so in Chinese).
+    basemap
+        Optional offline tile file (``.mbtiles`` or ``.pmtiles``, raster) shown under the data,
+        served by the app itself (`riskmap.basemap`); None (default) = no such basemap.
+    basemap_crs
+        Declared CRS of `basemap`'s pictures: ``"wgs84"`` or ``"cgcs2000"`` (GCJ-02 refused);
+        required with `basemap` (tile files do not record it).
     upload_max_mb
         Largest survey file accepted, in MiB; default 20.
     history_keep
@@ -83,6 +89,8 @@ class Settings:
     metric_crs: str = METRIC_CRS
     tile_url: str = ""
     tianditu_key: str = ""
+    basemap: Path | None = None
+    basemap_crs: str = ""
     upload_max_mb: float = 20.0
     history_keep: int = 20
     database_url: str = ""
@@ -146,7 +154,7 @@ class Settings:
             raw = env.get(f"RISKMAP_{f.name.upper()}")
             if raw is None or raw == "":
                 continue
-            if f.name in {"root", "data_dir", "layers_dir", "townships_path"}:
+            if f.name in {"root", "data_dir", "layers_dir", "townships_path", "basemap"}:
                 values[f.name] = Path(raw)
             elif f.name == "upload_max_mb":
                 values[f.name] = float(raw)

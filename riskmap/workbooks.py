@@ -417,7 +417,10 @@ def _rows_from_xls(
     try:
         import xlrd  # type: ignore[import-not-found]  # noqa: PLC0415 - optional dependency
     except ImportError:
-        msg = "这是旧版 Excel (.xls) 文件；请在 Excel/WPS 中另存为 .xlsx 或 CSV 后再导入"
+        msg = (
+            "这是旧版 Excel (.xls) 文件；请在 Excel/WPS 中另存为 .xlsx 或 CSV 后再导入"
+            "（或由管理员安装可选组件以直接读取：pip install 'riskmap[xls]'）"
+        )
         raise _fail(filename, msg) from None
     try:
         book = xlrd.open_workbook(file_contents=data, on_demand=True)

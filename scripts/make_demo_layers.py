@@ -4,7 +4,9 @@ Real risk-point records for Chengkou are not public, so the four layers in ``lay
 made here: plausible (placed inside real townships, named after real villages), sized after
 the county's 2026 work plan (../shared/seed: 12 geohazard sites get new monitoring stations,
 2 major treatment projects, 154 people to relocate, 6 waterlogging spots in 葛城街道/复兴街道,
-10 dangerous bridges to rebuild), and marked ``demo: true`` in every feature.
+10 dangerous bridges to rebuild), and marked ``demo: true`` in every feature. Fire-risk zones
+are blobs around township borders **clipped to the county outline** (``data/county.geojson``),
+so none reaches outside the county.
 
 Run from the project root: ``python scripts/make_demo_layers.py`` (overwrites the four layer
 files; the catalog is untouched). Same seed → byte-identical output.
@@ -197,6 +199,7 @@ def make_geohazard(rng, gdf_t, codes, villages) -> gpd.GeoDataFrame:
     ]
     df.loc[order[:2], "measures"] = "工程治理"
     df.loc[order[:2], "status"] = "治理中"
+    df.loc[order[:2], "deadline"] = "2026-12-31"  # 整改期限: the plan's year
     # 154 people relocated (避险搬迁) from 7 small sites
     small = df[
         (df["threat_people"] >= 12) & (df["threat_people"] <= 40) & ~df.index.isin(order[:14])
@@ -205,6 +208,8 @@ def make_geohazard(rng, gdf_t, codes, villages) -> gpd.GeoDataFrame:
     df.loc[small, "relocate_people"] = shares[: len(small)]
     df.loc[small, "measures"] = "搬迁避让"
     df.loc[small, "status"] = "治理中"
+    # 整改期限: three relocations were due before the 2026 flood season ended (overdue demo)
+    df.loc[small, "deadline"] = ["2026-09-30"] * 3 + ["2026-12-31"] * (len(small) - 3)
     # a few already cleared (已销号) — kept as history
     cleared = df[df["status"] == "监测中"].sample(4, random_state=SEED).index
     df.loc[cleared, "status"] = "已销号"
@@ -246,6 +251,7 @@ def make_waterlogging(rng, gdf_t, codes, villages) -> gpd.GeoDataFrame:
                 "plan": "一点一案一策：移动泵车抽排、交通疏导、低洼住户转移",
                 "rectify_2026": True,
                 "status": "治理中" if i < 2 else "监测中",
+                "deadline": ("2026-10-15", "2027-05-31")[i] if i < 2 else None,
                 "resp_unit": "县住房城乡建委",
                 "resp_name": _person(rng),
                 "resp_phone": _phone(rng),
@@ -353,7 +359,9 @@ def _blob(centre_xy: tuple[float, float], rng: np.random.Generator, radius_m: fl
 def make_firezone(rng, gdf_t, codes, villages, settings: Settings) -> gpd.GeoDataFrame:
     del codes, villages
     metric = gdf_t.to_crs(settings.metric_crs)
-    county = metric.union_all()
+    # Clip to the county outline itself (data/county.geojson), not only to the union of the
+    # approximate township cells: a fire zone never reaches outside the county it is filed in.
+    county = io.read_county(settings).to_crs(settings.metric_crs).union_all()
     borders = shapely.intersection(shapely.boundary(metric.geometry.to_numpy()), county)
     lines = [b for b in borders if not b.is_empty]
     grades = ["I级"] * 4 + ["II级"] * 4 + ["III级"] * 4

@@ -48,7 +48,7 @@ def _metrics(at: AppTest) -> dict[str, str]:
     return out
 
 
-def test_app_runs_and_mirrors_filters_in_url(layers_copy):
+def test_app_runs_and_mirrors_filters_in_url(layers_copy, project):
     del layers_copy
     at = _run()
     assert not at.exception
@@ -56,12 +56,13 @@ def test_app_runs_and_mirrors_filters_in_url(layers_copy):
     assert at.title[0].value == "城口县安全风险“一张图”"
     assert dict(at.query_params) == {
         "township": "全县",
-        "layers": "geohazard,waterlogging,bridge,firezone",
+        "layers": ",".join(project.catalog.ids),  # every declared layer shown at start
         "statuses": "在册,监测中,治理中",
         "q": "",
         "choropleth": "",
     }
-    assert [t.label for t in at.tabs] == ["统计", "清单", "下载清单", "导入调查表", "使用说明"]
+    tabs = ["统计", "清单", "下载清单", "清零进度", "导入调查表", "预警", "使用说明"]
+    assert [t.label for t in at.tabs] == tabs
 
 
 def test_filters_from_query_string_round_trip(layers_copy):
@@ -128,7 +129,9 @@ def test_search_narrows_lists(layers_copy, project):
     assert max(before) > 1
     assert lists[0]["统一编号"].tolist() == [uid]
     at.text_input(key="f_q").set_value("没有这个点位").run()
-    assert any("没有找到" in w.value for w in at.warning)
+    shown = " ".join(w.value for w in at.warning)
+    assert "无符合条件的点位" in shown
+    assert "没有名称或编号包含" in shown
 
 
 def test_malformed_layer_file_shows_chinese_error(layers_copy):
@@ -194,7 +197,8 @@ def test_download_tab_for_township(layers_copy):
     at = _run({"township": "葛城街道"})
     assert not at.exception
     labels = [b.label for b in at.tabs[2].get("download_button")]
-    assert labels == ["下载 Excel 清单", "下载 CSV", "下载 GeoJSON"]
+    assert labels[:3] == ["下载 Excel 清单", "下载 CSV", "下载 GeoJSON"]
+    assert labels[3:] == ["下载葛城街道图表（PDF）", "下载全县总图（A3，PDF）"]  # riskmap.ui.paper
 
 
 def test_township_without_its_own_polygon_can_be_selected(layers_copy):
@@ -213,7 +217,7 @@ def test_user_text_in_messages_is_literal_markdown(layers_copy):
     at = _run({"q": evil})
     assert not at.exception
     shown = " ".join(w.value for w in at.warning)
-    assert "没有找到名称或编号包含" in shown
+    assert "无符合条件的点位：没有名称或编号包含" in shown
     assert "](http" not in shown  # every bracket and parenthesis is escaped
     assert r"\!\[x\]\(http\:" in shown
     assert r"\*\*粗\*\*" in shown
@@ -294,4 +298,5 @@ def test_downloads_say_they_follow_the_screen(layers_copy):
     for part in ("图层 地质灾害隐患点", "状态 在册", "名称或编号含“滑坡”"):
         assert part in said
     labels = [b.label for b in at.tabs[2].get("download_button")]
-    assert labels == [f.label for f in exporters.EXPORT_FORMATS.values()]
+    formats = [f.label for f in exporters.EXPORT_FORMATS.values()]
+    assert labels[: len(formats)] == formats  # then the PDF prints (riskmap.ui.paper)

@@ -29,7 +29,8 @@ def _app(secrets: dict) -> AppTest:
     return at.run(timeout=30)
 
 
-def test_viewer_sees_no_import_controls_until_signed_in():
+def test_viewer_sees_no_import_controls_until_signed_in(tmp_path, monkeypatch):
+    monkeypatch.setenv("RISKMAP_LAYERS_DIR", str(tmp_path))  # sign-in counters go there
     at = _app({"editors": {"alice": hash_password(PW, n=2**10)}})
     assert not at.exception
     assert not at.get("file_uploader")
@@ -45,6 +46,25 @@ def test_viewer_sees_no_import_controls_until_signed_in():
     assert at.session_state["riskmap_editor"] == "alice"
     assert at.get("file_uploader")
     assert "撤销上次导入" in [b.label for b in at.button]
+    assert (tmp_path / ".state" / "signin.json").exists()  # shared counters, not the session
+
+
+def test_a_new_session_does_not_start_again_at_zero(tmp_path, monkeypatch):
+    """Failures in one browser session pause the name in the next one (AppTest sessions)."""
+    monkeypatch.setenv("RISKMAP_LAYERS_DIR", str(tmp_path))
+    secrets = {"editors": {"alice": hash_password(PW, n=2**10)}}
+    for _ in range(5):
+        at = _app(secrets)  # a fresh session each time
+        at.text_input(key="riskmap_login_user").input("alice")
+        at.text_input(key="riskmap_login_password").input("wrong password!")
+        at = at.button[0].click().run(timeout=30)
+        assert [e.value for e in at.sidebar.error] == ["用户名或密码错误"]
+    at = _app(secrets)
+    at.text_input(key="riskmap_login_user").input("alice")
+    at.text_input(key="riskmap_login_password").input(PW)
+    at = at.button[0].click().run(timeout=30)
+    assert "riskmap_editor" not in at.session_state
+    assert any("次数过多" in e.value for e in at.sidebar.error)
 
 
 def test_no_editors_configured_means_view_only():

@@ -10,8 +10,9 @@ def test_bundled_catalog_declares_the_four_layers(settings):
     from riskmap import io
 
     catalog = io.read_catalog(settings)
-    assert catalog.ids == ("geohazard", "waterlogging", "bridge", "firezone")
-    names = [spec.name for spec in catalog]
+    risk = catalog.with_role("risk")
+    assert [spec.id for spec in risk] == ["geohazard", "waterlogging", "bridge", "firezone"]
+    names = [spec.name for spec in risk]
     assert names == ["地质灾害隐患点", "内涝积水点", "危旧桥梁", "森林火险区"]
     assert catalog.get("firezone").geometry == "Polygon"
     assert catalog.get("geohazard").required == ("uid", "name", "hazard_type", "threat_people")

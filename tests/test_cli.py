@@ -19,7 +19,7 @@ def runner():
 def test_summary_json_one_object_per_township(runner):
     result = runner.invoke(main, ["summary", "--format", "json"])
     assert result.exit_code == 0, result.output
-    records = json.loads(result.output)
+    records = json.loads(result.output)["townships"]
     assert len(records) == 25
     gecheng = next(r for r in records if r["name"] == "葛城街道")
     assert gecheng["code"] == "500229001"
@@ -84,7 +84,7 @@ def layers_copy(tmp_path, monkeypatch):
 
 
 def test_import_dry_run_writes_nothing_and_reports_json(runner, layers_copy, tmp_path):
-    before = {p.name: p.read_bytes() for p in layers_copy.iterdir()}
+    before = {p.name: p.read_bytes() for p in layers_copy.iterdir() if p.is_file()}
     report = tmp_path / "report.json"
     case = Path(__file__).parent / "data" / "cases" / "c13_outside_county.csv"
     result = runner.invoke(

@@ -62,7 +62,10 @@ def test_headline_figures_follow_the_catalog(project):
     declared = [(lid, s) for lid, layer in project.layers.items() for s in layer.spec.sums]
     assert summed == declared
     by_field = {(f.layer_id, f.field): f for f in figures}
-    people = sum(p["threat_people"] or 0 for p in _raw("geohazard.geojson"))
+    # sums are over 在册隐患 only (issue 11: one definition; a cleared hazard threatens no one)
+    people = sum(
+        p["threat_people"] or 0 for p in _raw("geohazard.geojson") if p["status"] != "已销号"
+    )
     assert by_field["geohazard", "threat_people"].value == people
     assert by_field["geohazard", "threat_people"].label == "威胁人数"
     assert by_field["geohazard", "threat_people"].unit == "人"

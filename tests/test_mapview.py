@@ -529,13 +529,51 @@ def test_big_point_layer_in_browser(catalog, gdf_townships, gdf_county, settings
     assert errors == []
 
 
-def test_view_key_and_plain_attribution(layers, gdf_townships, gdf_county, settings):
+def test_view_key_view_home_and_chinese_controls(layers, gdf_townships, gdf_county, settings):
     plain = _render(layers, gdf_townships, gdf_county, settings)
-    keyed = _render(layers, gdf_townships, gdf_county, settings, view_key="500229001")
-    assert 'setPrefix("Leaflet")' in plain
-    assert "null, null, null);" in plain  # no key: always open at the bounds
-    assert 'null, null, "500229001");' in keyed
-    assert "sessionStorage" in mapview.RUNTIME_JS
+    keyed = _render(
+        layers, gdf_townships, gdf_county, settings, view_key="500229001", view="31.9,108.6,12"
+    )
+    # initView(bounds, highlight, missing, view key, view, home bounds): the home button fits
+    # the county outline's bounds, [[south, west], [north, east]]
+    west, south, east, north = (round(float(v), 6) for v in gdf_county.total_bounds)
+    home = json.dumps([[south, west], [north, east]], separators=(",", ":"))
+    assert f"null, null, null, null, {home});" in plain  # no key, no view: open at the bounds
+    assert f'null, null, "500229001", "31.9,108.6,12", {home});' in keyed
+    # the view lives in the URL (?view=), not in browser storage; no "Leaflet" credit;
+    # zoom buttons titled in Chinese
+    assert "sessionStorage" not in mapview.RUNTIME_JS
+    assert "localStorage" not in mapview.RUNTIME_JS
+    assert "searchParams.set(VIEW_PARAM" in mapview.RUNTIME_JS
+    assert "setPrefix(false)" in mapview.RUNTIME_JS
+    assert 'zoomInTitle: "放大", zoomOutTitle: "缩小"' in mapview.RUNTIME_JS
+    assert "回到全县" in mapview.RUNTIME_JS
+    # one layer switcher: Leaflet's only when asked (the app's sidebar is the switcher)
+    assert "L.control.layers" in plain
+    no_switch = _render(layers, gdf_townships, gdf_county, settings, layer_control=False)
+    assert "L.control.layers" not in no_switch
+
+
+def test_offline_basemap_layer_is_served_from_the_static_folder(
+    layers, gdf_townships, gdf_county, settings
+):
+    from riskmap.basemap import BasemapLayer
+
+    tiles = BasemapLayer(
+        url_template="/app/static/basemap/abc123/{z}/{x}/{y}.png",
+        min_zoom=8,
+        max_native_zoom=14,
+        bounds=(108.2, 31.57, 109.33, 32.25),
+        attribution="县测绘院 离线影像",
+        tile_count=100,
+        crs="cgcs2000",
+    )
+    html = _render(layers, gdf_townships, gdf_county, settings, basemap_layer=tiles)
+    assert '"/app/static/basemap/abc123/{z}/{x}/{y}.png"' in html
+    assert '"maxNativeZoom": 14' in html
+    assert f'"attribution": {json.dumps("县测绘院 离线影像")}' in html  # \uXXXX-escaped
+    assert '"minNativeZoom": 8' in html
+    assert "tianditu" not in html
 
 
 def test_runtime_files_are_package_data():

@@ -29,18 +29,25 @@ from tests.test_browser import (
     DESKTOP,
     EDITOR,
     EDITOR_PW,
+    MAP_IFRAME,
     Server,
     _click_tab,
     _free_port,
     _idle,
     _metric,
-    _open,
     _sign_in,
 )
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _open(page, server: Server) -> None:
+    """Load the page and wait for its map: up to 3 min (two servers on a loaded 2-core box)."""
+    page.goto(server.url)
+    page.wait_for_selector(MAP_IFRAME, timeout=180_000)
+    _idle(page)
 
 
 @contextmanager
@@ -83,7 +90,7 @@ def _server(tmp: Path, layers: Path, database_url: str, name: str):
 
 
 def test_two_servers_on_one_database_see_each_others_edits(pg_settings, tmp_path):  # noqa: PLR0915
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     from riskmap.store.postgis import PostgisStore, load_files
 
@@ -121,11 +128,14 @@ def test_two_servers_on_one_database_see_each_others_edits(pg_settings, tmp_path
         _click_tab(page_b, "导入调查表")
         page_b.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
             str(CASES / "c01_gbk.csv"))
-        page_b.get_by_text("文件缺少必填字段").wait_for()
+        page_b.get_by_text("文件没有必填字段").wait_for()
         for label, value in (("灾害类型 默认值", "滑坡"), ("威胁人数(人) 默认值", "3")):
             page_b.get_by_label(label).fill(value)
             page_b.get_by_label(label).press("Enter")
             _idle(page_b)
+        added = page_b.get_by_test_id("stMetric").filter(has_text="新增") \
+            .get_by_test_id("stMetricValue")
+        expect(added).to_have_text("1")
         page_b.get_by_role("button", name="确认导入").click()
         page_b.get_by_text("已导入 地质灾害隐患点：新增 1").wait_for()
         _idle(page_b)
@@ -142,7 +152,9 @@ def test_two_servers_on_one_database_see_each_others_edits(pg_settings, tmp_path
         # an editor undoes on server A; B's next rerun shows the old count
         _sign_in(page_a)
         _click_tab(page_a, "导入调查表")
-        page_a.get_by_role("button", name="撤销最近一次导入").click()
+        page_a.get_by_role("button", name="撤销最近一次修改…").click()
+        page_a.get_by_text("确认要撤销").wait_for()
+        page_a.get_by_role("button", name="确认撤销").click()
         page_a.get_by_text("已撤销：地质灾害隐患点 已恢复到上一版本").wait_for()
         _idle(page_a)
         page_b.reload()

@@ -23,6 +23,25 @@ if TYPE_CHECKING:
     from riskmap.store import Store
 
 
+def _check_status_changes(plan: ImportPlan, spec: LayerSpec, store: Store) -> None:
+    """
+    Refuse an import whose status changes break the catalog's lifecycle (issue 11).
+
+    E.g. a status sheet setting 已销号 without 销号原因, or 已销号 → 治理中. Nothing is written.
+    """
+    from riskmap import lifecycle  # noqa: PLC0415 - the lifecycle rules, one definition
+
+    catalog = store.read_catalog()
+    if not plan.changes or not catalog.lifecycle:
+        return
+    problems = lifecycle.import_transition_problems(
+        plan.changes, plan.gdf_result, spec.key, lifecycle.lifecycle_spec(catalog)
+    )
+    if problems:
+        msg = f"{plan.filename}: 状态变更不符合规定，未写入：" + "；".join(problems)
+        raise lifecycle.StatusChangeError(msg)
+
+
 def layer_fingerprint(gdf: gpd.GeoDataFrame, key: str = "uid") -> str:
     """
     SHA-256 over a layer's keys and geometries (WKB), order-sensitive.
@@ -83,6 +102,7 @@ def commit_import(plan: ImportPlan, spec: LayerSpec, store: Store, *, user: str)
     if not plan.can_commit:
         msg = f"{plan.filename}: 没有可导入的行（{plan.counts['rejected']} 行有错误）"
         raise ImportFileError(msg)
+    _check_status_changes(plan, spec, store)
     # The version read here must hold the features the plan was made against; the store
     # checks it again under its lock, so two imports previewed on the same version cannot
     # both land (the second is refused instead of silently overwriting).

@@ -55,6 +55,7 @@ from riskmap.settings import NOTE_APPROXIMATE, NOTE_DEMO, STORAGE_CRS
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
 
+    from riskmap.basemap import BasemapLayer
     from riskmap.catalog import LayerSpec
     from riskmap.layers import LayerData
     from riskmap.settings import Settings
@@ -203,6 +204,26 @@ def _safe_color(color: str) -> str:
     return color
 
 
+def _lifecycle_marks(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """
+    Per feature: 1 = 已销号 (drawn faded), 2 = 逾期 (outlined red), 0 = neither.
+
+    逾期 comes from a boolean ``overdue`` column when the caller set one
+    (`riskmap.progress.with_overdue`); without it nothing is outlined.
+    """
+    cleared = (
+        gdf["status"].eq(STATUS_CLEARED).fillna(value=False).to_numpy(dtype=bool)
+        if ("status" in gdf.columns)
+        else np.zeros(len(gdf), dtype=bool)
+    )
+    overdue = (
+        gdf["overdue"].fillna(value=False).to_numpy(dtype=bool)
+        if ("overdue" in gdf.columns)
+        else np.zeros(len(gdf), dtype=bool)
+    )
+    return np.where(cleared, 1, np.where(overdue, 2, 0)).astype(np.int8)
+
+
 def _layer_payload(layer: LayerData, *, aggregate_above: int) -> tuple[dict[str, Any], int]:
     """Return the JS data of one layer and its feature count (no-geometry rows dropped)."""
     spec = layer.spec
@@ -234,6 +255,9 @@ def _layer_payload(layer: LayerData, *, aggregate_above: int) -> tuple[dict[str,
         "aggMaxZoom": AGGREGATE_MAX_ZOOM,
         "p": props,
     }
+    marks = _lifecycle_marks(gdf)
+    if marks.any():
+        data["st"] = marks.tolist()
     if spec.geometry == "Point":
         # Fixed-point 1e-6 degrees (~0.1 m), [lat, lon] per point, as base64 Int32.
         lon = shapely.get_x(geoms)
@@ -316,17 +340,21 @@ def _symbol_svg(shape: str, color: str) -> str:
 
 
 def _legend_html(
-    layer_rows: list[tuple[LayerSpec, int, bool, int]],
+    layer_rows: list[tuple[LayerSpec, int, bool, int, int]],
     choro: tuple[str, list[tuple[str, str]]] | None,
     *,
     approximate: bool,
     demo: bool,
     clustered: bool = False,
 ) -> str:
-    """Server-side escaped legend HTML. Rows: (spec, count, has unclassified, cleared count)."""
+    """
+    Server-side escaped legend HTML.
+
+    Rows: (spec, count, has unclassified, cleared count, overdue count).
+    """
     # <details open>: the legend folds to its title (small screens keep the map visible).
     parts = ['<details open><summary class="title">图例</summary>']
-    for spec, count, unclassified, cleared in layer_rows:
+    for spec, count, unclassified, cleared, overdue in layer_rows:
         parts.append(f'<div class="layer">{escape_html(spec.name)}（{count}）</div>')
         classes = [(str(k), str(v)) for k, v in spec.colors.items()]
         if unclassified:
@@ -337,7 +365,9 @@ def _legend_html(
             for cls, color in reversed(classes)
         )
         if cleared:
-            parts.append(f'<div class="row">含{STATUS_CLEARED} {cleared} 个</div>')
+            parts.append(f'<div class="row">含{STATUS_CLEARED} {cleared} 个（淡显）</div>')
+        if overdue:
+            parts.append(f'<div class="row">红圈：逾期 {overdue} 个（治理中，已过整改期限）</div>')
     if choro is not None:
         title, rows = choro
         parts.append(f'<div class="layer">{escape_html(title)}</div>')
@@ -437,11 +467,28 @@ def _leaflet_bounds(bounds: np.ndarray | tuple[float, ...]) -> list[list[float]]
     return [[bottom, left], [top, right]]
 
 
-def _add_basemap(m: folium.Map, settings: Settings, basemap: str) -> str:
+def _add_basemap(
+    m: folium.Map, settings: Settings, basemap: str, basemap_layer: BasemapLayer | None = None
+) -> str:
     """Add the basemap tiles; return a Chinese warning text when none could be added."""
     if basemap not in BASEMAPS:
         msg = f"basemap must be one of {sorted(BASEMAPS)}, got {basemap!r}"
         raise ValueError(msg)
+    if basemap == "auto" and basemap_layer is not None:
+        left, bottom, right, top = basemap_layer.bounds
+        folium.TileLayer(
+            tiles=basemap_layer.url_template,
+            attr=escape_html(basemap_layer.attribution),
+            name="离线底图",
+            overlay=False,
+            control=False,
+            min_zoom=0,
+            max_zoom=19,
+            max_native_zoom=basemap_layer.max_native_zoom,
+            min_native_zoom=basemap_layer.min_zoom,
+            bounds=[[bottom, left], [top, right]],
+        ).add_to(m)
+        return ""
     if basemap == "auto":
         basemap = "tile" if settings.tile_url else ("tianditu" if settings.tianditu_key else "none")
     if basemap == "tile":
@@ -479,6 +526,9 @@ def build_map(
     highlight: tuple[str, str] | None = None,
     demo: bool = True,
     view_key: str | None = None,
+    view: str | None = None,
+    layer_control: bool = True,
+    basemap_layer: BasemapLayer | None = None,
     inline_assets: bool = False,
     basemap: str = "auto",
     static_url_prefix: str = assets.STATIC_URL_PREFIX,
@@ -512,11 +562,23 @@ def build_map(
     demo
         Add "演示数据" to the legend.
     view_key
-        Keep the view across rebuilds: the browser remembers (sessionStorage) the last view
-        shown under this key and the same `highlight`, and a map built with the same key
-        opens there instead of at the township/county bounds (the app passes the selected
-        township, so changing filters keeps the view and choosing a township zooms to it).
-        None = always open at the bounds.
+        Keep the view across rebuilds: the page remembers (in memory and in its URL,
+        ``?view=lat,lng,zoom``) the last view the user moved to under this key and the same
+        `highlight`, and a map built with the same key opens there instead of at the
+        township/county bounds (the app passes the selected township, so changing filters
+        keeps the view and choosing a township zooms to it). None = always open at the bounds.
+        A 回到全县 button fits the county and forgets the saved view.
+    view
+        ``"lat,lng,zoom"`` (EPSG:4326 degrees, Leaflet zoom) to open at when the page has no
+        remembered view under `view_key`: the ``view`` parameter of a shared URL. Malformed or
+        out-of-range text is ignored (the map opens at the bounds).
+    layer_control
+        Add Leaflet's layer switcher (top right, the legend below it). The app passes False:
+        its sidebar is the one layer switcher (it also drives lists, figures and downloads).
+    basemap_layer
+        An offline basemap installed by `riskmap.basemap.install_basemap` (the app does this
+        at start-up when ``RISKMAP_BASEMAP`` is set); with ``basemap="auto"`` it wins over
+        ``tile_url`` and 天地图.
     inline_assets
         True: Leaflet JS/CSS inline (standalone HTML file, no external file at all).
         False: loaded from ``static_url_prefix`` (Streamlit static serving; run
@@ -558,7 +620,7 @@ def build_map(
 
     bounds = gdf_county.total_bounds if len(gdf_county) else gdf_townships.total_bounds
     m = _new_map(bounds, inline_assets=inline_assets, static_url_prefix=static_url_prefix)
-    warning = _add_basemap(m, settings, basemap)
+    warning = _add_basemap(m, settings, basemap, basemap_layer)
     _add_county(m, gdf_county)
     selected_codes = set(gdf_selected["adcode"].astype(str)) if gdf_selected is not None else set()
     town_geoms = _add_townships(m, gdf_townships, selected_codes)
@@ -566,7 +628,8 @@ def build_map(
     if choropleth is not None:
         choro_legend = _add_choropleth(m, layers, gdf_townships, town_geoms, choropleth)
     legend_rows, any_cluster = _add_risk_layers(m, layers, shown, cluster_threshold)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    if layer_control:
+        folium.LayerControl(collapsed=False, position="topright").add_to(m)
 
     approximate = "approximate" in gdf_townships and bool(
         gdf_townships["approximate"].fillna(value=False).astype(bool).any()
@@ -574,17 +637,22 @@ def build_map(
     legend = _legend_html(
         legend_rows, choro_legend, approximate=approximate, demo=demo, clustered=any_cluster
     )
-    boxes = [f'{js_json(legend)}, "bottomright", "riskmap-legend"']
+    boxes = [f'{js_json(legend)}, "topright", "riskmap-legend"']
     if warning:
         boxes.append(f'{js_json(escape_html(warning))}, "topleft", "riskmap-warning"')
-    view = gdf_selected.total_bounds if gdf_selected is not None else bounds
+    view_bounds = gdf_selected.total_bounds if gdf_selected is not None else bounds
     hl = missing = None
     if highlight is not None:
         hl = [highlight[0], str(highlight[1])]
         name = layers[highlight[0]].spec.name
         note = f"未找到要定位的点位：{name} {highlight[1]}（可能已被筛选）"
         missing = [escape_html(note), "topleft", "riskmap-warning"]
-    view_args = ", ".join(js_json(v) for v in (_leaflet_bounds(view), hl, missing, view_key))
+    view_args = ", ".join(
+        js_json(v)
+        for v in (
+            _leaflet_bounds(view_bounds), hl, missing, view_key, view, _leaflet_bounds(bounds)
+        )
+    )
     m.add_child(Finish(boxes, view_args), name="riskmap_finish")
     return m
 
@@ -625,7 +693,7 @@ def _add_county(m: folium.Map, gdf_county: gpd.GeoDataFrame) -> None:
         "style": {"color": "#222222", "weight": 2.5, "fill": False},
     }
     group = folium.FeatureGroup(name="县界", control=True)
-    group.add_child(Areas(_encode({"pane": "riskBounds", "items": [item]})))
+    group.add_child(Areas(_encode({"pane": "riskCounty", "items": [item]})))
     group.add_to(m)
 
 
@@ -696,7 +764,7 @@ def _add_choropleth(
 
 def _add_risk_layers(
     m: folium.Map, layers: Mapping[str, LayerData], shown: set[str], cluster_threshold: int
-) -> tuple[list[tuple[LayerSpec, int, bool, int]], bool]:
+) -> tuple[list[tuple[LayerSpec, int, bool, int, int]], bool]:
     """One FeatureGroup + one `RiskLayer` per layer; return legend rows and "any cluster"."""
     legend_rows = []
     any_cluster = False
@@ -713,7 +781,8 @@ def _add_risk_layers(
         )
         status = layer.gdf.get("status")
         cleared = 0 if status is None else int((status == STATUS_CLEARED).sum())
-        legend_rows.append((spec, n, unclassified, cleared))
+        overdue = int((_lifecycle_marks(layer.gdf) == 2).sum())  # noqa: PLR2004 - mark 2 = 逾期
+        legend_rows.append((spec, n, unclassified, cleared, overdue))
     return legend_rows, any_cluster
 
 

@@ -93,9 +93,11 @@ class Store(Protocol):
 
     def stamp(self) -> str:
         """
-        Return a cheap token that changes whenever the catalog, a layer or a record changes.
+        Return a cheap token that changes whenever the catalog, a layer or a boundary changes.
 
-        For caches (the app reloads its project when it changes); not a content hash.
+        For caches: the app reloads its project (catalog, layers, townships) when it changes.
+        Records (warnings, responses) are not part of it: views read them from the store on
+        each rerun, so a response recorded does not reload every layer. Not a content hash.
         """
         ...
 
@@ -149,6 +151,25 @@ class Store(Protocol):
         ------
         DataFileError
             When there is nothing to undo.
+        """
+        ...
+
+    def backup_version(self, spec: LayerSpec, backup: str) -> str:
+        """
+        Return the version token of a kept previous version (an audit entry's ``backup``).
+
+        ``""`` when it was pruned. Used by `riskmap.diff` (survey rounds).
+        """
+        ...
+
+    def read_backup(self, spec: LayerSpec, backup: str) -> gpd.GeoDataFrame:
+        """
+        Return a kept previous version of the layer (an audit entry's ``backup``), EPSG:4326.
+
+        Raises
+        ------
+        DataFileError
+            When it is not a version of this layer or was pruned.
         """
         ...
 

@@ -69,11 +69,10 @@ class FileStore:
         self.settings = settings
 
     def stamp(self) -> str:
-        """Return modification stamps of the catalog, layer files, records and boundaries."""
+        """Return modification stamps of the catalog, layer files and boundaries."""
         st = self.settings
         paths = [st.catalog_path, st.township_polygons_path, st.county_path]
         paths += sorted(st.layers_dir.glob("*.geojson"))
-        paths += sorted((st.layers_dir / RECORDS_DIR).glob("*.json"))
         stamps = [f"{p}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in paths if p.exists()]
         return hashlib.sha256("|".join(stamps).encode()).hexdigest()
 
@@ -128,6 +127,31 @@ class FileStore:
     def undo(self, spec: LayerSpec, *, user: str) -> str:
         """Restore the version replaced by the last write (`riskmap.io.undo_last_write`)."""
         return io.file_version(io.undo_last_write(spec, self.settings, user=user))
+
+    def backup_version(self, spec: LayerSpec, backup: str) -> str:
+        """
+        Return the version token of a kept previous version (an audit entry's ``backup``).
+
+        ``""`` when it was pruned (only `Settings.history_keep` versions are kept).
+        """
+        if not backup or "/" in backup or backup.startswith("."):
+            return ""
+        return io.file_version(io.history_dir(spec, self.settings) / backup)
+
+    def read_backup(self, spec: LayerSpec, backup: str) -> gpd.GeoDataFrame:
+        """
+        Return a kept previous version of the layer (an audit entry's ``backup``), EPSG:4326.
+
+        Raises
+        ------
+        DataFileError
+            When the name is not a backup of this layer or it was pruned.
+        """
+        path = io.history_dir(spec, self.settings) / backup
+        if not backup or "/" in backup or backup.startswith(".") or not path.is_file():
+            msg = f"{spec.name}: 历史版本 {backup!r} 不存在或已被清理 (backup not found)"
+            raise DataFileError(msg)
+        return io.read_layer_file(path)
 
     # --- records ------------------------------------------------------------------------
 
@@ -206,10 +230,7 @@ class FileStore:
         if last is None:
             msg = f"{collection}: 没有可撤销的修改 (nothing to undo)"
             raise DataFileError(msg)
-        backup = hdir / last["backup"]
-        if not backup.exists():
-            msg = f"{backup}: 历史版本已被清理，无法撤销 (backup pruned)"
-            raise DataFileError(msg)
+        backup = io.backup_file(hdir, last["backup"], sha256=last.get("sha256"))
         return io.write_versioned(
             self._records_path(collection),
             backup.read_bytes(),

@@ -39,6 +39,10 @@ declares. The properties are exactly those of the GeoJSON the file store would w
 (`riskmap.io.geojson_text`), and `read_layer` rebuilds the frame with the columns and dtypes
 the file store's reader gives, so both stores give the same frames and
 ``riskmap db dump-files`` gives back the same bytes.
+
+Size (over ~800 lines): one class implementing the whole `Store` protocol, each method one
+transaction whose SQL sits beside its version check; the schema tables and the GeoJSON
+round-trip helpers it needs are kept with it so the store can be read as one unit.
 """
 
 from __future__ import annotations
@@ -544,17 +548,24 @@ class PostgisStore:
 
     def stamp(self) -> str:
         """
-        Return a token that changes with any write (last audit id) or boundary file change.
+        Return a token that changes with any layer or catalog write, or a boundary file change.
 
-        Every write appends to ``history`` in its transaction, so its newest id moves.
+        Every layer or catalog write gives its head row a new random token in its
+        transaction; the stamp hashes those tokens (one small query on ``heads``, a row per
+        layer, whatever the length of the history). Record writes (warnings, responses) are
+        left out, as the protocol says.
         """
         with _db_errors(), self.engine.connect() as conn:
-            last = conn.execute(sa.select(sa.func.max(history_t.c.id))).scalar_one_or_none()
+            tokens = conn.execute(
+                sa.select(heads.c.kind, heads.c.name, heads.c.token)
+                .where(heads.c.kind.in_(("layer", "catalog")))
+                .order_by(heads.c.kind, heads.c.name)
+            ).all()
         st = self.settings
-        parts = [f"db:{last}"]
+        parts = [f"{kind}/{name}:{token}" for kind, name, token in tokens]
         paths = [st.township_polygons_path, st.county_path]
-        if self._catalog_text() is None:
-            paths.append(st.catalog_path)
+        if not any(kind == "catalog" and token for kind, _name, token in tokens):
+            paths.append(st.catalog_path)  # no catalog in the database yet: the file is used
         parts += [f"{p}:{p.stat().st_mtime_ns}:{p.stat().st_size}" for p in paths if p.exists()]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
@@ -704,6 +715,58 @@ class PostgisStore:
             "layer", spec.id, label=spec.name, entry={"user": user, "action": "undo"},
             expected_version=None, lock_timeout_s=10.0, undo=True,
         )
+
+    def _backup_no(self, backup: str) -> int | None:
+        text = str(backup or "")
+        digits = text.removeprefix("v")
+        return int(digits) if text.startswith("v") and digits.isdigit() else None
+
+    def backup_version(self, spec: LayerSpec, backup: str) -> str:
+        """
+        Return the token of a kept previous version (an audit entry's ``backup``, ``v<no>``).
+
+        ``""`` when it was pruned (only `Settings.history_keep` versions are kept).
+        """
+        no = self._backup_no(backup)
+        if no is None:
+            return ""
+        with _db_errors(spec.file), self.engine.connect() as conn:
+            token = conn.execute(
+                sa.select(versions.c.token).where(
+                    versions.c.kind == "layer", versions.c.name == spec.id,
+                    versions.c.version_no == no,
+                )
+            ).scalar_one_or_none()
+        return token or ""
+
+    def read_backup(self, spec: LayerSpec, backup: str) -> gpd.GeoDataFrame:
+        """
+        Return a kept previous version of the layer (an audit entry's ``backup``), EPSG:4326.
+
+        Raises
+        ------
+        DataFileError
+            When the name is not a version of this layer or it was pruned.
+        """
+        no = self._backup_no(backup)
+        with _db_errors(spec.file), self.engine.connect() as conn:
+            head = None if no is None else conn.execute(
+                sa.select(versions.c.version_no, versions.c.columns).where(
+                    versions.c.kind == "layer", versions.c.name == spec.id,
+                    versions.c.version_no == no,
+                )
+            ).one_or_none()
+            if head is None:
+                msg = f"{spec.name}: 历史版本 {backup!r} 不存在或已被清理 (backup not found)"
+                raise DataFileError(msg)
+            rows = conn.execute(
+                sa.select(sa.cast(features.c.props, sa.Text),
+                          sa.func.ST_AsBinary(features.c.geom))
+                .where(features.c.layer_id == spec.id, features.c.version_no == no)
+                .order_by(features.c.fid)
+            ).all()
+        props = json.loads("[" + ",".join(r[0] for r in rows) + "]")
+        return frame_from_rows(head.columns, props, [r[1] for r in rows])
 
     # --- records ------------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ def _zip_button(project: Project, include_cleared: bool, selection: FeatureFilte
     if not st.button("生成全县各乡镇清单（ZIP）"):
         return
     n = len(project.township_codes)
-    with st.status(f"正在生成 {n} 个乡镇的清单…", expanded=False) as status:
+    with st.status(f"正在生成 {n:d} 个乡镇的清单…", expanded=False) as status:
         try:
             data = exporters.all_townships_zip(
                 project.layers,
@@ -105,8 +105,11 @@ def township_downloads(
     selection
         What the screen shows; the files hold just that (None = everything).
     """
-    what = "含已销号点位" if include_cleared else "不含已销号点位（在“状态”中勾选已销号可包含）"
-    st.caption(f"清单内容：{what}。")
+    st.caption(
+        "清单内容：含已销号点位。"
+        if include_cleared
+        else "清单内容：不含已销号点位（在“状态”中勾选已销号可包含）。"
+    )
     if selection is not None:
         shown = replace(selection, township_code=None).describe(project.layers)
         st.caption(f"下载内容与当前屏幕一致（{md(shown)}），文件说明行注明筛选条件。")
@@ -124,4 +127,4 @@ def township_downloads(
             _export, project, version, fmt.id, township_code, include_cleared, selection, key
         )
         file_name = exporters.township_file_name(township_code, name, fmt.extension)
-        col.download_button(fmt.label, data, file_name, fmt.media_type, on_click="ignore")
+        col.download_button(md(fmt.label), data, file_name, fmt.media_type, on_click="ignore")

@@ -10,6 +10,7 @@ next preview, and nothing is written before 确认导入.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -17,6 +18,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from riskmap import exporters
+from riskmap.auth import EditorSession, guarded_store, require_editor
 from riskmap.coordforms import coordinate_form_labels
 from riskmap.errors import RiskmapError
 from riskmap.importing import (
@@ -36,7 +38,7 @@ from riskmap.layers import SHARE_COLUMNS, LayerData
 from riskmap.mapview import build_map
 from riskmap.readers import read_table
 from riskmap.store import open_store
-from riskmap.ui.text import md
+from riskmap.ui.text import fmt, md
 
 if TYPE_CHECKING:
     from riskmap.catalog import LayerSpec
@@ -56,7 +58,7 @@ ROLE_LABELS = {
 HELD = {"conflict": "冲突", "duplicate": "疑似重复"}
 
 
-def import_tab(project: Project, settings: Settings, editor: str) -> None:
+def import_tab(project: Project, settings: Settings, who: EditorSession) -> None:
     """
     Render the whole import page for a signed-in editor.
 
@@ -66,8 +68,10 @@ def import_tab(project: Project, settings: Settings, editor: str) -> None:
         The loaded project (catalog, townships, county).
     settings
         Upload cap, metric CRS, county name; where the store is.
-    editor
-        Recorded in the audit log as the user of every import and undo.
+    who
+        The signed-in session: every import and undo goes through
+        `riskmap.auth.guarded_store` (refused for a viewer on the server, whatever the
+        widgets), and the audit log records ``who.editor``.
     """
     st.markdown(
         "上传外业调查表（CSV / Excel），核对列对应与坐标系，预览无误后导入；可撤销最近一次导入。"
@@ -83,14 +87,14 @@ def import_tab(project: Project, settings: Settings, editor: str) -> None:
     sheet = c3.text_input("Excel 工作表（留空 = 第一个）") or None
     spec = project.catalog.get(layer_id)
     if flash := st.session_state.pop("import_flash", None):
-        st.success(flash)
+        st.success(md(flash))
     round_ = st.session_state.get("upload_round", 0)
     upload = st.file_uploader(
         "调查表文件", type=["csv", "txt", "xlsx", "xls"], key=f"upload_{round_}"
     )
     if upload is not None:
-        _upload(upload, project, settings, spec, crs, sheet, editor)
-    history_panel(spec, settings, editor)
+        _upload(upload, project, settings, spec, crs, sheet, who)
+    history_panel(spec, settings, who)
 
 
 def datum_notice(project: Project) -> None:
@@ -102,7 +106,7 @@ def datum_notice(project: Project) -> None:
 
 def _upload(
     upload: object, project: Project, settings: Settings, spec: LayerSpec, crs: str,
-    sheet: str | None, editor: str,
+    sheet: str | None, who: EditorSession,
 ) -> None:  # fmt: skip
     data = upload.getvalue()  # type: ignore[attr-defined]
     name = upload.name  # type: ignore[attr-defined]
@@ -115,8 +119,8 @@ def _upload(
         st.error(f"无法读取文件：{md(exc)}")
         return
     st.caption(
-        f"编码: {raw.encoding or '-'}　分隔符: {raw.delimiter or '-'}　"
-        f"表头行: 第 {raw.header_row} 行　数据行: {len(raw.rows)}"
+        f"编码: {md(raw.encoding or '-')}　分隔符: {md(raw.delimiter or '-')}　"
+        f"表头行: 第 {md(raw.header_row)} 行　数据行: {len(raw.rows):d}"
     )
     columns = list(raw.columns)
     with st.expander("列对应（自动识别，可修改）", expanded=True):
@@ -126,12 +130,13 @@ def _upload(
     defaults = {}
     if missing:
         st.info(
-            "文件没有必填字段："
-            + "、".join(spec.label(k) for k in missing)
-            + "。点位照常导入并标记“待补充”；也可填写默认值（每行会标注警告）。"
+            fmt(
+                "文件没有必填字段：{}。点位照常导入并标记“待补充”；也可填写默认值（每行会标注警告）。",
+                "、".join(spec.label(k) for k in missing),
+            )
         )
         for k in missing:
-            if value := st.text_input(f"{spec.header(k)} 默认值", key=f"default_{k}"):
+            if value := st.text_input(f"{md(spec.header(k))} 默认值", key=f"default_{k}"):
                 defaults[k] = value
     strict = st.checkbox(
         "严格模式：缺少必填项的行不导入", key="import_strict",
@@ -142,7 +147,7 @@ def _upload(
     chosen = confirmed.get(ident, {"conflict": frozenset(), "duplicate": frozenset()})
     plan = _plan(project, settings, spec, data, name, crs, sheet, mapping, defaults, strict, chosen)
     if plan is not None:
-        _show_plan(plan, project, settings, editor, ident, chosen)
+        _show_plan(plan, project, settings, who, ident, chosen)
 
 
 def _mapping_editor(columns: list[str], spec: LayerSpec, guessed: dict[str, str]) -> dict:
@@ -236,7 +241,7 @@ def held_rows(plan: ImportPlan, chosen: dict[str, frozenset[int]]) -> pd.DataFra
 
 
 def _show_plan(
-    plan: ImportPlan, project: Project, settings: Settings, editor: str,
+    plan: ImportPlan, project: Project, settings: Settings, who: EditorSession,
     ident: tuple, chosen: dict[str, frozenset[int]],
 ) -> None:  # fmt: skip
     """Preview of a planned import: counts, row report, held rows, updates, map; commit."""
@@ -253,7 +258,7 @@ def _show_plan(
         ("新增", c["added"]), ("更新", c["updated"]), ("未导入", c["rejected"]),
         ("冲突待确认", c["conflicts"]), ("疑似重复", c["duplicates"]), ("待补充", c["incomplete"]),
     ], strict=True):  # fmt: skip
-        col.metric(label, value)
+        col.metric(md(label), value)
     st.dataframe(report_frame(report), hide_index=True, width="stretch")
     held = held_rows(plan, chosen)
     if len(held):
@@ -289,7 +294,8 @@ def _show_plan(
         st.info("没有可导入的点位：请根据上表修改调查表后重新上传，或勾选需要确认的行。")
     if st.button("确认导入", type="primary", disabled=not plan.can_commit):
         try:
-            commit_import(plan, spec, open_store(settings), user=editor)
+            store = guarded_store(open_store(settings), who)  # refuses a viewer
+            commit_import(plan, spec, store, user=require_editor(who, "import"))
         except RiskmapError as exc:
             st.error(f"导入失败：{md(exc)}")
         else:
@@ -306,14 +312,24 @@ def _done(message: str) -> None:
     st.rerun()
 
 
-def history_panel(spec: LayerSpec, settings: Settings, editor: str) -> None:
-    """Show the layer's change history (Chinese, local time) and an undo that asks first."""
+def history_panel(spec: LayerSpec, settings: Settings, who: EditorSession) -> None:
+    """Show the layer's change history (Chinese, local time) and an undo that asks first.
+
+    Corrupt log lines are skipped by the store (`riskmap.io.read_log`); their count is
+    shown, never a traceback.
+    """
     try:
-        history = open_store(settings).history(spec)
+        with warnings.catch_warnings(record=True) as skipped:
+            warnings.simplefilter("always")
+            history = open_store(settings).history(spec)
     except RiskmapError as exc:
         st.error(f"无法读取修改记录：{md(exc)}")
         return
-    st.markdown(f"**{spec.name} 修改记录**（北京时间）")
+    st.markdown(f"**{md(spec.name)} 修改记录**（北京时间）")
+    if skipped:
+        st.warning(
+            f"修改记录中有 {len(skipped):d} 行已损坏，已跳过（管理员可运行 riskmap history verify）"
+        )
     if not history:
         st.caption("暂无导入记录。")
         return
@@ -330,7 +346,9 @@ def history_panel(spec: LayerSpec, settings: Settings, editor: str) -> None:
     c1, c2 = st.columns(2)
     if c1.button("确认撤销", type="primary", key=f"undo_yes_{spec.id}"):
         try:
-            open_store(settings).undo(spec, user=editor)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the skipped lines were reported above
+                guarded_store(open_store(settings), who).undo(spec)
         except RiskmapError as exc:
             st.error(f"撤销失败：{md(exc)}")
         else:

@@ -7,6 +7,10 @@
   var R = window.riskmap = {maps: []};
   // Below this map width the legend starts folded to its title (the data notes stay shown).
   var LEGEND_FOLD_BELOW_PX = 1200;
+  // Outline of point symbols and count bubbles (the legend's SVGs use the same grey).
+  var SYMBOL_RIM = "#4d4d4d";
+  // URL query parameter holding the map view: "lat,lng,zoom".
+  var VIEW_PARAM = "view";
   // `\r` as a character reference survives HTML newline normalisation (CRLF stays CRLF).
   var ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;",
              "`": "&#96;", "\r": "&#13;"};
@@ -76,6 +80,12 @@
   };
   var CELL_PX = 64;
   // drawImage without a size is ~1.6x faster; a retina sprite has twice the pixels.
+  // The 逾期 (overdue) outline: a red ring around a point (colour-blind safe with the fills).
+  R.ring = function (ctx, x, y, r) {
+    ctx.save(); ctx.beginPath(); ctx.arc(x, y, r, 0, Math.PI * 2, false);
+    ctx.strokeStyle = "#d7191c"; ctx.lineWidth = 2.5; ctx.globalAlpha = 1; ctx.stroke();
+    ctx.restore();
+  };
   R.blit = function (ctx, sp, x, y) {
     if (sp.dpr === 1) { ctx.drawImage(sp.canvas, x, y); }
     else { ctx.drawImage(sp.canvas, x, y, sp.w, sp.w); }
@@ -190,11 +200,16 @@
       for (j = 0; j < m; j++) { i = vis[j]; ord[at[rank[i]]++] = i; }
       var d = this.d, r = d.radius;
       ctx.globalAlpha = 1;
+      var st = d.st;  // lifecycle marks: 1 = 已销号 (faded), 2 = 逾期 (outlined); absent = none
       for (k = 0; k < nr; k++) {
         var sp = this._sprite(k), c = sp.c;
         for (j = counts[k]; j < counts[k + 1]; j++) {
           i = ord[j];
-          R.blit(ctx, sp, Math.round(mx[i] * s) - o.x - c, Math.round(my[i] * s) - o.y - c);
+          var px = Math.round(mx[i] * s) - o.x, py = Math.round(my[i] * s) - o.y;
+          if (st && st[i] === 1) { ctx.globalAlpha = 0.3; }
+          R.blit(ctx, sp, px - c, py - c);
+          ctx.globalAlpha = 1;
+          if (st && st[i] === 2) { R.ring(ctx, px, py, r + 4); }
         }
       }
       this._mode = "points"; this._order = ord;
@@ -209,7 +224,8 @@
       cv.width = cv.height = w * dpr;
       var ctx = cv.getContext("2d");
       ctx.scale(dpr, dpr);
-      ctx.fillStyle = this._fills[k]; ctx.strokeStyle = "#ffffff"; ctx.lineWidth = 1;
+      // A dark rim keeps pale classes (小型, 2类) visible on a white or pale basemap.
+      ctx.fillStyle = this._fills[k]; ctx.strokeStyle = SYMBOL_RIM; ctx.lineWidth = 1;
       ctx.lineCap = "round"; ctx.lineJoin = "round";
       ctx.beginPath(); R.shape(ctx, this.d.shape, c, c, r); this._paint(ctx);
       this._sprites[k] = {canvas: cv, c: c, w: w, dpr: dpr};
@@ -258,7 +274,7 @@
       ctx.font = "bold 11px sans-serif";
       for (c = 0; c < cells.length; c++) {
         var e = cells[c], fill = this._fills[e.k];
-        ctx.fillStyle = fill; ctx.strokeStyle = "#ffffff"; ctx.lineWidth = 1;
+        ctx.fillStyle = fill; ctx.strokeStyle = SYMBOL_RIM; ctx.lineWidth = 1;
         if (e.n === 1) {
           var sp = this._sprite(e.k);
           ctx.globalAlpha = 1;
@@ -352,18 +368,30 @@
   };
   R.panes = function (map) {
     if (map.riskmap) { return map.riskmap; }
-    var z = {riskChoro: 380, riskBounds: 390, riskFeatures: 420,
+    // riskCounty above the features: a fire zone's fill must not hide the county line.
+    var z = {riskChoro: 380, riskBounds: 390, riskFeatures: 420, riskCounty: 425,
              riskHighlight: 630, riskLabels: 640};
     for (var name in z) {
       var pane = map.createPane(name);
       pane.style.zIndex = z[name];
-      if (name === "riskLabels" || name === "riskHighlight" || name === "riskBounds") {
+      if (name === "riskLabels" || name === "riskHighlight" || name === "riskBounds" ||
+          name === "riskCounty") {
         pane.style.pointerEvents = "none";
       }
     }
     R.maps.push(map);
-    // Plain "Leaflet" credit: no flag icon, no outbound link.
-    if (map.attributionControl) { map.attributionControl.setPrefix("Leaflet"); }
+    // Every visible string in Chinese: no "Leaflet" prefix (its BSD licence asks for no
+    // on-map credit; a basemap's own credit still shows), zoom buttons titled 放大/缩小.
+    if (map.attributionControl) { map.attributionControl.setPrefix(false); }
+    if (map.zoomControl) {
+      map.removeControl(map.zoomControl);
+      map.zoomControl = L.control.zoom({zoomInTitle: "放大", zoomOutTitle: "缩小"}).addTo(map);
+    }
+    map.on("popupopen", function (e) {
+      var b = e.popup.getElement() && e.popup.getElement().querySelector(".leaflet-popup-close-button");
+      if (b) { b.setAttribute("aria-label", "关闭"); b.title = "关闭"; }
+    });
+    R.wheel(map);
     if (map.options.maxZoom === undefined) { map.options.maxZoom = 19; }
     map.riskmap = {layers: {},
       // ONE canvas for points and polygons: a second canvas pane on top would swallow the
@@ -378,8 +406,8 @@
     };
     return map.riskmap;
   };
-  R.openPopup = function (map, d, i, at) {
-    L.popup({minWidth: 220, maxWidth: 380, maxHeight: 320})
+  R.openPopup = function (map, d, i, at, keepView) {
+    L.popup({minWidth: 220, maxWidth: 380, maxHeight: 320, autoPan: !keepView})
       .setLatLng(at).setContent(R.popup(d, i)).openOn(map);
   };
   R.addLayer = function (map, group, d) {
@@ -401,8 +429,10 @@
           {type: "Feature", geometry: d.g[j], properties: {layer: d.id, key: R.value(d, d.key, j)}},
           {renderer: st.renderer, pane: "riskFeatures"});
         g.feature = {type: "Feature", properties: {layer: d.id, key: R.value(d, d.key, j)}};
-        g.setStyle({color: R.color(d, j), weight: 1.5, opacity: 0.9, fillColor: R.color(d, j),
-                    fillOpacity: 0.35});
+        var mark = d.st ? d.st[j] : 0;
+        g.setStyle({color: mark === 2 ? "#d7191c" : R.color(d, j), weight: mark === 2 ? 3 : 1.5,
+                    opacity: mark === 1 ? 0.35 : 0.9, fillColor: R.color(d, j),
+                    fillOpacity: mark === 1 ? 0.1 : 0.35, dashArray: mark === 1 ? "4 4" : null});
         g.riskLayer = d; g.riskIdx = j;
         items[j] = g; group.addLayer(g);
       }
@@ -450,7 +480,7 @@
       map.fitBounds(found.entry.items[found.i].getBounds(), {maxZoom: 15, animate: false});
     }
   };
-  R.mark = function (map, found) {
+  R.mark = function (map, found, keepView) {
     var entry = found.entry, d = entry.data, at = entry.latlng(found.i);
     if (!map.hasLayer(entry.group)) { map.addLayer(entry.group); }
     if (entry.points) {
@@ -460,47 +490,141 @@
       L.geoJSON(d.g[found.i], {pane: "riskHighlight", interactive: false,
         style: {color: "#00b7ff", weight: 4, fill: false}}).addTo(map);
     }
-    R.openPopup(map, d, found.i, at);
+    R.openPopup(map, d, found.i, at, keepView);
   };
-  // Initial view: the township/county bounds, or the highlighted feature. Re-applied when the
-  // container is resized before the user touches the map (st_folium sizes its iframe late).
-  // With a view key, the last view shown under the same key (and highlight) is restored from
-  // sessionStorage instead: a page that rebuilds the map (new filters) keeps the user's view.
-  R.initView = function (map, bounds, hl, missing, viewKey) {
+  // The page that holds the map: Streamlit's page (the map is in a same-origin component
+  // iframe) or the standalone HTML file itself.
+  R.top = function () {
+    try { if (window.parent && window.parent.location.href) { return window.parent; } }
+    catch (e) { /* cross-origin parent */ }
+    return window;
+  };
+  // The view lives in the page URL (?view=lat,lng,zoom: share the link, reload, come back),
+  // and, for a map rebuilt by the same page (new filters), in the page's memory under the
+  // view key (township + highlight), so choosing a township or a point still moves the map.
+  R.viewText = function (map) {
+    var c = map.getCenter();
+    return c.lat.toFixed(5) + "," + c.lng.toFixed(5) + "," + map.getZoom();
+  };
+  R.parseView = function (text) {
+    var p = String(text || "").split(",").map(Number);
+    if (p.length !== 3 || p.some(isNaN) || Math.abs(p[0]) > 85 || Math.abs(p[1]) > 180 ||
+        p[2] < 0 || p[2] > 22) { return null; }
+    return {center: [p[0], p[1]], zoom: Math.round(p[2])};
+  };
+  R.setUrlView = function (text, key) {
+    var w = R.top();
+    // Remember first: the page's own URL writer (riskmap.ui.chrome) re-adds this view to
+    // the URLs Streamlit writes when it mirrors the filters.
+    w.riskmapView = {key: key, text: text || null};
+    try {
+      var u = new URL(w.location.href);
+      if (text) { u.searchParams.set(VIEW_PARAM, text); } else { u.searchParams.delete(VIEW_PARAM); }
+      if (u.href !== w.location.href) { w.history.replaceState(w.history.state, "", u.href); }
+    } catch (e) { /* file:// in some browsers: the view just is not kept */ }
+  };
+  // Initial view: remembered view (same key) > the server's `view` (a shared URL) >
+  // the highlighted feature > the township/county bounds. Re-applied when the container is
+  // resized before the user touches the map (st_folium sizes its iframe late).
+  R.initView = function (map, bounds, hl, missing, viewKey, view, home) {
     var found = hl ? R.find(map, hl[0], hl[1]) : null;
     if (hl && !found && missing) { R.box(map, missing[0], missing[1], missing[2]); }
-    var saved = null, skey = viewKey ? JSON.stringify([viewKey, hl]) : null;
-    if (skey) {
-      try { saved = JSON.parse(window.sessionStorage.getItem("riskmap.view") || "null"); }
-      catch (e) { saved = null; }
-      if (!saved || saved.key !== skey) { saved = null; }
-      map.on("moveend", function () {
-        var c = map.getCenter();
-        try { window.sessionStorage.setItem("riskmap.view", JSON.stringify(
-          {key: skey, center: [c.lat, c.lng], zoom: map.getZoom()})); } catch (e) { /* off */ }
-      });
-    }
+    var w = R.top(), key = JSON.stringify([viewKey, hl]), saved = null;
+    var mem = viewKey ? w.riskmapView : null;
+    if (mem && mem.key === key) { saved = R.parseView(mem.text); }
+    else if (view) { saved = R.parseView(view); }
+    // A new key (township, point) with no view of its own drops the old view from the URL.
+    R.setUrlView(saved ? (mem && mem.key === key ? mem.text : view) : null, key);
     map.riskmap.restored = saved !== null;
+    var touched = false;
     var apply = function () {
       if (saved) { map.setView(saved.center, saved.zoom, {animate: false}); }
       else if (found) { R.focus(map, found); } else {
-        // Keep the bounds clear of the legend (bottom right) when the map is wide enough;
+        // Keep the bounds clear of the legend (top right) when the map is wide enough;
         // on a narrower map (a laptop beside the sidebar) fold the legend to its title first.
         var lg = map.getContainer().querySelector(".riskmap-legend");
         var det = lg ? lg.querySelector("details") : null;
         if (det && !touched && map.getSize().x < LEGEND_FOLD_BELOW_PX) { det.open = false; }
-        var w = lg ? lg.offsetWidth : 0, pad = map.getSize().x > 3 * w ? w + 8 : 0;
+        R.fitLegend(map);  // its final width (one or two columns) before it is measured
+        var wd = lg ? lg.offsetWidth : 0, pad = map.getSize().x > 3 * wd ? wd + 8 : 0;
         map.fitBounds(bounds, {animate: false, paddingTopLeft: [8, 8],
                                paddingBottomRight: [pad, 8]});
       }
     };
-    var touched = false;
     apply();
-    if (found) { R.mark(map, found); }
+    if (found) { R.mark(map, found, saved !== null); }  // a restored view stays put
     L.DomEvent.on(map.getContainer(), "mousedown touchstart wheel keydown",
                   function () { touched = true; });
-    map.on("resize", function () { if (!touched) { apply(); } });
+    map.on("resize", function () { if (!touched) { apply(); } R.fitLegend(map); });
+    map.on("moveend", function () {
+      if (touched) { R.setUrlView(R.viewText(map), key); }
+    });
+    if (home) { R.home(map, home); }
+    R.fitLegend(map);
+    // st_folium sizes its iframe after the map is built: fit again once it has.
+    L.DomEvent.on(window, "resize", function () { R.fitLegend(map); });
+    setTimeout(function () { R.fitLegend(map); }, 300);
     return found !== null;
+  };
+  // 回到全县: fit the county, forget the saved view (URL and memory).
+  R.home = function (map, bounds) {
+    var c = L.control({position: "topleft"});
+    c.onAdd = function () {
+      var bar = L.DomUtil.create("div", "leaflet-bar riskmap-home");
+      var a = L.DomUtil.create("a", "", bar);
+      a.href = "#"; a.setAttribute("role", "button"); a.title = "回到全县";
+      a.setAttribute("aria-label", "回到全县"); a.textContent = "全县";
+      L.DomEvent.disableClickPropagation(bar);
+      L.DomEvent.on(a, "click", function (e) {
+        L.DomEvent.preventDefault(e);
+        var w = R.top(), key = w.riskmapView ? w.riskmapView.key : null;
+        map.fitBounds(bounds, {animate: false, padding: [8, 8]});
+        R.setUrlView(null, key);
+      });
+      return bar;
+    };
+    c.addTo(map);
+    return c;
+  };
+  // Wheel over the map scrolls the page; it zooms the map only with Ctrl held, or after the
+  // map was clicked (until the pointer leaves it). A hint says so when the wheel is refused.
+  R.wheel = function (map) {
+    map.scrollWheelZoom.disable();
+    var box = map.getContainer(), hint = L.DomUtil.create("div", "riskmap-wheel-hint", box);
+    hint.textContent = "按住 Ctrl 键滚动滚轮缩放地图（或先点击地图）";
+    var timer = null, armed = false;
+    var show = function () {
+      hint.classList.add("shown");
+      clearTimeout(timer);
+      timer = setTimeout(function () { hint.classList.remove("shown"); }, 1500);
+    };
+    L.DomEvent.on(box, "mousedown touchstart", function () {
+      armed = true; map.scrollWheelZoom.enable(); hint.classList.remove("shown");
+    });
+    L.DomEvent.on(box, "mouseleave", function () { armed = false; map.scrollWheelZoom.disable(); });
+    box.addEventListener("wheel", function (e) {
+      if (armed) { return; }
+      if (e.ctrlKey || e.metaKey) {
+        e.preventDefault();  // no browser page zoom: zoom the map around the pointer
+        var z = map.getZoom() + (e.deltaY < 0 ? 1 : -1);
+        map.setZoomAround(map.mouseEventToContainerPoint(e), z);
+        return;
+      }
+      show();  // and let the browser scroll the page
+    }, {passive: false});
+  };
+  // The legend never runs past the bottom of the map: it scrolls inside instead.
+  R.fitLegend = function (map) {
+    var lg = map.getContainer().querySelector(".riskmap-legend");
+    if (!lg) { return; }
+    var top = lg.getBoundingClientRect().top - map.getContainer().getBoundingClientRect().top;
+    var h = map.getContainer().clientHeight || map.getSize().y;
+    lg.style.maxHeight = Math.max(60, h - top - 10) + "px";
+    // Wide map, legend taller than the room: two columns rather than scrolling.
+    lg.classList.remove("two-col");
+    if (map.getSize().x >= LEGEND_FOLD_BELOW_PX && lg.scrollHeight > lg.clientHeight + 1) {
+      lg.classList.add("two-col");
+    }
   };
   R.box = function (map, htmlText, position, cls) {
     var c = L.control({position: position});
