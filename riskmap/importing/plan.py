@@ -744,7 +744,7 @@ COORD_DECIMALS = 7
 """Decimals of stored lon/lat of imported points: 1e-7° ≈ 1.1 cm (RFC 7946 §11.2)."""
 WORKING_COLUMNS = ("township", "township_code", "townships", "join_flag")
 """Columns the township join derives at load time (`riskmap.layers.prepare_layer`): never stored."""
-SPARSE_FIELDS = ("flags", "incomplete")
+SPARSE_FIELDS = ("flags",)
 """Import bookkeeping fields stored only on the features that have a value."""
 
 
@@ -762,7 +762,8 @@ def _stored_result(
     The stored ``flags`` of an imported feature are this import's own warnings and its
     待补充 entry; the join's flags (乡镇 border, outside the county) are derived again at
     load time and are not stored, nor are `WORKING_COLUMNS`. Columns the stored layer did
-    not have, the survey's unknown columns and `SPARSE_FIELDS` are marked sparse
+    not have (``incomplete`` on a layer stored without it), the survey's unknown columns and
+    `SPARSE_FIELDS` are marked sparse
     (`riskmap.io.SPARSE_COLUMNS_ATTR`): written only on features that have a value, so a
     feature the import did not touch keeps exactly its properties.
     """
