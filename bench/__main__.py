@@ -20,7 +20,7 @@ from typing import Any
 
 from bench import gen
 
-CASES = ("join", "import", "map", "app", "layer", "memory", "cli", "postgis")
+CASES = ("join", "import", "import_cli", "map", "app", "layer", "memory", "cli", "postgis")
 
 
 def _version(package: str) -> str | None:
@@ -91,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one block per
 
             sizes = [10_000] if quick else [10_000, 100_000]
             out["import"] = case_import.run(sizes, repeat, settings, work)
+        if "import_cli" in only:
+            from bench import case_import_cli  # noqa: PLC0415
+
+            sizes = [10_000] if quick else [10_000, 100_000, 1_000_000]
+            out["import_cli"] = case_import_cli.run(sizes, repeat, settings, work)
         if "map" in only:
             from bench import case_map  # noqa: PLC0415
 
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one block per
     if "memory" in only:
         from bench import case_memory  # noqa: PLC0415
 
-        out["memory"] = case_memory.run([100_000] if quick else [1_000_000])
+        out["memory"] = case_memory.run([100_000] if quick else [10_000, 100_000, 1_000_000])
     if "cli" in only:
         from bench import case_cli  # noqa: PLC0415
 

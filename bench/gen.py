@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 import geopandas as gpd
 import shapely
 
 from riskmap import io
+from riskmap.cells import STR_DTYPE
 from riskmap.join import township_index_xy
 
 if TYPE_CHECKING:
@@ -93,17 +96,22 @@ def geohazard_layer(n: int, settings: Settings, *, seed: int = SEED) -> gpd.GeoD
     template = io.read_layer_file(settings.layers_dir / "geohazard.geojson")
     props = pd.DataFrame(template.drop(columns="geometry"))
     rows = props.iloc[rng.integers(0, len(props), n)].reset_index(drop=True)
-    rows["uid"] = [f"DZ-500229-{i:07d}" for i in range(n)]
+    # Built in Arrow (no Python str per row), so the generator's own peak stays small.
+    digits = pc.utf8_lpad(pc.cast(pa.array(np.arange(n)), pa.string()), 7, "0")
+    rows["uid"] = pd.Series(
+        pd.array(pc.binary_join_element_wise("DZ-500229-", digits, ""), dtype=STR_DTYPE)
+    )
     lon, lat = random_lonlat(n, county_polygon(settings), seed=seed)
     gdf_towns = io.read_townships(settings)
     index, _ = township_index_xy(lon, lat, gdf_towns)
-    names = gdf_towns["name"].to_numpy(dtype=object)
-    declared = names[np.maximum(index, 0)]
+    names = pa.array(gdf_towns["name"].to_numpy(dtype=object), type=pa.string())
+    pick = np.maximum(index, 0)
     draw = rng.uniform(0, 1, n)
     wrong = draw < 0.03
-    declared[wrong] = names[rng.integers(0, len(names), int(wrong.sum()))]
-    declared[(draw >= 0.03) & (draw < 0.05)] = None
-    rows["township_declared"] = declared
+    pick[wrong] = rng.integers(0, len(names), int(wrong.sum()))
+    blank = (draw >= 0.03) & (draw < 0.05)
+    declared = names.take(pa.array(pick, mask=blank))
+    rows["township_declared"] = pd.Series(pd.array(declared, dtype=STR_DTYPE))
     return gpd.GeoDataFrame(rows, geometry=shapely.points(lon, lat), crs="EPSG:4326")
 
 
@@ -125,3 +133,80 @@ def write_survey_csv(gdf: gpd.GeoDataFrame, path: Path) -> Path:
 def json_dumps(obj: object) -> str:
     """One-line JSON (figures rounded by the caller)."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+UPLOAD_LIMIT_BYTES = 20 * 1024 * 1024
+"""The app's upload limit (20 MiB): the messy survey file at 100k rows must stay under it."""
+
+
+def _dms(value: np.ndarray) -> np.ndarray:
+    """Degrees as ``108°39'50.40"`` text (object array)."""
+    deg = np.floor(value)
+    minutes = np.floor((value - deg) * 60)
+    seconds = (value - deg - minutes / 60) * 3600
+    return np.array(
+        [f"{d:.0f}°{m:02.0f}'{s:05.2f}\"" for d, m, s in zip(deg, minutes, seconds, strict=True)],
+        dtype=object,
+    )
+
+
+def write_messy_survey_csv(
+    n: int, settings: Settings, path: Path, *, seed: int = SEED
+) -> dict[str, int]:
+    """
+    Write an `n`-row survey table as field staff send it (UTF-8 BOM CSV), for the import case.
+
+    * Chinese headers (the catalog labels and aliases: 统一编号, 名称, 灾害类型, 威胁人数, …,
+      经度, 纬度), not the field keys;
+    * coordinates in decimal degrees for 80 % of rows and in DMS (``108°39'50.40"``) for 20 %;
+    * 2 % bad rows, rejected by the importer: 1 % with an unreadable longitude (``"不详"``),
+      1 % with a point outside the county (lon + 3°);
+    * 20 % of rows with a warning but imported: 10 % a declared township that differs from
+      the located one, 10 % a blank required attribute (灾害类型: imported as 待补充).
+
+    Returns
+    -------
+    counts
+        ``{"rows", "bad", "warned", "bytes"}`` as written.
+    """
+    rng = np.random.default_rng(seed + 2)
+    lon, lat = random_lonlat(n, county_polygon(settings), seed=seed)
+    gdf_towns = io.read_townships(settings)
+    index, _ = township_index_xy(lon, lat, gdf_towns)
+    names = gdf_towns["name"].to_numpy(dtype=object)
+    declared = names[np.maximum(index, 0)]
+    lon_txt = np.char.mod("%.6f", lon).astype(object)
+    lat_txt = np.char.mod("%.6f", lat).astype(object)
+    dms = rng.uniform(0, 1, n) < 0.20
+    lon_txt[dms], lat_txt[dms] = _dms(lon[dms]), _dms(lat[dms])
+    kind = rng.permutation(n)  # disjoint row sets by rank: exact percentages
+    unreadable = kind < n // 100
+    outside = (kind >= n // 100) & (kind < 2 * (n // 100))
+    lon_txt[unreadable] = "不详"
+    lon_txt[outside] = np.char.mod("%.6f", lon[outside] + 3.0).astype(object)
+    mismatch = (kind >= 2 * (n // 100)) & (kind < 2 * (n // 100) + n // 10)
+    declared[mismatch] = names[(np.maximum(index[mismatch], 0) + 1) % len(names)]
+    blank_type = (kind >= 2 * (n // 100) + n // 10) & (kind < 2 * (n // 100) + 2 * (n // 10))
+    hazard = rng.choice(["滑坡", "崩塌", "泥石流", "不稳定斜坡"], n).astype(object)
+    hazard[blank_type] = ""
+    frame = pd.DataFrame(
+        {
+            "统一编号": [f"DZ-500229-{i:07d}" for i in range(n)],
+            "名称": [f"隐患点{i}" for i in range(n)],
+            "所属乡镇": declared,
+            "灾害类型": hazard,
+            "威胁户数": rng.integers(0, 50, n),
+            "威胁人数": rng.integers(0, 400, n),
+            "威胁财产(万元)": np.round(rng.uniform(0, 800, n), 1),
+            "经度": lon_txt,
+            "纬度": lat_txt,
+            "状态": rng.choice(["在册", "监测中", "治理中"], n),
+        }
+    )
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    return {
+        "rows": n,
+        "bad": int(unreadable.sum() + outside.sum()),
+        "warned": int(mismatch.sum() + blank_type.sum()),
+        "bytes": path.stat().st_size,
+    }

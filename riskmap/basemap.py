@@ -416,12 +416,12 @@ def _extract(
     archive: TileArchive, want: tuple[float, float, float, float], top_zoom: int, dest: Path
 ) -> None:
     """Write the tiles of zooms ``min_zoom..top_zoom`` covering `want` and a manifest to `dest`."""
+    from riskmap import io  # noqa: PLC0415 - io pulls in geopandas; tiles need none of it
+
     count = 0
     for zoom in range(archive.min_zoom, top_zoom + 1):
         for z, x, y, data in iter_tiles(archive, want, zoom):
-            folder = dest / str(z) / str(x)
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{y}.{archive.tile_format}").write_bytes(data)
+            io.write_derived_file(dest / str(z) / str(x) / f"{y}.{archive.tile_format}", data)
             count += 1
     if count == 0:
         msg = (
@@ -439,7 +439,7 @@ def _extract(
         "crs": archive.crs,
         "attribution": archive.attribution,
     }
-    (dest / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
+    io.write_derived_file(dest / "manifest.json", json.dumps(manifest, ensure_ascii=False).encode())
 
 
 def install_basemap(

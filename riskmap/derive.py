@@ -14,6 +14,7 @@ import pandas as pd
 
 import geopandas as gpd
 
+from riskmap.cells import STR_DTYPE
 from riskmap.join import polygon_area_ha
 
 if TYPE_CHECKING:
@@ -111,7 +112,8 @@ def apply_derived(gdf: gpd.GeoDataFrame, spec: LayerSpec, *, metric_crs: str) ->
     Returns
     -------
     gdf_derived
-        A new GeoDataFrame, same index and CRS, with derived fields filled and ``flags``
+        A new GeoDataFrame (unchanged columns shared with `gdf`), same index and CRS, with
+        derived fields filled (text as `riskmap.cells.STR_DTYPE`, Arrow-backed) and ``flags``
         extended (e.g. ``"险情等级填报为中型，按威胁人数/威胁财产应为大型"``).
 
     Raises
@@ -119,7 +121,7 @@ def apply_derived(gdf: gpd.GeoDataFrame, spec: LayerSpec, *, metric_crs: str) ->
     CRSError
         When `gdf` has no CRS.
     """
-    out = gdf.copy()
+    out = gdf.copy(deep=False)  # columns are replaced, never written in place (copy-on-write)
     if "flags" not in out.columns:
         out["flags"] = pd.Series([None] * len(out), index=out.index, dtype=object)
     for rule in spec.derived:
@@ -142,9 +144,10 @@ def apply_derived(gdf: gpd.GeoDataFrame, spec: LayerSpec, *, metric_crs: str) ->
         ]
         out["flags"] = add_flag(out["flags"], disagree, message)
         if rule.authority == "derived":
-            out[rule.field] = derived.where(derived.notna(), stated_text)
+            chosen = derived.where(derived.notna(), stated_text)
         else:
-            out[rule.field] = stated_text.where(stated_text.notna(), derived)
+            chosen = stated_text.astype(object).where(stated_text.notna(), derived)
+        out[rule.field] = chosen.astype(STR_DTYPE)
     for flag in spec.flags:
         values = out[flag.when_field].astype(object)
         result = values.isin(flag.in_values)

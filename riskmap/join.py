@@ -250,8 +250,19 @@ def _xy(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return lon, lat
 
 
-def _declared_codes(declared: pd.Series, names: Mapping[str, str]) -> np.ndarray:
-    """Return the 9-digit code each `declared` value names (object array, None if none)."""
+def _declared_factorized(
+    declared: pd.Series, names: Mapping[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Resolve `declared` township spellings once per distinct value.
+
+    Returns
+    -------
+    codes, resolved
+        ``codes`` (n,) int64 positions into ``resolved``; ``resolved`` (m + 1,) object array
+        of 9-digit codes (None where a spelling names no single township); its last slot is
+        None, for missing cells. ``resolved[codes]`` is the code of each row.
+    """
     by_key: dict[str, list[str]] = {}
     for code, name in names.items():
         by_key.setdefault(name_key(name), []).append(code)
@@ -265,14 +276,27 @@ def _declared_codes(declared: pd.Series, names: Mapping[str, str]) -> np.ndarray
         hits = by_key.get(name_key(value), [])
         return hits[0] if len(hits) == 1 else None
 
-    values = declared.to_numpy(dtype=object)
-    if pd.api.types.infer_dtype(values, skipna=True) not in {"string", "empty"}:
-        return np.array([one(v) for v in values], dtype=object)
+    if isinstance(declared.dtype, pd.StringDtype):
+        values: pd.Series | np.ndarray = declared  # Arrow text: no Python object per row
+    else:
+        values = declared.to_numpy(dtype=object)
+        if pd.api.types.infer_dtype(values, skipna=True) not in {"string", "empty"}:
+            # mixed cells: factorizing would merge 1 and True; resolve each cell
+            resolved = np.array([*[one(v) for v in values], None], dtype=object)
+            return np.arange(len(values), dtype=np.int64), resolved
     # Text (the usual case): a few dozen distinct spellings, each resolved once.
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     resolved = np.empty(len(uniques) + 1, dtype=object)
     resolved[:-1] = [one(v) for v in uniques]
     resolved[-1] = None  # missing cell
+    codes = codes.astype(np.int64, copy=False)
+    codes[codes < 0] = len(uniques)
+    return codes, resolved
+
+
+def _declared_codes(declared: pd.Series, names: Mapping[str, str]) -> np.ndarray:
+    """Return the 9-digit code each `declared` value names (object array, None if none)."""
+    codes, resolved = _declared_factorized(declared, names)
     return resolved[codes]
 
 
@@ -350,7 +374,7 @@ def join_points_township(
                 if decl is not None and decl in listed:
                     overrides[int(pos)] = (decl, all_names.get(decl, decl))
 
-    out = gdf_points.copy()
+    out = gdf_points.copy(deep=False)  # new columns only; copy-on-write protects the input
     out["township"] = _take_str(names, index, overrides, 1, out.index)
     out["township_code"] = _take_str(codes, index, overrides, 0, out.index)
     flag_text = np.array([FLAG_TEXT[f] for f in sorted(FLAG_TEXT)], dtype=object)
@@ -415,14 +439,20 @@ def township_mismatch(
     if "township_declared" not in gdf_joined.columns:
         return pd.Series(data=False, index=gdf_joined.index, dtype=bool)
     declared = gdf_joined["township_declared"]
-    cells = declared.to_numpy(dtype=object)
-    is_text = np.fromiter((isinstance(v, str) for v in cells), dtype=bool, count=len(cells))
-    non_empty = is_text.copy()
-    non_empty[is_text] = pd.Series(cells[is_text], dtype=object).str.strip().to_numpy() != ""
+    if isinstance(declared.dtype, pd.StringDtype):  # Arrow text: strip in place of objects
+        non_empty = (declared.notna() & declared.str.strip().ne("")).to_numpy(dtype=bool)
+    else:
+        cells = declared.to_numpy(dtype=object)
+        is_text = np.fromiter((isinstance(v, str) for v in cells), dtype=bool, count=len(cells))
+        non_empty = is_text.copy()
+        non_empty[is_text] = pd.Series(cells[is_text], dtype=object).str.strip().to_numpy() != ""
     names = _township_names(gdf_townships, township_names)
-    decl = _declared_codes(declared, names)
-    joined = gdf_joined["township_code"].to_numpy(dtype=object)
-    differs = pd.isna(decl) | (decl != joined)
+    dcodes, resolved = _declared_factorized(declared, names)
+    # Compare in code space: joined codes factorized, declared codes looked up among them.
+    jcodes, juniques = pd.factorize(gdf_joined["township_code"], use_na_sentinel=True)
+    positions = pd.Index(juniques, dtype=object).get_indexer(resolved)  # -1: not joined
+    decl_pos = positions[dcodes]
+    differs = (decl_pos < 0) | (decl_pos != jcodes)  # no code, or another township's
     return pd.Series(non_empty & differs, index=gdf_joined.index, dtype=bool)
 
 

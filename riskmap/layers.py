@@ -18,6 +18,7 @@ import pandas as pd
 import geopandas as gpd
 
 from riskmap.catalog import STATUS_CLEARED, STATUS_DEFAULT, UNCLASSED
+from riskmap.cells import STR_DTYPE
 from riskmap.derive import add_flag, apply_derived
 from riskmap.join import join_points_township, join_polygons_township, township_mismatch
 from riskmap.schema import coerce_layer, require_crs
@@ -66,16 +67,22 @@ class LayerData:
 
 
 def _point_shares(gdf: gpd.GeoDataFrame, key: str) -> pd.DataFrame:
-    # astype(bool): on an empty layer `map` gives an object Series, which `[]` would read
-    # as a list of column labels (dropping every column) instead of a row mask.
-    codes = gdf["township_code"].astype(object)
-    text = codes.where(codes.notna(), "").astype(str).str.strip()
-    located = gdf[(codes.notna() & text.ne("")).to_numpy(dtype=bool)]
+    # Column-wise: only the three columns needed are filtered (no copy of the whole frame),
+    # and Arrow text stays Arrow (no Python object per row).
+    codes = gdf["township_code"]
+    if isinstance(codes.dtype, pd.StringDtype):
+        present = codes.notna() & codes.str.strip().ne("")
+    else:
+        text = codes.astype(object).where(codes.notna(), "").astype(str).str.strip()
+        present = codes.notna() & text.ne("")
+    # to_numpy(bool): on an empty layer the mask could be an object Series, which `[]`
+    # would read as a list of column labels instead of a row mask.
+    mask = present.to_numpy(dtype=bool)
     return pd.DataFrame(
         {
-            "key": located[key].to_numpy(),
-            "township_code": located["township_code"].to_numpy(),
-            "township": located["township"].to_numpy(),
+            "key": gdf[key][mask].reset_index(drop=True),
+            "township_code": gdf["township_code"][mask].reset_index(drop=True),
+            "township": gdf["township"][mask].reset_index(drop=True),
             "area_ha": np.nan,
             "share": 1.0,
         },
@@ -149,11 +156,12 @@ def prepare_layer(
     out = apply_derived(coerce_layer(gdf, spec), spec, metric_crs=metric_crs)
     if spec.geometry == "Point":
         joined = join_points_township(out, gdf_townships)
-        out = out.assign(
-            township=joined["township"].astype(object),
-            township_code=joined["township_code"].astype(object),
-            join_flag=joined["join_flag"].astype(object),
+        out = out.assign(  # Arrow-backed text columns, as the join built them
+            township=joined["township"],
+            township_code=joined["township_code"],
+            join_flag=joined["join_flag"],
         )
+        del joined
         out["flags"] = _flag_join(out, gdf_townships, county_name)
         shares = _point_shares(out, spec.key)
     else:
@@ -163,10 +171,12 @@ def prepare_layer(
         top = shares.drop_duplicates("key").set_index("key")
         keys = out[spec.key]
         out = out.assign(
-            township=keys.map(top["township"]).astype(object),
-            township_code=keys.map(top["township_code"]).astype(object),
-            townships=keys.map(_share_text(shares)).astype(object),
-            join_flag=np.where(keys.isin(top.index), "", "outside"),
+            township=keys.map(top["township"]).astype(STR_DTYPE),
+            township_code=keys.map(top["township_code"]).astype(STR_DTYPE),
+            townships=keys.map(_share_text(shares)).astype(STR_DTYPE),
+            join_flag=pd.Series(
+                np.where(keys.isin(top.index), "", "outside"), index=out.index, dtype=STR_DTYPE
+            ),
         )
         out["flags"] = add_flag(
             out["flags"], out["join_flag"] == "outside", f"位于{county_name}界外"

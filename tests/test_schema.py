@@ -4,6 +4,7 @@ import pytest
 import geopandas as gpd
 from shapely.geometry import LineString, Point
 
+from riskmap.cells import STR_DTYPE
 from riskmap.errors import SchemaError
 from riskmap.schema import coerce_layer, layer_problems, parse_bool, parse_date, validate_layer
 
@@ -17,7 +18,11 @@ def test_codes_stay_text(catalog):
     )
     out = coerce_layer(gdf, spec)
     assert out["uid"].tolist() == ["001", "2"]
-    assert out["township_declared"].tolist() == ["500229001000", None]
+    # Text stays Arrow-backed (pandas' ``str`` dtype, pyarrow storage); missing = NaN.
+    assert out["township_declared"].dtype == STR_DTYPE
+    assert out["township_declared"].array.dtype.storage == "pyarrow"
+    assert out["township_declared"].iloc[0] == "500229001000"
+    assert out["township_declared"].isna().tolist() == [False, True]
 
 
 def test_types(catalog):
@@ -36,7 +41,9 @@ def test_types(catalog):
     assert out["threat_people"].iloc[0] == 12
     assert out["threat_people"].isna().iloc[1]
     assert out["has_station"].tolist() == [True, False]
-    assert out["drill_date"].tolist() == ["2026-03-05", None]
+    assert out["drill_date"].dtype == STR_DTYPE
+    assert out["drill_date"].iloc[0] == "2026-03-05"
+    assert out["drill_date"].isna().tolist() == [False, True]
 
 
 def test_every_problem_reported_at_once(catalog):

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypedDict, Unpack
 
 from riskmap.errors import RiskmapError
-from riskmap.exporters.csvtable import csv_township
-from riskmap.exporters.geojson import geojson_township
-from riskmap.exporters.xlsx import xlsx_township
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -46,6 +43,34 @@ class TownshipWriter(Protocol):
     ) -> bytes: ...
 
 
+# The writers are imported when a list is written, not when the registry is read: the CLI
+# reads the format ids at start-up (``riskmap --help``), and openpyxl + pandas cost ~0.5 s.
+
+
+def _xlsx_writer(
+    layers: Mapping[str, LayerData],
+    township_code: str,
+    township_name: str,
+    **options: Unpack[ListOptions],
+) -> bytes:
+    """`riskmap.exporters.xlsx.xlsx_township`, imported on first use."""
+    from riskmap.exporters.xlsx import xlsx_township  # noqa: PLC0415 - start-up time
+
+    return xlsx_township(layers, township_code, township_name, **options)
+
+
+def _geojson_writer(
+    layers: Mapping[str, LayerData],
+    township_code: str,
+    township_name: str,
+    **options: Unpack[ListOptions],
+) -> bytes:
+    """`riskmap.exporters.geojson.geojson_township`, imported on first use."""
+    from riskmap.exporters.geojson import geojson_township  # noqa: PLC0415 - start-up time
+
+    return geojson_township(layers, township_code, township_name, **options)
+
+
 def _csv_writer(
     layers: Mapping[str, LayerData],
     township_code: str,
@@ -53,6 +78,8 @@ def _csv_writer(
     **options: Unpack[ListOptions],
 ) -> bytes:
     """`csv_township` under the common signature: a data table has no title or note rows."""
+    from riskmap.exporters.csvtable import csv_township  # noqa: PLC0415 - start-up time
+
     return csv_township(
         layers,
         township_code,
@@ -96,12 +123,10 @@ ZIP_MEDIA_TYPE = "application/zip"
 EXPORT_FORMATS: dict[str, ExportFormat] = {
     f.id: f
     for f in (
-        ExportFormat("xlsx", "下载 Excel 清单", "xlsx", XLSX_MEDIA_TYPE, xlsx_township),
+        ExportFormat("xlsx", "下载 Excel 清单", "xlsx", XLSX_MEDIA_TYPE, _xlsx_writer),
         ExportFormat("csv", "下载 CSV", "csv", "text/csv", _csv_writer),  # RFC 4180
         # RFC 7946 §12 registers application/geo+json.
-        ExportFormat(
-            "geojson", "下载 GeoJSON", "geojson", "application/geo+json", geojson_township
-        ),
+        ExportFormat("geojson", "下载 GeoJSON", "geojson", "application/geo+json", _geojson_writer),
     )
 }
 """Every export format by id, in the order the app shows its buttons."""

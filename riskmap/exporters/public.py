@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from riskmap.layers import LayerData
 
@@ -168,7 +169,8 @@ def public_layers(
         keep = [c for c in gdf.columns if c in fields or c == gdf.geometry.name]
         gdf = gdf[keep].copy()
         for col in gdf.columns:
-            if col != gdf.geometry.name and gdf[col].dtype == object:
+            text = gdf[col].dtype == object or isinstance(gdf[col].dtype, pd.StringDtype)
+            if col != gdf.geometry.name and text:
                 gdf[col] = gdf[col].map(_scrub_phones)
         if precision_deg is not None and len(gdf):
             gdf = _snap_points(gdf, float(precision_deg))
