@@ -13,6 +13,8 @@ per-cell path.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -87,3 +89,37 @@ def to_str_series(column: Column) -> pd.Series | None:
     if isinstance(column, np.ndarray) or column.null_count == len(column):
         return None
     return column.to_pandas(types_mapper={pa.string(): STR_DTYPE}.get)
+
+
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+"""A number written with ``,`` thousands separators (``1,200``, ``12,345.5``): groups of 3."""
+
+
+def number_text(value: str | None, *, thousands: bool = True) -> str | None:
+    """
+    Return a number cell's text as Python and pandas parse it (one cell).
+
+    NFKC first (Unicode normalisation form KC, UAX #15): full-width digits, signs and
+    points (``１２``, ``１２．５``, ``－３``) become ASCII, so a value present in the file is
+    parsed instead of silently becoming missing. Then, when `thousands` is True, ``,``
+    thousands separators are removed if and only if the whole cell is a correctly grouped
+    number (``1,200`` → ``1200``; ``1,2`` and ``12,5`` are left as they are and fail as
+    numbers). Callers pass ``thousands=False`` for ``;``-separated files, where ``,`` is a
+    decimal comma. Never used on coordinates (their own parser reads decimal commas).
+    """
+    if value is None:
+        return None
+    text = value if value.isascii() else unicodedata.normalize("NFKC", value)
+    text = text.strip()
+    if thousands and "," in text and _THOUSANDS.fullmatch(text):
+        text = text.replace(",", "")
+    return text
+
+
+def number_cells(values: np.ndarray, *, thousands: bool = True) -> np.ndarray:
+    """`number_text` of every cell of an object array (shape kept), once per distinct text."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    mapped[:-1] = [number_text(str(v), thousands=thousands) for v in uniques]
+    mapped[-1] = None
+    return mapped[codes]

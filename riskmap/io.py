@@ -276,12 +276,23 @@ def read_layer(spec: LayerSpec, settings: Settings) -> gpd.GeoDataFrame:
     return read_layer_file(path, cache_dir=settings.layers_dir / CACHE_DIR)
 
 
+SPARSE_COLUMNS_ATTR = "riskmap_sparse_columns"
+"""``gdf.attrs`` key: columns written only on the features where they have a value.
+
+Set by the importer (`riskmap.importing.plan_import`) for the columns an import brings that
+the stored layer did not have (a survey's own columns, ``flags``, ``incomplete``): RFC 7946
+properties are per feature, so a feature that never had such a column gets no null key.
+"""
+
+
 def geojson_text(gdf: gpd.GeoDataFrame, *, drop_columns: tuple[str, ...] = ()) -> str:
     """
     Serialise features as RFC 7946 GeoJSON text.
 
     WGS84 lon/lat (reprojected if needed), no ``crs`` member, Chinese not escaped, ``null``
     never ``NaN`` (``allow_nan=False`` guarantees a strict parser accepts it), no feature ids.
+    Columns named in ``gdf.attrs[SPARSE_COLUMNS_ATTR]`` are left out of the properties of
+    the features where they are null (other columns are written, ``null`` included).
 
     Parameters
     ----------
@@ -308,8 +319,13 @@ def geojson_text(gdf: gpd.GeoDataFrame, *, drop_columns: tuple[str, ...] = ()) -
             out[col] = series.astype(object).where(series.notna(), None)
     data = json.loads(out.to_json(na="null", drop_id=True))
     data.pop("crs", None)
+    sparse = [c for c in gdf.attrs.get(SPARSE_COLUMNS_ATTR, ()) if c in out.columns]
     for feature in data["features"]:
         feature.pop("bbox", None)
+        props = feature.get("properties") or {}
+        for col in sparse:
+            if props.get(col, 0) is None:
+                del props[col]
     return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 

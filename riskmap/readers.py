@@ -76,9 +76,10 @@ _NUMERIC_RE = re.compile(r"^[\s+\-]*[\d.,]+\s*$")
 
 INVISIBLE_RE = r"\p{Cf}"
 """Unicode format characters (category Cf: ZWSP U+200B, ZWJ, LRM/RLM, BOM U+FEFF, soft hyphen…)."""
-NBSP_RE = r"[\x{00A0}\x{2007}\x{202F}]"
-"""No-break spaces (NBSP, figure space, narrow NBSP): turned into an ordinary space."""
-_NBSP_PY = re.compile(r"[\u00a0\u2007\u202f]")
+NBSP_RE = r" *[\x{00A0}\x{2007}\x{202F}]+ *"
+"""No-break spaces (NBSP, figure space, narrow NBSP), with the ordinary spaces beside them:
+one ordinary space (``"高楠镇 \u00a0方斗村"`` → ``"高楠镇 方斗村"``, not two spaces)."""
+_NBSP_PY = re.compile(r" *[\u00a0\u2007\u202f]+ *")
 
 
 @dataclass
@@ -261,18 +262,29 @@ def _rows_from_text(text: str, delimiter: str, max_rows: int, filename: str) -> 
                 msg = f"行数超过上限 {max_rows:,}"
                 raise _fail(filename, msg)
     except csv.Error as exc:
-        msg = f"CSV 格式错误（第 {reader.line_num} 行附近）: {exc}"
+        if "field larger than field limit" in str(exc):
+            limit = csv.field_size_limit()
+            msg = (
+                f"第 {reader.line_num} 行附近有单元格超过 {limit:,} 个字符的上限，文件未导入；"
+                '请检查该行（常见于误粘贴的大段文字或缺少配对的引号 "）'
+            )
+        else:
+            msg = f"CSV 格式错误（第 {reader.line_num} 行附近，{exc}）：请检查引号和分隔符"
         raise _fail(filename, msg) from None
     return rows
 
 
-def _columns_from_text(text: str, delimiter: str) -> list[pa.ChunkedArray] | None:
+def _columns_from_text(
+    text: str, delimiter: str, filename: str = ""
+) -> list[pa.ChunkedArray] | None:
     """
     Parse delimited text with Arrow's CSV reader: every row as strings, header row included.
 
     Returns None when Arrow refuses the file (rows of different lengths, a blank line in a
     multi-column file, unterminated quotes, …) or a field is longer than Python's
-    `csv.field_size_limit`: the caller then reads it with `csv` (same cells, or its error).
+    `csv.field_size_limit`: that raises `ImportFileError` naming the row and column (in
+    Chinese, with the limit). The caller reads a refused file with `csv` (same cells, or
+    its error).
     Quoting follows the `csv` defaults (``"``, doubled ``""`` inside quotes, line breaks
     inside quotes kept, text after a closing quote appended).
     """
@@ -305,11 +317,23 @@ def _columns_from_text(text: str, delimiter: str) -> list[pa.ChunkedArray] | Non
     if table.num_columns > MAX_COLUMNS_PARSED or any(c.type != pa.string() for c in columns):
         return None
     limit = csv.field_size_limit()
-    if len(text) >= limit and any(
-        (pc.max(pc.utf8_length(c)).as_py() or 0) >= limit for c in columns
-    ):
-        return None  # csv raises "field larger than field limit"
+    if len(text) >= limit:
+        for j, c in enumerate(columns):
+            lengths = pc.utf8_length(c)
+            if (pc.max(lengths).as_py() or 0) >= limit:
+                i = pc.index(pc.greater_equal(lengths, limit), True).as_py()
+                raise _huge_cell(filename, i + 1, j, c[0].as_py(), limit)
     return columns
+
+
+def _huge_cell(filename: str, row: int, col: int, header: str, limit: int) -> ImportFileError:
+    """Build the error for a cell over `csv.field_size_limit` characters (row and column)."""
+    name = f"「{header.strip()[:20]}」" if header and header.strip() else ""
+    msg = (
+        f"第 {row} 行第 {col + 1} 列{name}的单元格超过 {limit:,} 个字符的上限，"
+        "文件未导入；请检查该单元格（常见于误粘贴的大段文字），删减后再导入"
+    )
+    return _fail(filename, msg)
 
 
 def find_header_row(rows: list[list[str]], is_known: Callable[[str], bool]) -> int:
@@ -406,7 +430,7 @@ def read_table(
     if data.startswith(ZIP_MAGIC):
         fmt = "xlsx"
         rows, chosen, notes, unevaluated, merged = _rows_from_xlsx(
-            data, filename, sheet, max_rows, max_uncompressed, max_columns
+            data, filename, sheet, max_rows, max_uncompressed, max_columns, is_known
         )
     elif data.startswith(OLE_MAGIC):
         fmt = "xls"
@@ -415,7 +439,7 @@ def read_table(
         fmt = "csv"
         text, encoding = decode_text(data, filename)
         delimiter = sniff_delimiter(text)
-        columns = _columns_from_text(text, delimiter)  # fast Arrow path, or None
+        columns = _columns_from_text(text, delimiter, filename)  # fast Arrow path, or None
         if columns is None:
             rows = _rows_from_text(text, delimiter, max_rows, filename)
     if columns is None:
@@ -488,7 +512,11 @@ def remove_invisible(column: tc.Column) -> tuple[tc.Column, np.ndarray]:
 
 
 def merge_header_rows(
-    upper: list[str], lower: list[str], is_known: Callable[[str], bool]
+    upper: list[str],
+    lower: list[str],
+    is_known: Callable[[str], bool],
+    *,
+    grouped: bool = True,
 ) -> list[str] | None:
     """
     Combine a two-row header (a group title merged over sub-columns), or None.
@@ -497,15 +525,53 @@ def merge_header_rows(
     no number, and fewer filled cells than columns (the other cells are covered by
     vertically merged titles above). Each column then takes its lower cell when filled,
     else its upper cell: ``坐标`` merged over ``经度``/``纬度`` gives ``经度``, ``纬度``.
+
+    A group title covers the blank upper cells to its right (a horizontally merged cell
+    keeps its text in the first cell only). When the group title joined to the sub-column
+    name is a known column, that name is used: ``威胁对象`` over ``户数``/``人数`` gives
+    ``威胁户数``/``威胁人数`` (the group is tried whole, then shortened from the end to two
+    characters), so the sub-columns are not mistaken for other fields nor reported missing.
+    `grouped` False (no catalog to tell known names) turns this off.
     """
     filled = [c for c in lower if c.strip()]
     if not filled or len(filled) == len(lower):
         return None
     if any(_NUMERIC_RE.match(unicodedata.normalize("NFKC", c)) for c in filled):
         return None
-    if not any(is_known(c) for c in filled):
+    groups = _group_titles(upper, lower) if grouped else [""] * len(lower)
+    if not any(is_known(c) for c in filled) and not any(
+        _grouped_name(g, c, is_known) for g, c in zip(groups, lower, strict=True) if c.strip()
+    ):
         return None
-    return [lo if lo.strip() else up for up, lo in zip(upper, lower, strict=True)]
+    out = []
+    for up, group, lo in zip(upper, groups, lower, strict=True):
+        if not lo.strip():
+            out.append(up)
+            continue
+        out.append(_grouped_name(group, lo, is_known) or lo)
+    return out
+
+
+def _group_titles(upper: list[str], lower: list[str]) -> list[str]:
+    """Group title over each column: the upper cell, or the last one to its left when blank."""
+    out, current = [], ""
+    for up, lo in zip(upper, lower, strict=True):
+        if up.strip():
+            current = up.strip()
+        elif not lo.strip():
+            current = ""
+        out.append(current if lo.strip() else up)
+    return out
+
+
+def _grouped_name(group: str, sub: str, is_known: Callable[[str], bool]) -> str | None:
+    """``group + sub`` (group shortened from the end, ≥ 2 chars) when that is a known name."""
+    group, sub = group.strip(), sub.strip()
+    for end in range(len(group), 1, -1):
+        name = group[:end] + sub
+        if is_known(name):
+            return name
+    return None
 
 
 def _locate_header(
@@ -517,7 +583,9 @@ def _locate_header(
     if header_idx:
         notes.append(f"跳过表头上方 {header_idx} 行（标题行），第 {header_idx + 1} 行为列名")
     if header_idx + 1 < len(scan):
-        merged = merge_header_rows(scan[header_idx], scan[header_idx + 1], known)
+        merged = merge_header_rows(
+            scan[header_idx], scan[header_idx + 1], known, grouped=is_known is not None
+        )
         if merged is not None:
             notes.append(
                 f"列名占两行（第 {header_idx + 1}–{header_idx + 2} 行，合并单元格），"
@@ -525,6 +593,49 @@ def _locate_header(
             )
             return header_idx, merged, 2
     return header_idx, scan[header_idx], 1
+
+
+SUMMARY_ROW_RE = (
+    r"^\s*(?:(?:合|小|总)\s*计|共\s*计)\s*[:：]?\s*$"
+    r"|^\s*(?:备\s*注|注|说\s*明|填表说明|填表人|制表人|审核人)\s*[:：]"
+    r"|^\s*(?:填表说明|注\s*[0-9一二三四五六七八九十]+\s*[.、：:])"
+)
+"""First cell of a row that is not data: 合计/小计/总计 rows and notes (备注:, 注:, 填表说明)."""
+
+
+def _summary_rows(
+    columns: list[tc.Column], has_text: list[np.ndarray], first_body: int, notes: list[str]
+) -> np.ndarray:
+    """
+    Mask of body rows whose first filled cell marks a summary or note row; one note each.
+
+    A 合计 row sums the columns above it and a 备注:/填表说明 row is text for people: read as
+    data they give 2–5 errors each (no coordinates, not a number). They are skipped with one
+    提示 naming the row wherever they are (end of the table or between data rows).
+    """
+    n_body = len(has_text[0]) - first_body if has_text else 0
+    out = np.zeros(n_body, dtype=bool)
+    if n_body <= 0:
+        return out
+    filled = np.vstack([h[first_body:] for h in has_text])
+    first = np.where(filled.any(axis=0), filled.argmax(axis=0), -1)
+    for j in np.unique(first[first >= 0]):
+        rows = first == j
+        body = columns[j][first_body:]
+        if isinstance(body, np.ndarray):
+            hit = np.array(
+                [isinstance(v, str) and re.search(SUMMARY_ROW_RE, v) is not None for v in body]
+            )
+        else:
+            match = pc.match_substring_regex(body, SUMMARY_ROW_RE)
+            hit = np.asarray(pc.fill_null(match, fill_value=False).to_numpy(zero_copy_only=False))
+        out |= rows & hit.astype(bool)
+    for i in np.flatnonzero(out):
+        cell = tc.to_object(columns[int(first[i])][first_body + i : first_body + i + 1])[0]
+        short = cell.strip()[:20]
+        kind = "合计行" if re.search(r"计", short[:4]) else "说明行"
+        notes.append(f"第 {first_body + i + 1} 行是{kind}（「{short}」），不是隐患点数据，已跳过")
+    return out
 
 
 def _cleaned_note(cleaned: dict[str, list[int]]) -> str:
@@ -613,9 +724,11 @@ def _table_from_columns(
         has_text = [tc.filled(c) for c in columns]
     n_body = n_all - first_body
     keep = np.logical_or.reduce(has_text)[first_body:]
+    n_blank = n_body - int(keep.sum())
+    if n_blank:
+        notes.append(f"跳过 {n_blank} 个空行")
+    keep &= ~_summary_rows(columns, has_text, first_body, notes)
     n_keep = int(keep.sum())
-    if n_keep < n_body:
-        notes.append(f"跳过 {n_body - n_keep} 个空行")
     if n_keep > max_rows:
         msg = f"数据行数 {n_keep:,} 超过上限 {max_rows:,}"
         raise _fail(filename, msg)

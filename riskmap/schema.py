@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -98,11 +100,50 @@ def parse_bool(value: object) -> bool | None:
     raise ValueError(msg)
 
 
+_CN_DIGITS = str.maketrans("〇零○O一二三四五六七八九", "0000123456789")
+_CN_DATE = re.compile(
+    r"([〇零○O一二三四五六七八九]{4})年([一二三四五六七八九十]{1,3})月(?:([一二三四五六七八九十]{1,3})日)?"
+)
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+"""Day 0 of Excel's 1900 date system (serial 1 = 1900-01-01; Excel counts a 1900-02-29)."""
+SERIAL_RANGE = (18264, 73050)
+"""Excel serials read as dates: 1950-01-01 … 2099-12-31 (a survey date outside is a typo)."""
+
+
+def _cn_number(text: str) -> str:
+    """``五`` → ``5``, ``十`` → ``10``, ``十二`` → ``12``, ``二十一`` → ``21`` (1–99)."""
+    if "十" not in text:
+        return text.translate(_CN_DIGITS)
+    tens, _, ones = text.partition("十")
+    return str(int(tens.translate(_CN_DIGITS) or 1) * 10 + int(ones.translate(_CN_DIGITS) or 0))
+
+
+def excel_serial_date(value: object) -> str | None:
+    """
+    Read a whole number in `SERIAL_RANGE` as an Excel date serial (ISO text), else None.
+
+    A date typed in a General-format cell is stored as its serial (45415 = 2024-05-03);
+    serials count days from 1899-12-30 for every date after 1900-02-28 (ECMA-376 Part 1,
+    §18.17.4.1, 1900 date system).
+    """
+    if isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    if not re.fullmatch(r"\d{5}(?:\.0+)?", text):
+        return None
+    serial = int(float(text))
+    if not SERIAL_RANGE[0] <= serial <= SERIAL_RANGE[1]:
+        return None
+    return (EXCEL_EPOCH + dt.timedelta(days=serial)).isoformat()
+
+
 def parse_date(value: object) -> str | None:
     """
     Parse a date cell to ISO 8601 ``yyyy-mm-dd`` text.
 
-    Accepts ISO dates and datetimes, ``yyyy/mm/dd``, ``yyyy.mm.dd``, ``yyyy年m月d日`` and
+    Accepts ISO dates and datetimes, ``yyyy/mm/dd``, ``yyyy.mm.dd``, ``yyyy年m月d日``,
+    Chinese-numeral dates (``二〇二四年五月三日``), full-width digits (NFKC), Excel date
+    serials in `SERIAL_RANGE` (`excel_serial_date`: a date in a General cell) and
     date/datetime objects (as openpyxl returns them).
 
     Raises
@@ -116,7 +157,12 @@ def parse_date(value: object) -> str | None:
         return value.date().isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
-    text = str(value).strip()
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    if (serial := excel_serial_date(text)) is not None:
+        return serial
+    if m := _CN_DATE.fullmatch(text):
+        year, month, day = m.group(1).translate(_CN_DIGITS), _cn_number(m.group(2)), m.group(3)
+        text = f"{year}-{month}" + (f"-{_cn_number(day)}" if day else "")
     for old, new in (("年", "-"), ("月", "-"), ("日", ""), ("/", "-"), (".", "-")):
         text = text.replace(old, new)
     text = text.split("T")[0].split(" ")[0]
@@ -220,6 +266,12 @@ def _coerce_series(series: pd.Series, spec: FieldSpec) -> pd.Series:
     still go cell by cell.
     """
     if spec.type in {"int", "float"}:
+        if _homogeneous(series) == "text":  # ``１２`` is 12, not missing (NFKC)
+            series = pd.Series(
+                tc.number_cells(series.to_numpy(dtype=object, na_value=None), thousands=False),
+                index=series.index,
+                dtype=object,
+            )
         numeric = pd.to_numeric(series, errors="coerce")
         if spec.type == "int":
             whole = numeric.where(numeric.isna() | (numeric == np.floor(numeric)))
@@ -303,7 +355,9 @@ def _check_value(fspec: FieldSpec, value: object) -> str | None:
     if fspec.type in {"int", "float"}:
         try:
             number = (
-                float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
+                float(tc.number_text(str(value), thousands=False) or "")
+                if not isinstance(value, (int, float))
+                else float(value)
             )
         except ValueError:
             return "应为数字 (number)"

@@ -19,8 +19,12 @@ import datetime as dt
 import io
 import re
 import zipfile
+from typing import TYPE_CHECKING, Any
 
 from riskmap.errors import ImportFileError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MAX_COLUMNS = 200
 """Default cap on columns per file."""
@@ -301,10 +305,19 @@ def _rows_from_xlsx(  # noqa: PLR0915 - caps, sheet choice and row loop in one p
     max_rows: int,
     max_uncompressed: int,
     max_columns: int = MAX_COLUMNS,
+    is_known: Callable[[str], bool] | None = None,
 ) -> tuple[
     list[list[str]], str, list[str], dict[tuple[int, int], tuple[str, str]], list[MergedRange]
 ]:
-    """Rows of text cells of one worksheet, its name, notes, unevaluated formulas, merges."""
+    """
+    Rows of text cells of one worksheet, its name, notes, unevaluated formulas, merges.
+
+    Without `sheet`, a workbook of several sheets is read from the first sheet that has a
+    header row (two cells `is_known` recognises, e.g. 经度 and 纬度, or 统一编号 and 状态, in
+    its first `HEADER_SCAN_ROWS` rows): a 填表说明 sheet in front of the data is skipped,
+    and a note says which sheet was read. When no sheet has one, the first is read and the
+    note lists the sheets and suggests ``--sheet``.
+    """
     import openpyxl  # noqa: PLC0415 - heavy; only for spreadsheets
 
     try:
@@ -330,7 +343,19 @@ def _rows_from_xlsx(  # noqa: PLR0915 - caps, sheet choice and row loop in one p
         if sheet is None:
             chosen = names[0]
             if len(names) > 1:
-                notes.append(f"工作簿有 {len(names)} 个工作表，读取第一个「{chosen}」")
+                found = _sheet_with_header(wb, names, is_known) if is_known else None
+                listed = "、".join(f"「{n}」" for n in names)
+                if found is None:
+                    notes.append(
+                        f"工作簿有 {len(names)} 个工作表（{listed}），都没有可识别的列名行，"
+                        f"读取第一个「{chosen}」；如数据在其他工作表，请用 --sheet 指定"
+                    )
+                else:
+                    chosen = found
+                    notes.append(
+                        f"工作簿有 {len(names)} 个工作表（{listed}），读取第一个有列名行的"
+                        f"「{chosen}」；其他工作表请用 --sheet 指定"
+                    )
         elif sheet in names:
             chosen = sheet
         else:
@@ -366,6 +391,22 @@ def _rows_from_xlsx(  # noqa: PLR0915 - caps, sheet choice and row loop in one p
         unevaluated = _unevaluated_formulas(data, chosen, rows, max_columns)
     merged = merged_ranges(data, sheet_path) if sheet_path else []
     return rows, chosen, notes, unevaluated, merged
+
+
+def _sheet_with_header(
+    wb: Any,  # noqa: ANN401 - an openpyxl read-only workbook
+    names: list[str],
+    is_known: Callable[[str], bool],
+) -> str | None:
+    """Name of the first sheet with a row of two known column names, or None."""
+    for name in names:
+        ws = wb[name]
+        ws.reset_dimensions()
+        for row in ws.iter_rows(max_row=HEADER_SCAN_ROWS, values_only=True):
+            cells = [str(v).strip() for v in row[:MAX_COLUMNS] if v not in (None, "")]
+            if sum(1 for c in cells if is_known(c)) >= 2:  # noqa: PLR2004 - as find_header_row
+                return name
+    return None
 
 
 def _rows_from_xls(

@@ -63,7 +63,7 @@ def after_c28a(plan_file):
     """The layer after c28a was committed: uid 001 (甲村滑坡) at P."""
     plan = plan_file("c28a_first_import.csv")
     assert plan.gdf_result["uid"].tolist() == ["001"]
-    return plan.gdf_result.drop(columns=["join_flag"])
+    return plan.gdf_result
 
 
 def at_p(gdf, tol_deg=1e-6):
@@ -166,7 +166,7 @@ def test_c25_each_spelling_updates_the_stored_uid_and_keeps_its_spelling(
         gdf_townships=gdf_townships,
         gdf_county=gdf_county,
     )
-    existing = base.gdf_result.drop(columns=["join_flag"])
+    existing = base.gdf_result
     text = f"统一编号,名称,灾害类型,威胁人数,经度,纬度\n{spelling},甲,滑坡,7,{P_LON},{P_LAT}\n"
     plan = plan_import(
         text.encode(),
@@ -504,7 +504,7 @@ def test_minimal_sheet_imports_as_incomplete(geo, gdf_townships, gdf_county):
 def test_update_filling_the_missing_attribute_clears_incomplete(geo, gdf_townships, gdf_county):
     kw = {"gdf_townships": gdf_townships, "gdf_county": gdf_county}
     a = plan_import(MINIMAL.encode(), "min.csv", geo, existing=io.empty_layer(geo), **kw)
-    existing = a.gdf_result.drop(columns=["join_flag"])
+    existing = a.gdf_result
     text = "统一编号,灾害类型,威胁人数\nDZ-500229001-1,滑坡,8\n"
     b = plan_import(text.encode(), "fill.csv", geo, existing=existing, **kw)
     assert b.counts == {"added": 0, "updated": 1, "rejected": 0}
@@ -532,7 +532,7 @@ def test_incomplete_points_pass_layer_validation(geo, gdf_townships, gdf_county)
         MINIMAL.encode(), "min.csv", geo, existing=io.empty_layer(geo),
         gdf_townships=gdf_townships, gdf_county=gdf_county,
     )  # fmt: skip
-    gdf = plan.gdf_result.drop(columns=["join_flag"])
+    gdf = plan.gdf_result
     assert layer_problems(gdf, geo) == []
     broken = gdf.assign(incomplete=False)  # the same blanks without the mark are problems
     assert {p.field for p in layer_problems(broken, geo)} == {"hazard_type", "threat_people"}

@@ -50,7 +50,7 @@ def test_history_frame_is_chinese_and_has_no_none():
     assert not frame.isna().any().any()
     assert "None" not in frame.to_string()
     what = undo_description(entries)
-    assert what.startswith("撤销 2026-03-02 10:00:00 的状态变更")
+    assert what.startswith("撤销 北京时间 2026-03-02 10:00:00 的状态变更")
 
 
 def test_undo_description_names_file_counts_and_rows():
@@ -127,7 +127,7 @@ def test_held_rows_offer_a_tick_per_conflict_and_duplicate(catalog, gdf_township
         existing=io.empty_layer(spec),
         **kw,
     )
-    existing = first.gdf_result.drop(columns=["join_flag"])
+    existing = first.gdf_result
     plan = plan_import(
         (CASES / "c29_resent_under_new_name.csv").read_bytes(),
         "c29.csv",

@@ -287,7 +287,7 @@ def test_c18_blanks_are_none_not_nan(plan_case):
     assert gdf["风险等级"].iloc[0] is None
     data = json.loads(io.geojson_text(gdf))  # strict parser: no NaN
     props = data["features"][0]["properties"]
-    assert props["威胁人数"] is None
+    assert "威胁人数" not in props  # a blank survey-only column is not written (sparse)
     assert all(str(v).lower() != "nan" for v in props.values())
     strict_json(plan.report.to_json_dict())
 
@@ -442,7 +442,8 @@ def test_geohazard_validation_and_derived(plan_case, catalog):
     assert gdf.loc["G2", "danger_grade"] == "大型"
     assert gdf.loc["G1", "danger_grade"] == "小型"
     assert isinstance(gdf.loc["G1", "source"], str)
-    assert gdf.loc["G1", "township"] == "葛城街道"
+    assert plan.gdf_new.set_index("uid").loc["G1", "township"] == "葛城街道"  # preview: joined
+    assert "township" not in gdf.columns  # derived at load time, never stored
 
 
 def test_defaults_fill_blank_required_with_warning(plan_case, catalog):
@@ -462,7 +463,7 @@ def test_defaults_fill_blank_required_with_warning(plan_case, catalog):
 def test_update_existing_uid_lists_changes(plan_case, catalog):
     spec = catalog.get("geohazard")
     first = plan_case(GEO_CSV, spec=spec)
-    existing = first.gdf_result.drop(columns=["join_flag"])
+    existing = first.gdf_result
     text = (
         "统一编号,名称,威胁人数,备注,经度,纬度\n"
         "G1,甲滑坡(复核),12,,108.6642,31.946\n"
@@ -487,13 +488,11 @@ def test_update_existing_uid_lists_changes(plan_case, catalog):
 def test_reimport_without_uid_is_a_probable_duplicate(plan_case):
     a = plan_case("c01_gbk.csv")
     assert a.gdf_result["uid"].tolist() == ["SURVEY-500229001-1"]  # readable: prefix-乡镇-n
-    b = plan_case("c01_gbk.csv", existing=a.gdf_result.drop(columns=["join_flag"]))
+    b = plan_case("c01_gbk.csv", existing=a.gdf_result)
     assert b.counts == {"added": 0, "updated": 0, "rejected": 0, "held": 1}
     assert b.report.rows[0].action == "duplicate"
     assert len(b.gdf_result) == 1
-    c = plan_case(
-        "c01_gbk.csv", existing=a.gdf_result.drop(columns=["join_flag"]), add_duplicates={2}
-    )
+    c = plan_case("c01_gbk.csv", existing=a.gdf_result, add_duplicates={2})
     assert c.gdf_result["uid"].tolist() == ["SURVEY-500229001-1", "SURVEY-500229001-2"]
 
 
@@ -885,7 +884,7 @@ def test_huge_field_in_the_sniffed_lines_is_a_report_not_a_crash(
         gdf_townships=gdf_townships, gdf_county=gdf_county,
     )  # fmt: skip
     assert "第 2 行" in plan.report.file_error
-    assert "field limit" in plan.report.file_error
+    assert "个字符的上限" in plan.report.file_error
     assert not plan.can_commit
 
 

@@ -103,7 +103,8 @@ def undo_description(entries: Sequence[dict[str, Any]], *, tz: str = LOCAL_TZ) -
         return None
     action = str(last.get("action", ""))
     what = ACTION_LABELS.get(action, action)
-    parts = [f"撤销 {local_time(last.get('time'), tz)} 的{what}"]
+    zone = "北京时间 " if tz == LOCAL_TZ else ""
+    parts = [f"撤销 {zone}{local_time(last.get('time'), tz)} 的{what}"]
     if source := last.get("source"):
         parts.append(f"（文件「{source}」")
         parts.append(f"，操作人 {last['user']}）" if last.get("user") else "）")

@@ -113,6 +113,12 @@ def merge_updates(
     merged = gpd.GeoDataFrame(merged, geometry=new_part.geometry.to_numpy(), crs=STORAGE_CRS)
     if "flags" in merged.columns:
         merged["flags"] = new_part["flags"].to_numpy()
+    if "source" in old.columns and "source" in merged.columns:
+        # provenance: an update keeps the original record's 数据来源 (the update's file is
+        # in the audit log); only a blank one is filled (docs/import.md)
+        old_source = old["source"].astype(object).reset_index(drop=True)
+        keep = ~old_source.map(is_blank)
+        merged["source"] = merged["source"].astype(object).where(~keep, old_source)
     skip = {"flags", "updated_at", "source", *COMPUTED}
     old_geoms = old.geometry.to_numpy()
     for i, uid in enumerate(new_part[key].astype(str)):

@@ -14,6 +14,7 @@ conflicting updates and probable duplicates are held until confirmed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ import geopandas as gpd
 import shapely
 
 from riskmap import cells as tc
+from riskmap import io
 from riskmap.coords import CRS_CHOICES, LEVEL_ERROR, LEVEL_INFO, LEVEL_WARNING
 from riskmap.derive import FLAG_SEP
 from riskmap.errors import CRSError, ImportFileError, SchemaError
@@ -52,7 +54,7 @@ from riskmap.importing.validate import (
 )
 from riskmap.layers import prepare_layer
 from riskmap.readers import MAX_COLUMNS, MAX_ROWS, RawTable, read_table
-from riskmap.schema import coerce_layer, is_blank
+from riskmap.schema import _coerce_series, coerce_layer, is_blank
 from riskmap.settings import COUNTY_NAME, METRIC_CRS, STORAGE_CRS
 
 if TYPE_CHECKING:
@@ -398,6 +400,10 @@ def plan_table(
             f"没有坐标的行只能更新图层中已有的{spec.label(spec.key)}。现有列: "
             f"{'、'.join(table.columns)}"
         )
+        if table.sheet:
+            sheets = [n for n in table.notes if n.startswith("工作簿有")]
+            report.file_error += f"（读取的是工作表「{table.sheet}」"
+            report.file_error += f"；{sheets[0]}）" if sheets else "；可用 --sheet 指定工作表）"
         return _empty_plan(report, spec, existing, filename)
     loc = locate_rows(
         table, columns, crs=crs, county_geom=county_geometry(gdf_county), county_name=county_name
@@ -452,7 +458,11 @@ class _Rows:
         self.mapping = mapping
         for col, target in mapping.items():
             if target in spec.fields:
-                self.values[target] = self.text_of(col)
+                cells = self.text_of(col)
+                if spec.fields[target].type in {"int", "float"}:
+                    # full-width digits and thousands separators (never in coordinates)
+                    cells = tc.number_cells(cells, thousands=table.delimiter != ";")
+                self.values[target] = cells
                 self.source_of[target] = col
         self.msgs: list[list[Message]] = [[] for _ in range(self.n)]
 
@@ -555,7 +565,7 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     # --- validation ----------------------------------------------------------------------
     validate_values(
         rows.values, rows.source_of, spec, msgs, report,
-        kept_from_existing=kept_from_existing, strict=strict,
+        kept_from_existing=kept_from_existing, strict=strict, lenient=~attr_only,
     )  # fmt: skip
     used = set(rows.source_of.values()) | coordinate_columns
     unevaluated_messages(rows.table.unevaluated, rows.rows, used, msgs)
@@ -570,7 +580,9 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
 
     # --- identity checks: conflicting updates, probable duplicates -----------------------
     action = np.where(accepted, np.where(is_update, "update", "add"), "reject").astype(object)
-    lon, lat = loc.lon.copy(), loc.lat.copy()
+    # 7 decimals ≈ 1 cm (RFC 7946 §11.2): more is noise from DMS/projection arithmetic; the
+    # bundled layers have 6, which this leaves unchanged
+    lon, lat = np.round(loc.lon, COORD_DECIMALS), np.round(loc.lat, COORD_DECIMALS)
     if len(base):
         old_geom = base.geometry.to_numpy()
         for pos in np.flatnonzero(attr_only & accepted):
@@ -607,6 +619,7 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     changes: dict[str, list[FieldChange]] = {}
     if acc_update.any():
         gdf_acc, changes = merge_updates(gdf_acc, acc_update, base, spec)
+    stored_flags = gdf_acc["flags"].tolist()  # this import's own findings, not the join's
     if len(gdf_acc):
         layer = prepare_layer(
             gdf_acc, spec, gdf_townships, metric_crs=metric_crs, county_name=county_name
@@ -622,10 +635,16 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     tcode = np.full(n, None, dtype=object)
     tcode[acc_idx] = [None if is_blank(v) else str(v) for v in gdf_prep["township_code"].tolist()]
     missing_of = dict(zip(acc_idx.tolist(), missing, strict=True))
+    _drop_unused_incomplete_notes(report, missing)
     for pos in range(n):
         ms = msgs[pos]
         if action[pos] == "reject":
             level = "error"
+            # not imported: a missing attribute is not "imported as 待补充"
+            ms = msgs[pos] = [
+                dataclasses.replace(m, reason=m.reason.split("，按")[0]) if missing_reason(m) else m
+                for m in ms
+            ]
         elif any(m.level == LEVEL_WARNING for m in ms) or action[pos] in {"conflict", "duplicate"}:
             level = "warning"
         else:
@@ -666,7 +685,7 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
         FLAG_SEP.join(m.reason for m in msgs[i] if m.level == LEVEL_ERROR or action[i] != "reject")
         for i in rej_idx
     ]
-    gdf_result = assemble(base, gdf_updated.drop(columns="changes"), gdf_new, spec)
+    gdf_result = _stored_result(base, gdf_prep, acc_update, stored_flags, missing, spec)
     return ImportPlan(
         report=report,
         layer_id=spec.id,
@@ -687,6 +706,11 @@ def _raw_frame(rows: _Rows) -> pd.DataFrame:
     reserved = set(spec.fields) | COMPUTED | {"geometry"}
     extra_key = {c: (f"{c}(原表)" if c in reserved else c) for c in extra_cols}
     props: dict[str, Any] = {k: v for k, v in rows.values.items() if k not in COMPUTED}
+    for k, cells in list(props.items()):
+        if k in spec.fields and spec.fields[k].type in {"date", "datetime"}:
+            # the value as stored (ISO), so the preview of an update shows it, not the cell
+            iso = _coerce_series(pd.Series(cells, dtype=object), spec.fields[k])
+            props[k] = iso.to_numpy(dtype=object)
     origin = {k: rows.source_of[k] for k in props if k in rows.source_of}
     for c in extra_cols:
         props[extra_key[c]] = rows.text_of(c)
@@ -700,6 +724,69 @@ def _raw_frame(rows: _Rows) -> pd.DataFrame:
         ):
             props[k] = series
     return pd.DataFrame(props, index=pd.RangeIndex(rows.n))
+
+
+def _drop_unused_incomplete_notes(report: ImportReport, missing: list[list[str]]) -> None:
+    """Drop "没有必填字段「X」的列，相应行按待补充导入" when no written row was marked for X."""
+    marked = {label for labels in missing for label in labels}
+    report.notes[:] = [
+        n
+        for n in report.notes
+        if not (
+            n.startswith("文件中没有必填字段「")
+            and INCOMPLETE_LABEL in n
+            and n.split("「", 1)[1].split("」", 1)[0].split("(")[0] not in marked
+        )
+    ]
+
+
+COORD_DECIMALS = 7
+"""Decimals of stored lon/lat of imported points: 1e-7° ≈ 1.1 cm (RFC 7946 §11.2)."""
+WORKING_COLUMNS = ("township", "township_code", "townships", "join_flag")
+"""Columns the township join derives at load time (`riskmap.layers.prepare_layer`): never stored."""
+SPARSE_FIELDS = ("flags",)
+"""Import bookkeeping fields stored only on the features that have a value."""
+
+
+def _stored_result(
+    base: gpd.GeoDataFrame,
+    gdf_prep: gpd.GeoDataFrame,
+    acc_update: np.ndarray,
+    stored_flags: list[object],
+    missing: list[list[str]],
+    spec: LayerSpec,
+) -> gpd.GeoDataFrame:
+    """
+    Return the layer as it is to be stored: existing features + this import's, no join output.
+
+    The stored ``flags`` of an imported feature are this import's own warnings and its
+    待补充 entry; the join's flags (乡镇 border, outside the county) are derived again at
+    load time and are not stored, nor are `WORKING_COLUMNS`. Columns the stored layer did
+    not have (``incomplete`` on a layer stored without it), the survey's unknown columns and
+    `SPARSE_FIELDS` are marked sparse
+    (`riskmap.io.SPARSE_COLUMNS_ATTR`): written only on features that have a value, so a
+    feature the import did not touch keeps exactly its properties.
+    """
+    stored = gdf_prep.copy()
+    if "flags" in stored.columns:
+        flags = []
+        for old, labels in zip(stored_flags, missing, strict=True):
+            entry = f"{INCOMPLETE_LABEL}: {'、'.join(labels)}" if labels else None
+            parts = [p for p in (None if is_blank(old) else str(old), entry) if p]
+            flags.append(FLAG_SEP.join(parts) or None)
+        stored["flags"] = pd.Series(flags, index=stored.index, dtype=object)
+    upd = stored[acc_update].reset_index(drop=True)
+    new = stored[~acc_update].reset_index(drop=True)
+    out = assemble(base, upd, new, spec)
+    out = out.drop(columns=[c for c in WORKING_COLUMNS if c in out.columns])
+    geom = out.geometry.name
+    sparse = [
+        c
+        for c in out.columns
+        if c != geom and (c not in spec.fields or c in SPARSE_FIELDS or c not in base.columns)
+    ]
+    out.attrs[io.SPARSE_COLUMNS_ATTR] = tuple(sparse)
+    return out
 
 
 def _fill_bookkeeping(

@@ -2,8 +2,13 @@
 
 Rules (see ``docs/import.md``):
 
-* A cell that breaks its field's type, range or allowed values is an **error** (the row is
-  not written): the value is there but wrong, and guessing would corrupt data.
+* A cell that breaks a **required** field's type, range or allowed values is an **error**
+  (the row is not written): the value is there but wrong, and guessing would corrupt data;
+  a required value defines the point (名称, 灾害类型, 威胁人数), so a person fixes it.
+* A wrong value in an **optional** field is treated like a missing one: the point is
+  imported with that field blank and a warning naming row, column and value (a located
+  point is never kept off the map for an attribute). ``strict=True`` makes it an error.
+* A date read from an Excel serial (a date typed in a General cell) gets a 提示.
 * A **missing** required attribute is not: a correctly located point is imported with a
   warning, marked 待补充 (`INCOMPLETE_FIELD`) and listed in 核查提示, so the map shows it
   and the completeness figures count it. ``strict=True`` makes it an error (as before).
@@ -20,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from riskmap.coords import LEVEL_ERROR, LEVEL_WARNING
+from riskmap.coords import LEVEL_ERROR, LEVEL_INFO, LEVEL_WARNING
 from riskmap.derive import FLAG_SEP
 from riskmap.importing.columns import COMPUTED
 from riskmap.importing.report import Message
-from riskmap.schema import field_problem, is_blank
+from riskmap.schema import excel_serial_date, field_problem, is_blank
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, MutableMapping
 
     import geopandas as gpd
 
@@ -105,7 +110,7 @@ def field_errors(values: np.ndarray, fspec: Any) -> dict[int, str]:  # noqa: ANN
 
 
 def validate_values(
-    values: Mapping[str, np.ndarray],
+    values: MutableMapping[str, np.ndarray],
     source_of: Mapping[str, str],
     spec: LayerSpec,
     msgs: list[list[Message]],
@@ -113,6 +118,7 @@ def validate_values(
     *,
     kept_from_existing: Callable[[str], np.ndarray],
     strict: bool = False,
+    lenient: np.ndarray | None = None,
 ) -> None:
     """
     Check every field of every row (stage 4); append findings to `msgs`.
@@ -135,6 +141,10 @@ def validate_values(
     strict
         True: a missing required value is an error (the row is not written). False (default):
         a warning; the row is written and marked 待补充.
+    lenient
+        Bool mask ``(n,)`` of rows where a wrong *optional* value is blanked with a warning
+        (rows that place a point; default all). Elsewhere (attribute-only updates: the
+        values are the whole point of the row, and no location is at stake) it is an error.
     """
     n = len(msgs)
     for fkey, fspec in spec.fields.items():
@@ -152,6 +162,9 @@ def validate_values(
                     msgs[pos].append(_missing(fspec, col, strict=strict, column_absent=True))
             continue
         cells = values[fkey]
+        if fspec.type in {"date", "datetime"}:
+            _note_serials(cells, fspec, col, msgs)
+        blanked = False
         for pos, expected in field_errors(cells, fspec).items():
             value = cells[pos]
             if value is None:
@@ -159,8 +172,28 @@ def validate_values(
                     continue
                 msgs[pos].append(_missing(fspec, col, strict=strict, column_absent=False))
                 continue
-            reason = f"{fspec.label}{expected}"
-            msgs[pos].append(Message(col, str(value), reason, LEVEL_ERROR))
+            if fspec.required or strict or (lenient is not None and not lenient[pos]):
+                reason = f"{fspec.label}{expected}"
+                msgs[pos].append(Message(col, str(value), reason, LEVEL_ERROR))
+                continue
+            # a wrong optional value is treated like a missing one: the point is imported
+            # with the field blank and a warning naming the value (docs/import.md)
+            if not blanked:
+                cells = values[fkey] = cells.copy()
+                blanked = True
+            cells[pos] = None
+            reason = f"{fspec.label}{expected}，无法识别「{value}」，该项留空导入，请核实"
+            msgs[pos].append(Message(col, str(value), reason, LEVEL_WARNING))
+
+
+def _note_serials(cells: np.ndarray, fspec: Any, col: str, msgs: list[list[Message]]) -> None:  # noqa: ANN401
+    """Add a 提示 to each date cell read as an Excel date serial (a date in a General cell)."""
+    for pos, value in enumerate(cells):
+        if value is not None and (iso := excel_serial_date(value)) is not None:
+            reason = (
+                f"{fspec.label}「{value}」是 Excel 日期序列号（单元格格式为常规），按 {iso} 读取"
+            )
+            msgs[pos].append(Message(col, str(value), reason, LEVEL_INFO))
 
 
 def _missing(fspec: Any, col: str, *, strict: bool, column_absent: bool) -> Message:  # noqa: ANN401
