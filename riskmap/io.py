@@ -512,11 +512,14 @@ _LOG_FIELDS: dict[str, tuple[type, ...]] = {
     "undoes": (str,),
     "sha256": (str, type(None)),
     "written_sha256": (str,),
+    **dict.fromkeys(("added", "updated", "rejected", "held"), (int, type(None))),  # counts
 }
 """Known log fields and their JSON types; ``time`` and ``action`` are required."""
 _LOG_REQUIRED = ("time", "action")
 _LOG_SCALARS = (str, int, float, bool, type(None))
+_LOG_OTHER = (*_LOG_SCALARS, dict, list)  # status changes record ``fields``, imports counts
 _MAX_LOG_TEXT = 4096
+_MAX_LOG_NESTED = 16384
 
 
 def _plain_name(value: str) -> bool:
@@ -530,6 +533,14 @@ def _plain_name(value: str) -> bool:
     )
 
 
+def _too_long(value: object) -> bool:
+    if isinstance(value, str):
+        return len(value) > _MAX_LOG_TEXT
+    if isinstance(value, (dict, list)):
+        return len(json.dumps(value, ensure_ascii=False)) > _MAX_LOG_NESTED
+    return False
+
+
 def check_log_entry(entry: object) -> list[str]:
     """
     Check one parsed line of a history log against the log schema.
@@ -538,7 +549,9 @@ def check_log_entry(entry: object) -> list[str]:
     (required); ``user``, ``source`` text; ``rows_before``/``rows_after`` integer or null;
     ``backup`` a plain file name or null; ``undoes`` a plain file name; ``sha256`` (of the
     backup) and ``written_sha256`` (of the new content) 64 lower-case hex digits; any other
-    field a JSON scalar (counts such as ``added``). Text fields are at most 4096 characters.
+    field a JSON scalar (counts such as ``added``) or a small JSON object/array (a status
+    change's ``fields``: at most 16384 characters as JSON). Text fields are at most 4096
+    characters.
 
     Parameters
     ----------
@@ -554,10 +567,10 @@ def check_log_entry(entry: object) -> list[str]:
         return ["不是 JSON 对象"]
     problems = [f"缺少字段 {k}" for k in _LOG_REQUIRED if k not in entry]
     for key, value in entry.items():
-        types = _LOG_FIELDS.get(key, _LOG_SCALARS)
+        types = _LOG_FIELDS.get(key, _LOG_OTHER)
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             problems.append(f"字段 {key} 的类型无效 ({type(value).__name__})")
-        elif isinstance(value, str) and len(value) > _MAX_LOG_TEXT:
+        elif _too_long(value):
             problems.append(f"字段 {key} 过长")
     if not problems:
         try:

@@ -126,7 +126,10 @@ def _upload(
     with st.expander("列对应（自动识别，可修改）", expanded=True):
         guessed = plan_columns(raw, spec, ImportReport(filename=name, layer=spec.id))
         mapping = _mapping_editor(columns, spec, guessed.mapping if guessed else {})
-    missing = [k for k in spec.required if k != spec.key and k not in mapping.values()]
+    # the editor returns only the user's changes: what is mapped is the guess plus those
+    effective = {**(guessed.mapping if guessed else {}), **mapping}
+    mapped = {target for target in effective.values() if target}
+    missing = [k for k in spec.required if k != spec.key and k not in mapped]
     defaults = {}
     if missing:
         st.info(
@@ -136,7 +139,8 @@ def _upload(
             )
         )
         for k in missing:
-            if value := st.text_input(f"{md(spec.header(k))} 默认值", key=f"default_{k}"):
+            # the plain label (no unit): Streamlit uses the label source as the aria-label
+            if value := st.text_input(f"{md(spec.label(k))} 默认值", key=f"default_{k}"):
                 defaults[k] = value
     strict = st.checkbox(
         "严格模式：缺少必填项的行不导入", key="import_strict",
