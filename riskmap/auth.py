@@ -22,6 +22,11 @@ Argon2id is preferred there but needs ``argon2-cffi``, a C extension). One check
 
 Everything here is pure and testable without a browser, except `sign_in_panel`, which
 imports Streamlit when called.
+
+Size (over ~800 lines): three concerns that must agree on one session object — the editor
+sources (scrypt list, OIDC), the sign-in limits shared across processes, and the server-side
+role guard (`require_editor`, `guarded_store`) — plus the Streamlit sign-in panel. The panel
+is the part to move to ``riskmap/ui/`` next.
 """
 
 from __future__ import annotations

@@ -2,6 +2,11 @@
 
 Thin click commands over the library. Any `RiskmapError` becomes one clear line on stderr
 and exit code 2 (no traceback); other exceptions are bugs and crash loudly.
+
+Size (over ~800 lines): one thin command per function, grouped by section (lists and maps,
+import, lifecycle, warnings, paper, database, history, editors); each imports its library
+lazily so ``riskmap --help`` stays fast. The next step is a ``riskmap/cli/`` package with one
+module per command group, keeping ``riskmap.cli:main`` as the entry point.
 """
 
 from __future__ import annotations
