@@ -71,6 +71,18 @@ def is_blank(value: object) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
+def blank_mask(values: pd.Series) -> pd.Series:
+    """
+    Vectorised `is_blank`: a boolean Series, True where a cell is missing or only spaces.
+
+    Works on every dtype (object, Arrow-backed ``str``, numbers, booleans); unlike
+    ``values.map(is_blank)``, the result is always ``bool`` (``map`` on an Arrow string column
+    would keep the string dtype).
+    """
+    text = values.astype("string")
+    return (values.isna() | text.str.strip().eq("").fillna(value=True)).astype(bool)
+
+
 def parse_bool(value: object) -> bool | None:
     """
     Parse a boolean cell: true/false, 1/0, 是/否, 有/无, yes/no, √/×.

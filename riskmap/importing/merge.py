@@ -18,7 +18,7 @@ import geopandas as gpd
 from riskmap.coords import LEVEL_INFO
 from riskmap.importing.columns import COMPUTED
 from riskmap.importing.report import Message
-from riskmap.schema import coerce_layer, is_blank
+from riskmap.schema import blank_mask, coerce_layer, is_blank
 from riskmap.settings import STORAGE_CRS
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def merge_updates(
         # provenance: an update keeps the original record's 数据来源 (the update's file is
         # in the audit log); only a blank one is filled (docs/import.md)
         old_source = old["source"].astype(object).reset_index(drop=True)
-        keep = ~old_source.map(is_blank)
+        keep = ~blank_mask(old_source)
         merged["source"] = merged["source"].astype(object).where(~keep, old_source)
     skip = {"flags", "updated_at", "source", *COMPUTED}
     old_geoms = old.geometry.to_numpy()

@@ -37,7 +37,7 @@ from riskmap.report.render import (
     pdf_from_html,
     svg_img,
 )
-from riskmap.schema import is_blank
+from riskmap.schema import blank_mask, is_blank
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -296,7 +296,7 @@ def responsibility_frame(
             if fspec.type == "bool":
                 done = int(gdf[key].astype("boolean").fillna(value=False).sum())
             else:
-                done = int((~gdf[key].map(is_blank)).sum())
+                done = int((~blank_mask(gdf[key])).sum())
             rec[label] = f"{done}/{n}"
         records.append(rec)
     return pd.DataFrame(records)
