@@ -275,7 +275,8 @@ def _dashboard(project: Project, f: dict) -> None:
     fig = aggregate.layer_figures(layers)["all"]
     c = st.columns(3)
     for col, (key, label, hint) in zip(c, aggregate.FIGURE_LABELS, strict=True):
-        col.metric(label, aggregate.format_quantity(fig[key], aggregate.COUNT_UNIT), help=hint)
+        value = aggregate.format_quantity(fig[key], aggregate.COUNT_UNIT)
+        col.metric(_md(label), value, help=_md(hint))
     _metric_rows([fig for fig in figures if fig.field is not None])
     left, right = st.columns([3, 2])
     with left:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -108,7 +109,7 @@ def status_panel(project: Project, settings: Settings, who: EditorSession) -> No
     if not who.can_edit:
         return
     if message := st.session_state.pop("_status_done", None):
-        st.success(message)
+        st.success(md(message))
     sel = st.session_state.get("sel")
     if not sel or sel[0] not in project.layers:
         return
@@ -121,9 +122,9 @@ def status_panel(project: Project, settings: Settings, who: EditorSession) -> No
     raw = rows.iloc[0].get("status")
     old = spec.statuses[0] if pd.isna(raw) or not str(raw).strip() else str(raw)
     options = [t.to for t in spec.transitions if old in t.from_statuses]
-    with st.expander(f"变更状态（当前：{old}）", expanded=False):
+    with st.expander(f"变更状态（当前：{md(old)}）", expanded=False):
         if not options:
-            st.caption(f"状态“{old}”没有可用的变更。")
+            st.caption(f"状态“{md(old)}”没有可用的变更。")
         else:
             _status_form(project, settings, who, layer, key, old, options, spec)
         _undo_button(project, settings, who, layer)
@@ -281,7 +282,7 @@ def progress_view(project: Project, settings: Settings, who: EditorSession) -> N
     figures = _figures(project, open_store(settings).stamp(), as_of)
     df = figures["progress"]
     county = df[df["code"] == prog.COUNTY]
-    st.markdown(f"#### 全县清零进度（截至 {as_of.isoformat()}）")
+    st.markdown(f"#### 全县清零进度（截至 {md(as_of.isoformat())}）")
     cols = st.columns(5)
     total, cleared = int(county["total"].sum()), int(county["cleared"].sum())
     taken = int(county["in_progress"].sum()) + cleared
@@ -317,7 +318,7 @@ def _targets_section(figures: dict, as_of: dt.date, names: dict[str, str]) -> No
     st.dataframe(figures["completeness"], hide_index=True, width="stretch", height=260)
     missing = figures["missing"]
     if len(missing):
-        st.markdown(f"**缺项点位（{len(missing)}）**")
+        st.markdown(f"**缺项点位（{len(missing):d}）**")
         shown = missing.assign(layer=missing["layer"].map(names)).drop(columns=["code"])
         shown.columns = ["乡镇", "图层", "统一编号", "名称", "缺项"]
         st.dataframe(shown, hide_index=True, width="stretch")
@@ -333,11 +334,15 @@ def _targets_section(figures: dict, as_of: dt.date, names: dict[str, str]) -> No
 def _status_log(project: Project, settings: Settings) -> None:
     store = open_store(settings)
     rows = []
+    skipped = 0
     for layer in project.layers.values():
         try:
-            entries = lifecycle.status_entries(store, layer.spec)
+            with warnings.catch_warnings(record=True) as caught:  # corrupt log lines: counted
+                warnings.simplefilter("always")
+                entries = lifecycle.status_entries(store, layer.spec)
         except RiskmapError:
             continue
+        skipped += sum(issubclass(w.category, UserWarning) for w in caught)
         for e in entries:
             when = dt.datetime.fromisoformat(e["time"]).astimezone(diff.LOCAL_TZ)
             rows.append({
@@ -348,6 +353,10 @@ def _status_log(project: Project, settings: Settings) -> None:
                 "证明材料": e.get("evidence_name", ""), "已撤销": "是" if e["undone"] else "",
             })  # fmt: skip
     st.markdown("#### 状态变更记录")
+    if skipped:
+        st.warning(
+            f"修改记录中有 {skipped:d} 行已损坏，已跳过（可用 riskmap history verify 检查）。"
+        )
     if rows:
         st.dataframe(pd.DataFrame(rows[::-1]), hide_index=True, width="stretch")
     else:
