@@ -166,9 +166,9 @@ def test_payload_in_every_query_parameter(page, server):
 def test_payload_in_the_search_text(page, server):
     query = f"无此点 {PAYLOAD} a@b.cn www.{HOST}"  # matches nothing: the warning repeats it
     page.goto(server + "?" + urlencode({"q": query}))
-    page.get_by_text("没有找到名称或编号包含").wait_for()
+    page.get_by_text("没有名称或编号包含").first.wait_for()  # the 无符合条件的点位 notice
     _idle(page)
-    _check(page, server, expect_text=(f"没有找到名称或编号包含“{query}”",))
+    _check(page, server, expect_text=(f"没有名称或编号包含“{query}”",))
 
 
 def test_payload_in_layer_county_and_feature_names(page, server):
