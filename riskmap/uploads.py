@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 import warnings
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from typing import TYPE_CHECKING
@@ -40,7 +42,7 @@ import filetype
 from riskmap.errors import RiskmapError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from riskmap.store import Store
 
@@ -122,12 +124,34 @@ def _pdf_active_content(data: bytes) -> str | None:
     return None
 
 
+_PIL_FLAG_LOCK = threading.Lock()
+
+
+@contextmanager
+def _strict_pillow() -> Iterator[None]:
+    """Decode with ``ImageFile.LOAD_TRUNCATED_IMAGES`` off, whoever turned it on.
+
+    WeasyPrint sets that process-wide flag to ``True`` when it is imported (the paper
+    output uses it), after which Pillow pads a truncated JPEG instead of failing; the
+    evidence check must see the truncation. The flag is restored afterwards.
+    """
+    from PIL import ImageFile  # noqa: PLC0415 - Pillow comes with Streamlit
+
+    with _PIL_FLAG_LOCK:
+        before = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = before
+
+
 def _check_image(data: bytes, label: str) -> None:
     from PIL import Image  # noqa: PLC0415 - Pillow comes with Streamlit
 
     too_big = f"{label}: 图片像素过多，超过上限 {MAX_IMAGE_PIXELS // 1_000_000} 百万像素"
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _strict_pillow():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(BytesIO(data)) as img:
                 width, height = img.size

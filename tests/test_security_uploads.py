@@ -95,6 +95,19 @@ def test_truncated_photo_is_refused():
         check_upload(jpg[: len(jpg) // 2], filename="half.jpg")
 
 
+def test_truncated_photo_is_refused_after_weasyprint_loosened_pillow():
+    """WeasyPrint turns on Pillow's LOAD_TRUNCATED_IMAGES when imported (the paper output
+    imports it in the same process); the evidence check must still see the truncation."""
+    pytest.importorskip("weasyprint")
+    from PIL import ImageFile
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # what importing WeasyPrint did
+    jpg = _image("JPEG")
+    with pytest.raises(UploadError, match="已损坏"):
+        check_upload(jpg[: len(jpg) // 2], filename="half.jpg")
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # restored for WeasyPrint
+
+
 def test_type_not_allowed_and_gif():
     with pytest.raises(UploadError, match="image/gif"):
         check_upload(_image("GIF", mode="P"), filename="a.gif")
