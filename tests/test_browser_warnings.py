@@ -186,7 +186,9 @@ def _draw_box(page: Page, lon: float, lat: float, d: float) -> None:
 
 def _respond(page: Page, uid: str, outcome: str, moved: str) -> None:
     form = page.get_by_test_id("stForm")
-    form.get_by_test_id("stSelectbox").locator("input").click()
+    field = form.get_by_test_id("stSelectbox").locator("input")
+    field.click()
+    field.fill(uid)  # type to filter: the option list is then short and surely open
     page.get_by_role("option").filter(has_text=uid).first.click()
     form.get_by_test_id("stRadio").get_by_text(outcome, exact=True).click()
     form.get_by_label("已转移人数").fill(moved)

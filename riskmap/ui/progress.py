@@ -109,7 +109,7 @@ def status_panel(project: Project, settings: Settings, who: EditorSession) -> No
     if not who.can_edit:
         return
     if message := st.session_state.pop("_status_done", None):
-        st.success(md(message))
+        st.success(message)  # escaped when it was written
     sel = st.session_state.get("sel")
     if not sel or sel[0] not in project.layers:
         return
