@@ -195,3 +195,74 @@ def store(store_settings):
     from riskmap.store import open_store
 
     return open_store(store_settings)
+
+
+# --- browser tests: one Chromium for the session, one server for the modules that only read ----
+
+
+def _module_of(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """
+    Run the modules that use the session's Chromium (``chromium``) last, in their own order.
+
+    Playwright's sync API keeps an asyncio loop marked as running in the main thread while it is
+    open, so ``asyncio.run`` (and another ``sync_playwright``) would fail in any test that runs
+    while the session's browser is up. Other browser modules (their own Playwright, closed with
+    the module) come just before. The sort is stable: file order within each group is kept.
+    """
+    del config
+    shared = {_module_of(i) for i in items if "chromium" in getattr(i, "fixturenames", ())}
+
+    def rank(item: pytest.Item) -> int:
+        if _module_of(item) in shared:
+            return 2
+        return 1 if item.get_closest_marker("browser") else 0
+
+    items.sort(key=rank)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """
+    Debian's headless Chromium (Playwright), launched once for every browser test module.
+
+    Skipped without Chromium or Playwright (failed under ``RISKMAP_REQUIRE_BROWSER=1``). At the
+    end, the figures the browser tests recorded (`tests.browser_support.TIMINGS`) are written
+    to ``tests/artifacts/timings.json``.
+    """
+    import json
+    import os
+
+    from tests.browser_support import ARGS, ARTIFACTS, CHROMIUM, TIMINGS, browser_missing
+
+    reason = browser_missing()
+    if reason is not None:
+        if os.environ.get("RISKMAP_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"RISKMAP_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+    if TIMINGS:
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "timings.json").write_text(json.dumps(TIMINGS, indent=2), "utf-8")
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory):
+    """
+    A live app on a private copy of the bundled layers, shared by the browser modules that only
+    read data (`tests.browser_support.Server`). Its one editor may sign in (that writes only the
+    sign-in counters); a module that imports, edits or undoes starts its own server.
+    """
+    from tests.browser_support import copy_layers, running_server
+
+    tmp = tmp_path_factory.mktemp("shared_server")
+    with running_server(tmp, copy_layers(tmp / "layers"), name="shared") as server:
+        yield server

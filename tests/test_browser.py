@@ -1,7 +1,8 @@
 """The page in a real headless Chromium (Debian's, never a downloaded one) against a live server.
 
 One server for the module (its layers are a tmp copy, so import/commit/undo never touch the
-repository), one browser, one page per viewport. Tests run in file order and share the page.
+repository), the session's browser (``chromium``, `tests/conftest.py`), one page per viewport.
+Tests run in file order and share the page. Helpers: `tests/browser_support.py`.
 Screenshots go to ``tests/artifacts/`` (gitignored), timings to ``tests/artifacts/timings.json``.
 """
 
@@ -10,149 +11,68 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import zipfile
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from riskmap.auth import hash_password
 from riskmap.project import load_project
 from riskmap.settings import Settings
+from tests.browser_support import (  # noqa: F401 - also imported from here by other modules
+    ARGS,
+    ARTIFACTS,
+    CASES,
+    CHROMIUM,
+    DESKTOP,
+    EDITOR,
+    EDITOR_PW,
+    LAPTOP,
+    MAP_IFRAME,
+    TIMINGS,
+    Server,
+    copy_layers,
+    outside_requests,
+    require_browser,
+    running_server,
+)
+from tests.browser_support import choose as _choose
+from tests.browser_support import click_tab as _click_tab
+from tests.browser_support import download as _download
+from tests.browser_support import free_port as _free_port  # noqa: F401
+from tests.browser_support import idle as _idle
+from tests.browser_support import map_frame as _map_frame
+from tests.browser_support import mark_frame as _mark_frame
+from tests.browser_support import metric as _metric
+from tests.browser_support import new_map as _new_map
+from tests.browser_support import new_page as _new_page
+from tests.browser_support import open_page as _open
+from tests.browser_support import point_xy as _point_xy
+from tests.browser_support import shot as _shot
+from tests.browser_support import sign_in as _sign_in
 
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CASES = Path(__file__).resolve().parent / "data" / "cases"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-DESKTOP = {"width": 1920, "height": 1080}
-LAPTOP = {"width": 1366, "height": 768}
-MAP_IFRAME = 'iframe[title*="streamlit_folium"]'
-TIMINGS: dict[str, float] = {}
-
-if not CHROMIUM.exists():
-    if os.environ.get("RISKMAP_REQUIRE_BROWSER") == "1":
-        pytest.fail("RISKMAP_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing", pytrace=False)
-    pytest.skip("/usr/bin/chromium not installed", allow_module_level=True)
-if os.environ.get("RISKMAP_REQUIRE_BROWSER") != "1":
-    pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Frame, Page, expect, sync_playwright  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A running ``streamlit run app.py``; its stderr log counts runs and data loads."""
-
-    def __init__(self, url: str, log: Path, layers: Path) -> None:
-        self.url = url
-        self.log = log
-        self.layers = layers
-
-    def _lines(self, what: str) -> list[str]:
-        lines = self.log.read_text("utf-8", errors="replace").splitlines()
-        return [line for line in lines if f"riskmap.app {what} " in line]
-
-    def count(self, what: str, session: str | None = None) -> int:
-        """Lines logged by app.py: ``run`` (one per script run) or ``load_project``."""
-        lines = self._lines(what)
-        if session is not None:
-            lines = [line for line in lines if line.endswith(f"session={session}")]
-        return len(lines)
-
-    def last_session(self) -> str:
-        return self._lines("run")[-1].rsplit("session=", 1)[1]
-
-    def last_run_seconds(self) -> float:
-        return float(self._lines("run")[-1].split("run ")[1].split()[0])
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):  # module scope: playwright is closed before other modules
-    tmp = tmp_path_factory.mktemp("server")
-    layers = tmp / "layers"
-    shutil.copytree(ROOT / "layers", layers, ignore=shutil.ignore_patterns(".history", ".cache"))
-    secrets = tmp / "secrets.toml"  # a test editor; the repo's .streamlit/secrets.toml is unused
-    secrets.write_text(
-        f'[editors]\n{EDITOR} = "{hash_password(EDITOR_PW, n=2**12)}"\n', encoding="utf-8"
-    )
-    port = _free_port()
-    log = tmp / "server.log"
-    env = {**os.environ, "RISKMAP_LAYERS_DIR": str(layers)}
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.port", str(port), "--server.headless", "true",
-        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none", "--secrets.files", str(secrets),
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}_stcore/health", timeout=2) as r:  # noqa: S310
-                if r.read() == b"ok":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"streamlit did not start:\n{log.read_text('utf-8', errors='replace')}")
-        time.sleep(0.3)
-    yield Server(url, log, layers)
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "timings.json").write_text(json.dumps(TIMINGS, indent=2), "utf-8")
-    shutil.copy(log, ARTIFACTS / "server.log")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
-
+require_browser()
+from playwright.sync_api import Page, expect  # noqa: E402
 
 REQUESTS: list[str] = []
 ERRORS: list[str] = []
 
 
-def _new_page(browser, viewport) -> Page:
-    page = browser.new_page(viewport=viewport, accept_downloads=True, locale="zh-CN")
-    page.on("request", lambda r: REQUESTS.append(r.url))
-    page.on("pageerror", lambda e: ERRORS.append(str(e)))
-    page.set_default_timeout(60_000)  # a shared 2-core CI machine can be slow
-    return page
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """This module's own server: it imports and undoes, so on its own copy of the layers."""
+    tmp = tmp_path_factory.mktemp("server")
+    with running_server(tmp, copy_layers(tmp / "layers")) as srv:
+        yield srv
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(srv.log, ARTIFACTS / "server.log")
 
 
 @pytest.fixture(scope="module")
-def page(browser):
-    p = _new_page(browser, DESKTOP)
+def page(chromium):
+    p = _new_page(chromium, DESKTOP, requests=REQUESTS, errors=ERRORS)
     yield p
     p.close()
 
@@ -160,39 +80,6 @@ def page(browser):
 @pytest.fixture(scope="module")
 def project():
     return load_project(Settings())
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def _map_frame(page: Page) -> Frame:
-    """The main map's iframe, once its Leaflet map and riskmap layers exist."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        handle = page.query_selector(MAP_IFRAME)
-        frame = handle.content_frame() if handle else None
-        try:
-            if frame and frame.evaluate(
-                "() => !!(window.riskmap && window.riskmap.maps.length"
-                " && window.riskmap.maps[0].riskmap.layers)"
-            ):
-                return frame
-        except Exception:  # noqa: BLE001, S110 - frame replaced while we looked
-            pass
-        time.sleep(0.1)
-    pytest.fail("map did not render")
-    return None  # unreachable
-
-
-def _idle(page: Page) -> None:
-    """Wait until the script run finished (no 'running' indicator), then a short settle."""
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        '() => !document.querySelector(\'[data-testid="stStatusWidget"] [data-testid='
-        "\"stStatusWidgetRunningIcon\"]') && !document.querySelector('.stSpinner')",
-        timeout=60_000,
-    )
-    page.wait_for_timeout(300)
 
 
 def _settled_runs(page: Page, server: Server) -> tuple[str, int]:
@@ -207,93 +94,10 @@ def _settled_runs(page: Page, server: Server) -> tuple[str, int]:
     return session, server.count("run", session)
 
 
-def _open(page: Page, server: Server, query: str = "") -> Frame:
-    page.goto(server.url + query)
-    page.wait_for_selector(MAP_IFRAME, timeout=60_000)
-    _idle(page)
-    return _map_frame(page)
-
-
-def _mark_frame(frame: Frame) -> None:
-    frame.evaluate("() => { window.__old = true; }")
-
-
-def _new_map(page: Page) -> Frame:
-    """Wait for the map to be rebuilt (the marked old iframe is gone) and return it."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        frame = _map_frame(page)
-        try:
-            if not frame.evaluate("() => window.__old === true"):
-                return frame
-        except Exception:  # noqa: BLE001, S110
-            pass
-        time.sleep(0.1)
-    pytest.fail("map was not rebuilt")
-    return None  # unreachable
-
-
-EDITOR, EDITOR_PW = "tester", "browser-test-password"
-
-
-def _sign_in(page: Page) -> None:
-    side = page.get_by_test_id("stSidebar")
-    side.get_by_label("用户名").fill(EDITOR)
-    side.get_by_label("密码").fill(EDITOR_PW)
-    side.get_by_role("button", name="登录").click()
-    page.get_by_text(f"已登录：{EDITOR}").wait_for(timeout=60_000)
-    _idle(page)
-
-
-def _click_tab(page: Page, name: str) -> None:
-    page.get_by_role("tab", name=name, exact=True).click()
-    page.wait_for_timeout(200)
-
-
-def _choose(page: Page, label: str, option: str) -> None:
-    """Pick `option` in the sidebar selectbox labelled `label`."""
-    box = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text=label)
-    wanted = page.get_by_role("option", name=option, exact=True)
-    for _ in range(3):  # on a loaded machine a click now and then leaves the list closed
-        box.locator("input").click()
-        try:
-            wanted.wait_for(timeout=10_000)
-            break
-        except Exception:  # noqa: BLE001 - retried, then the click below reports it
-            page.keyboard.press("Escape")
-    wanted.click()
-
-
-def _metric(page: Page, label: str) -> str:
-    m = page.get_by_test_id("stMetric").filter(has_text=label).first
-    return m.get_by_test_id("stMetricValue").inner_text().strip()
-
-
-def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
-def _point_xy(page: Page, frame: Frame, layer: str, index: int, zoom: int = 14) -> list[float]:
-    """Centre the map on a point and return its position in page pixels."""
-    x, y = frame.evaluate(
-        """([layer, i, zoom]) => {
-            const map = window.riskmap.maps[0];
-            const ll = map.riskmap.layers[layer].latlng(i);
-            map.setView(ll, zoom, {animate: false});
-            const p = map.latLngToContainerPoint(ll);
-            return [p.x, p.y];
-        }""",
-        [layer, index, zoom],
-    )
-    box = page.query_selector(MAP_IFRAME).bounding_box()
-    return [box["x"] + x, box["y"] + y]
-
-
 # ----------------------------------------------------------------------------- tests
 
 
-def test_outline_township_names_and_screenshots(page, server, browser, project):
+def test_outline_township_names_and_screenshots(page, server, chromium, project):
     started = time.perf_counter()
     frame = _open(page, server)
     TIMINGS["first_load_s"] = round(time.perf_counter() - started, 2)
@@ -321,7 +125,7 @@ def test_outline_township_names_and_screenshots(page, server, browser, project):
     assert not frame.is_visible(".leaflet-control-attribution")
     assert "图例" in frame.inner_text(".riskmap-legend")
     _shot(page, "desktop_county")
-    laptop = _new_page(browser, LAPTOP)
+    laptop = _new_page(chromium, LAPTOP, requests=REQUESTS, errors=ERRORS)
     try:
         _open(laptop, server)
         _shot(laptop, "laptop_county")
@@ -538,14 +342,6 @@ def test_dashboard_chart_renders_locally(page, server):
     _shot(page, "desktop_dashboard")
 
 
-def _download(page: Page, name: str) -> bytes:
-    with page.expect_download() as info:
-        page.get_by_role("button", name=name).click()
-    path = info.value.path()
-    _idle(page)
-    return Path(path).read_bytes()
-
-
 def test_each_download_button_returns_a_valid_file(page, server):
     import openpyxl
 
@@ -566,7 +362,8 @@ def test_each_download_button_returns_a_valid_file(page, server):
     _open(page, server)
     _click_tab(page, "下载清单")
     page.get_by_role("button", name="生成全县各乡镇清单（ZIP）").click()
-    page.get_by_role("button", name="下载全县各乡镇清单（ZIP）").wait_for(timeout=60_000)
+    # building 25 workbooks: allow for a loaded 2-core machine
+    page.get_by_role("button", name="下载全县各乡镇清单（ZIP）").wait_for(timeout=180_000)
     data = _download(page, "下载全县各乡镇清单（ZIP）")
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         names = zf.namelist()

@@ -7,26 +7,23 @@ its own static folder, with no tile server and no other host.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 import urllib.request
 
 import pytest
 
-from tests.test_basemap import _colour, _png, _write_mbtiles, _xyz_independent
-from tests.test_browser import (
-    ROOT,
-    Server,
-    _free_port,
-    _new_page,
-    _open,
-    _shot,
-    browser,  # noqa: F401 - module fixture reused
+from tests.browser_support import (
+    LAPTOP,
+    new_page,
+    open_page,
+    outside_requests,
+    require_browser,
+    running_server,
+    shot,
 )
+from tests.test_basemap import _colour, _png, _write_mbtiles, _xyz_independent
 
 pytestmark = pytest.mark.browser
+require_browser()
 
 
 @pytest.fixture(scope="module")
@@ -45,45 +42,18 @@ def basemap_server(tmp_path_factory):
                 tiles[(z, x, y)] = _png(_colour(z, x, y))
     mbtiles = tmp / "县域底图.mbtiles"
     _write_mbtiles(mbtiles, tiles)
-    port = _free_port()
-    log = tmp / "server.log"
-    env = {**os.environ, "RISKMAP_BASEMAP": str(mbtiles), "RISKMAP_BASEMAP_CRS": "wgs84"}
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.port", str(port), "--server.headless", "true",
-        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}/"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}_stcore/health", timeout=2) as r:  # noqa: S310
-                if r.read() == b"ok":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"streamlit did not start:\n{log.read_text('utf-8', errors='replace')}")
-        time.sleep(0.3)
-    yield Server(url, log, ROOT / "layers"), tiles
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    env = {"RISKMAP_BASEMAP": str(mbtiles), "RISKMAP_BASEMAP_CRS": "wgs84"}
+    # reads only: the checkout's own layers, no editor
+    with running_server(tmp, None, env=env, secrets=False) as server:
+        yield server, tiles
 
 
-def test_offline_basemap_tiles_come_from_the_app_itself(browser, basemap_server):  # noqa: F811
+def test_offline_basemap_tiles_come_from_the_app_itself(chromium, basemap_server):
     server, tiles = basemap_server
     requests: list[str] = []
-    page = _new_page(browser, {"width": 1366, "height": 768})
-    page.on("request", lambda r: requests.append(r.url))
+    page = new_page(chromium, LAPTOP, requests=requests)
     try:
-        frame = _open(page, server)
+        frame = open_page(page, server)
         frame.wait_for_function(
             "() => Array.from(document.querySelectorAll('img.leaflet-tile'))"
             ".filter(i => i.complete && i.naturalWidth === 256).length >= 4",
@@ -95,7 +65,7 @@ def test_offline_basemap_tiles_come_from_the_app_itself(browser, basemap_server)
         assert srcs
         assert all(s.startswith(f"{server.url}app/static/basemap/") for s in srcs)
         assert "测试瓦片" in frame.inner_text(".leaflet-control-attribution")
-        _shot(page, "layout_offline_basemap")
+        shot(page, "layout_offline_basemap")
         # one tile fetched directly: the bytes of the file's tile at that XYZ address
         src = next(s for s in srcs if s.endswith(".png"))
         z, x, y = (int(v) for v in src.removesuffix(".png").rsplit("/", 3)[1:])
@@ -104,5 +74,4 @@ def test_offline_basemap_tiles_come_from_the_app_itself(browser, basemap_server)
             assert r.read() == tiles[(z, x, y)]
     finally:
         page.close()
-    outside = {u for u in requests if not u.startswith((server.url, "data:", "blob:", "about:"))}
-    assert outside == set()
+    assert outside_requests(requests, server.url) == []

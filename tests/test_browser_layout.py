@@ -1,7 +1,7 @@
 """Map furniture and URL state in a real Chromium at 1920×1080 and 1366×768 (issue 17).
 
-Reuses the live server and helpers of ``tests/test_browser.py`` (its own server instance for
-this module). Screenshots: ``tests/artifacts/layout_*.png``.
+The session's read-only server and browser (``shared_server``, ``chromium``: `tests/conftest.py`)
+and the helpers of `tests/browser_support.py`. Screenshots: ``tests/artifacts/layout_*.png``.
 """
 
 from __future__ import annotations
@@ -13,25 +13,43 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from tests.test_browser import (
+from riskmap.project import load_project
+from riskmap.settings import Settings
+from tests.browser_support import (
     ARTIFACTS,
     DESKTOP,
     LAPTOP,
     MAP_IFRAME,
     TIMINGS,
-    _idle,
-    _mark_frame,
-    _new_map,
-    _new_page,
-    _open,
-    _shot,
-    _sign_in,
-    browser,  # noqa: F401 - module fixtures reused
-    project,  # noqa: F401
-    server,  # noqa: F401
+    click_tab,
+    idle,
+    mark_frame,
+    new_map,
+    new_page,
+    open_page,
+    require_browser,
+    shot,
+    sign_in,
 )
 
 pytestmark = pytest.mark.browser
+require_browser()
+
+
+@pytest.fixture(scope="module")
+def server(shared_server):
+    """The session's read-only server (bundled data; signing in writes only its counters)."""
+    return shared_server
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    return chromium
+
+
+@pytest.fixture(scope="module")
+def project():
+    return load_project(Settings())
 
 SIZES = {"desktop": DESKTOP, "laptop": LAPTOP}
 
@@ -99,15 +117,15 @@ def _query(page) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("size", ["desktop", "laptop"])
-def test_map_furniture_does_not_overlap_and_fits(browser, server, size):  # noqa: F811
-    page = _new_page(browser, SIZES[size])
+def test_map_furniture_does_not_overlap_and_fits(browser, server, size):
+    page = new_page(browser, SIZES[size])
     try:
         started = time.perf_counter()
-        frame = _open(page, server)
+        frame = open_page(page, server)
         TIMINGS[f"{size}_open_to_map_ready_s"] = round(time.perf_counter() - started, 2)
         page.wait_for_timeout(500)  # the legend's fit runs after the iframe is sized
         boxes = frame.evaluate(_BOXES_JS)
-        _shot(page, f"layout_{size}")
+        shot(page, f"layout_{size}")
         assert boxes["layerControls"] == 0  # one layer switcher: the sidebar
         furniture = {k: boxes[k] for k in ("legend", "zoom", "home", "scale") if boxes[k]}
         assert set(furniture) == {"legend", "zoom", "home", "scale"}
@@ -131,7 +149,7 @@ def test_map_furniture_does_not_overlap_and_fits(browser, server, size):  # noqa
         assert frame.evaluate(is_open) is not first
         if not first:  # opened on the laptop: still inside the map, clear of the buttons
             opened = frame.evaluate(_BOXES_JS)
-            _shot(page, f"layout_{size}_legend_open")
+            shot(page, f"layout_{size}_legend_open")
             assert opened["legend"][3] <= opened["map"][3]
             assert not _overlap(opened["legend"], opened["zoom"])
             assert not _overlap(opened["legend"], opened["home"])
@@ -150,20 +168,20 @@ def test_map_furniture_does_not_overlap_and_fits(browser, server, size):  # noqa
     "the figure is recorded in tests/artifacts/timings.json",
     strict=False,
 )
-def test_page_open_to_map_ready_within_3_s(browser, server):  # noqa: F811
+def test_page_open_to_map_ready_within_3_s(browser, server):
     """Warm server (data loaded by the first visit): a new visitor's page is ready in ≤ 3 s.
 
     Measured from the browser's navigation start to the map's layers existing. On a machine
     busier than its cores (load average above the CPU count: other jobs share it) the figure
     is recorded in ``tests/artifacts/timings.json`` but not judged.
     """
-    page = _new_page(browser, DESKTOP)
+    page = new_page(browser, DESKTOP)
     try:
-        _open(page, server)  # warms the server's cache
+        open_page(page, server)  # warms the server's cache
         times = []
         for _ in range(3):
             started = time.perf_counter()
-            _open(page, server)
+            open_page(page, server)
             times.append(time.perf_counter() - started)
         TIMINGS["open_to_map_ready_warm_s"] = [round(t, 2) for t in times]
         load = os.getloadavg()[0]
@@ -175,10 +193,10 @@ def test_page_open_to_map_ready_within_3_s(browser, server):  # noqa: F811
         page.close()
 
 
-def test_wheel_scrolls_the_page_until_the_map_is_clicked(browser, server):  # noqa: F811
-    page = _new_page(browser, LAPTOP)
+def test_wheel_scrolls_the_page_until_the_map_is_clicked(browser, server):
+    page = new_page(browser, LAPTOP)
     try:
-        frame = _open(page, server)
+        frame = open_page(page, server)
         box = page.query_selector(MAP_IFRAME).bounding_box()
         x, y = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5
         zoom0 = _view(frame)[2]
@@ -213,10 +231,10 @@ def test_wheel_scrolls_the_page_until_the_map_is_clicked(browser, server):  # no
         page.close()
 
 
-def test_home_button_and_view_in_the_url(browser, server, project):  # noqa: F811
-    page = _new_page(browser, DESKTOP)
+def test_home_button_and_view_in_the_url(browser, server, project):
+    page = new_page(browser, DESKTOP)
     try:
-        frame = _open(page, server)
+        frame = open_page(page, server)
         home_view = _view(frame)
         assert "view" not in _query(page)
         # the user zooms far out (the old trap) and pans: the view goes into the URL
@@ -234,7 +252,7 @@ def test_home_button_and_view_in_the_url(browser, server, project):  # noqa: F81
         assert abs(lng - 100.0) < 1
         # a reload of that URL opens at that view
         url = page.url
-        frame = _open(page, server, "?" + urlsplit(url).query)
+        frame = open_page(page, server, "?" + urlsplit(url).query)
         again = _view(frame)
         assert again[2] == 5
         assert abs(again[0] - lat) < 1e-3
@@ -253,12 +271,12 @@ def test_home_button_and_view_in_the_url(browser, server, project):  # noqa: F81
         assert bounds[2] >= lon1
         assert bounds[3] >= lat1
         assert _view(frame)[2] >= home_view[2] - 1  # the county fills the map again
-        _shot(page, "layout_home")
+        shot(page, "layout_home")
     finally:
         page.close()
 
 
-def test_every_filter_and_the_view_round_trip_through_the_url(browser, server, project):  # noqa: F811
+def test_every_filter_and_the_view_round_trip_through_the_url(browser, server, project):
     gdf = project.layers["geohazard"].gdf
     code = project.township("巴山镇")[0]
     mine = gdf[gdf["township_code"] == code]
@@ -273,10 +291,10 @@ def test_every_filter_and_the_view_round_trip_through_the_url(browser, server, p
         "sel": f"geohazard:{uid}",
         "view": "31.95000,108.60000,12",
     }
-    page = _new_page(browser, DESKTOP)
+    page = new_page(browser, DESKTOP)
     try:
         text = "&".join(f"{k}={quote(v)}" for k, v in query.items())
-        frame = _open(page, server, "?" + text)
+        frame = open_page(page, server, "?" + text)
         page.wait_for_timeout(500)
         assert _query(page) == query  # nothing lost or rewritten
         lat, lng, zoom = _view(frame)
@@ -290,29 +308,30 @@ def test_every_filter_and_the_view_round_trip_through_the_url(browser, server, p
         assert chips == ["中型", "大型", "特大型"]
         assert "已选点位：地质灾害隐患点" in page.inner_text("body")
         # the threshold changes the classes, the URL follows; the view stays
-        _mark_frame(frame)
+        mark_frame(frame)
         box = side.get_by_test_id("stSelectbox").filter(has_text="地质灾害隐患点 ·")
         box.locator("input").click()
         page.get_by_role("option", name="≥ 大型", exact=True).click()
-        frame = _new_map(page)
-        _idle(page)
+        frame = new_map(page)
+        idle(page)
         q = _query(page)
         assert q["grades"] == "geohazard:大型|特大型"
         assert q["view"] == query["view"]
         assert _view(frame)[2] == 12
-        _shot(page, "layout_url_round_trip")
+        shot(page, "layout_url_round_trip")
     finally:
         page.close()
 
 
-def test_no_english_in_the_visible_chrome(browser, server):  # noqa: F811
-    page = _new_page(browser, LAPTOP)
+def test_no_english_in_the_visible_chrome(browser, server):
+    page = new_page(browser, LAPTOP)
     try:
-        frame = _open(page, server, "?q=" + quote("滑坡"))
-        _sign_in(page)
-        page.get_by_role("tab", name="导入调查表", exact=True).click()
-        page.wait_for_timeout(500)
-        page.wait_for_timeout(1000)  # the chrome script translates what was just rendered
+        frame = open_page(page, server, "?q=" + quote("滑坡"))
+        sign_in(page)
+        click_tab(page, "导入调查表")
+        # the uploader rendered and the chrome script translated it ("Browse files")
+        page.get_by_text("选择文件").first.wait_for()
+        idle(page)
         texts = page.evaluate(_TEXT_JS) + frame.evaluate(_TEXT_JS)
         attrs = page.evaluate(_ATTRS_JS) + frame.evaluate(_ATTRS_JS)
         assert any("选择文件" in t for t in texts)  # the uploader is on the page, in Chinese
@@ -328,7 +347,7 @@ def test_no_english_in_the_visible_chrome(browser, server):  # noqa: F811
         page.close()
 
 
-def test_csv_download_holds_exactly_the_rows_on_screen(browser, server, project):  # noqa: F811
+def test_csv_download_holds_exactly_the_rows_on_screen(browser, server, project):
     """Township, layers and grade threshold applied: the CSV's rows per layer = the lists."""
     import csv
     import io
@@ -337,15 +356,13 @@ def test_csv_download_holds_exactly_the_rows_on_screen(browser, server, project)
     query = "?township=" + quote("巴山镇") + "&layers=geohazard,bridge&grades=" + quote(
         "geohazard:中型|大型|特大型"
     )
-    page = _new_page(browser, DESKTOP)
+    page = new_page(browser, DESKTOP)
     try:
-        _open(page, server, query)
-        page.get_by_role("tab", name="清单", exact=True).click()
-        page.wait_for_timeout(500)
+        open_page(page, server, query)
+        click_tab(page, "清单")
         lists = page.inner_text("[data-testid='stTabs']")
         shown = dict(re.findall(r"(地质灾害隐患点|危旧桥梁)（(\d+)）", lists))
-        page.get_by_role("tab", name="下载清单", exact=True).click()
-        page.wait_for_timeout(500)
+        click_tab(page, "下载清单")
         with page.expect_download() as info:
             page.get_by_role("button", name="下载 CSV").click()
         text = Path(info.value.path()).read_text("utf-8-sig")

@@ -1,7 +1,7 @@
 """Status change in a real browser (issue 11): an editor closes a point 治理中 → 已销号 with date
 and reason, sees the 清零 figures and the map change, undoes it; a viewer sees no control.
 
-Same server/browser fixtures and helpers as `tests/test_browser.py` (its own server: a private
+The session's browser and the helpers of `tests/browser_support.py`; its own server (a private
 copy of the layers).
 """
 
@@ -10,25 +10,43 @@ from __future__ import annotations
 import json
 
 import pytest
-from playwright.sync_api import expect
 
-from . import test_browser as tb
-from .test_browser import (
-    _click_tab,
-    _idle,
-    _map_frame,
-    _mark_frame,
-    _new_map,
-    _open,
-    _point_xy,
-    _shot,
-    _sign_in,
+from tests.browser_support import (
+    DESKTOP,
+    click_tab,
+    copy_layers,
+    idle,
+    map_frame,
+    mark_frame,
+    new_map,
+    new_page,
+    open_page,
+    point_xy,
+    require_browser,
+    running_server,
+    shot,
+    sign_in,
 )
 
-# the same module-scoped fixtures (this module gets its own server with a private layers copy)
-browser, page, server = tb.browser, tb.page, tb.server
-
 pytestmark = pytest.mark.browser
+require_browser()
+from playwright.sync_api import expect  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """This module's own server: it changes a status and undoes it, on its own layers copy."""
+    tmp = tmp_path_factory.mktemp("server")
+    with running_server(tmp, copy_layers(tmp / "layers")) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def page(chromium):
+    p = new_page(chromium, DESKTOP)
+    yield p
+    p.close()
+
 
 INDEX_OF = """([layer, uid]) => {
     const d = window.riskmap.maps[0].riskmap.layers[layer].data;
@@ -80,20 +98,20 @@ def test_editor_closes_a_point_sees_figures_and_map_change_then_undoes(  # noqa:
     ]
     county_active = sum(1 for f in every if f["properties"]["status"] != "已销号")
     county_cleared = len(every) - county_active  # all cleared on 2026-06-30 (this year)
-    frame = _open(page, server, "?layers=geohazard")
+    frame = open_page(page, server, "?layers=geohazard")
     n_before, _ = frame.evaluate(MARKS)
     assert n_before == active
     # a viewer: select the point on the map; no status control appears
     index = frame.evaluate(INDEX_OF, ["geohazard", uid])
     assert index >= 0
-    x, y = _point_xy(page, frame, "geohazard", index)
+    x, y = point_xy(page, frame, "geohazard", index)
     page.mouse.click(x, y)
     page.get_by_text(f"已选点位：地质灾害隐患点 · {target['name']}（{uid}）").wait_for()
-    _idle(page)
+    idle(page)
     assert page.get_by_text("变更状态（当前").count() == 0
     assert page.get_by_role("button", name="确认变更状态").count() == 0
     # an editor: the same selection now has the control
-    _sign_in(page)
+    sign_in(page)
     page.get_by_text(f"已选点位：地质灾害隐患点 · {target['name']}（{uid}）").wait_for()
     page.get_by_text("变更状态（当前：治理中）").click()
     _choose_main(page, "新状态", "已销号（销号）")
@@ -101,7 +119,7 @@ def test_editor_closes_a_point_sees_figures_and_map_change_then_undoes(  # noqa:
     page.get_by_label("备注（可选）").fill("浏览器测试")
     page.get_by_role("button", name="确认变更状态").click()
     page.get_by_text(f"已变更：地质灾害隐患点 {uid} 治理中 → 已销号").wait_for(timeout=60_000)
-    _idle(page)
+    idle(page)
     props = {f["properties"]["uid"]: f["properties"] for f in _features(server)}
     assert props[uid]["status"] == "已销号"
     assert props[uid]["cleared_reason"] == "工程治理"
@@ -111,35 +129,35 @@ def test_editor_closes_a_point_sees_figures_and_map_change_then_undoes(  # noqa:
         "status", "tester", uid, "浏览器测试",
     )  # fmt: skip
     # 清零 figures
-    _click_tab(page, "清零进度")
+    click_tab(page, "清零进度")
     want = f"{county_active - 1} 处"
     assert _shown_metric(page, "在册隐患", want) == want
     want = f"{county_cleared + 1} 处"
     assert _shown_metric(page, "今年销号", want) == want
-    _shot(page, "desktop_progress")
+    shot(page, "desktop_progress")
     # the map: the point is hidden (cleared points hidden by default) …
-    frame = _map_frame(page)
+    frame = map_frame(page)
     assert frame.evaluate(MARKS)[0] == active - 1
     assert frame.evaluate(INDEX_OF, ["geohazard", uid]) == -1
     # … and shows faded with the toggle
-    _mark_frame(frame)
+    mark_frame(frame)
     page.get_by_test_id("stSidebar").get_by_text("显示已销号点位（淡显）").click()
-    frame = _new_map(page)
-    _idle(page)
+    frame = new_map(page)
+    idle(page)
     assert frame.evaluate(MARKS) == [len(feats), cleared + 1]
-    _shot(page, "desktop_cleared_faded")
+    shot(page, "desktop_cleared_faded")
     page.get_by_text(f"已选点位：地质灾害隐患点 · {target['name']}（{uid}）").wait_for()
     # undo
-    _mark_frame(frame)
+    mark_frame(frame)
     page.get_by_text("变更状态（当前：已销号）").click()
     page.get_by_role("button", name="撤销最近一次状态变更").click()
     page.get_by_text(f"已撤销：地质灾害隐患点 {uid} 恢复为 治理中").wait_for(timeout=60_000)
-    frame = _new_map(page)
-    _idle(page)
+    frame = new_map(page)
+    idle(page)
     props = {f["properties"]["uid"]: f["properties"] for f in _features(server)}
     assert props[uid]["status"] == "治理中"
-    _click_tab(page, "清零进度")
+    click_tab(page, "清零进度")
     want = f"{county_active} 处"
     assert _shown_metric(page, "在册隐患", want) == want
-    frame = _map_frame(page)
+    frame = map_frame(page)
     assert frame.evaluate(MARKS) == [len(feats), cleared]

@@ -9,115 +9,55 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from riskmap.auth import hash_password
+from tests.browser_support import (
+    ARTIFACTS,
+    EDITOR,
+    MAP_IFRAME,
+    copy_layers,
+    idle,
+    new_page,
+    outside_requests,
+    require_browser,
+    running_server,
+    sign_in,
+)
 from tests.test_alerts import hand_affected
 
 pytestmark = pytest.mark.browser
+require_browser()
+from playwright.sync_api import Frame, Page, expect  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]  # fmt: skip
-MAP_IFRAME = 'iframe[title*="streamlit_folium"]'
-EDITOR, EDITOR_PW = "tester", "browser-test-password"
 SEAT = (108.66073, 31.94856)  # 葛城街道's seat (data/townships.csv), the county town
-
-if not CHROMIUM.exists():
-    if os.environ.get("RISKMAP_REQUIRE_BROWSER") == "1":
-        pytest.fail("RISKMAP_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing", pytrace=False)
-    pytest.skip("/usr/bin/chromium not installed", allow_module_level=True)
-if os.environ.get("RISKMAP_REQUIRE_BROWSER") != "1":
-    pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Frame, Page, expect, sync_playwright  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    """This module's own server: it issues a warning, on its own layers copy (none issued yet)."""
     tmp = tmp_path_factory.mktemp("server")
-    layers = tmp / "layers"
-    shutil.copytree(ROOT / "layers", layers, ignore=shutil.ignore_patterns(".history", ".cache"))
+    layers = copy_layers(tmp / "layers")
     (layers / "records" / "warnings.json").unlink(missing_ok=True)
-    secrets = tmp / "secrets.toml"
-    secrets.write_text(
-        f'[editors]\n{EDITOR} = "{hash_password(EDITOR_PW, n=2**12)}"\n', encoding="utf-8"
-    )
-    port = _free_port()
-    log = tmp / "server.log"
-    env = {**os.environ, "RISKMAP_LAYERS_DIR": str(layers)}
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.port", str(port), "--server.headless", "true",
-        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none", "--secrets.files", str(secrets),
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}/"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}_stcore/health", timeout=2) as r:  # noqa: S310
-                if r.read() == b"ok":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"streamlit did not start:\n{log.read_text('utf-8', errors='replace')}")
-        time.sleep(0.3)
-    yield url, layers
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_server(tmp, layers) as srv:
+        yield srv.url, layers
     ARTIFACTS.mkdir(exist_ok=True)
-    shutil.copy(log, ARTIFACTS / "server_warnings.log")
+    shutil.copy(srv.log, ARTIFACTS / "server_warnings.log")
 
 
 @pytest.fixture(scope="module")
-def page():
+def page(chromium):
     requests: list[str] = []
     errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        p = browser.new_page(
-            viewport={"width": 1600, "height": 1000}, accept_downloads=True, locale="zh-CN"
-        )
-        p.on("request", lambda r: requests.append(r.url))
-        p.on("pageerror", lambda e: errors.append(str(e)))
-        p.set_default_timeout(120_000)  # 8 engineers share 2 cores: runs can be slow
-        p.requests, p.errors = requests, errors
-        yield p
-        browser.close()
-
-
-def _idle(page: Page) -> None:
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        '() => !document.querySelector(\'[data-testid="stStatusWidget"] [data-testid='
-        "\"stStatusWidgetRunningIcon\"]') && !document.querySelector('.stSpinner')",
-        timeout=60_000,
-    )
-    page.wait_for_timeout(300)
+    # 8 engineers share 2 cores: runs can be slow
+    p = new_page(chromium, {"width": 1600, "height": 1000}, requests=requests, errors=errors,
+                 timeout_ms=120_000)
+    p.requests, p.errors = requests, errors
+    yield p
+    p.close()
 
 
 def _draw_frame(page: Page, *, with_rings: bool = False) -> Frame:
@@ -149,13 +89,8 @@ def _metric(page: Page, label: str) -> str:
 def _sign_in_to_warnings(page: Page, url: str) -> None:
     page.goto(url)
     page.wait_for_selector(MAP_IFRAME, timeout=60_000)
-    _idle(page)
-    side = page.get_by_test_id("stSidebar")
-    side.get_by_label("用户名").fill(EDITOR)
-    side.get_by_label("密码").fill(EDITOR_PW)
-    side.get_by_role("button", name="登录").click()
-    page.get_by_text(f"已登录：{EDITOR}").wait_for()
-    _idle(page)
+    idle(page)
+    sign_in(page)
     page.get_by_role("tab", name="预警", exact=True).click()
 
 
@@ -194,7 +129,7 @@ def _respond(page: Page, uid: str, outcome: str, moved: str) -> None:
     form.get_by_label("已转移人数").fill(moved)
     form.get_by_role("button", name="登记").click()
     page.get_by_text(f"已登记 {uid}").wait_for()
-    _idle(page)
+    idle(page)
 
 
 def _download_cells(page: Page, name: str) -> list[str]:
@@ -213,10 +148,10 @@ def test_draw_issue_respond_download(page, server):
     url, layers = server
     _sign_in_to_warnings(page, url)
     page.get_by_text("在地图上绘制", exact=True).click()
-    _idle(page)
+    idle(page)
     _draw_box(page, *SEAT, 0.012)
     page.get_by_text("范围内点位").wait_for()
-    _idle(page)
+    idle(page)
     text = page.get_by_text("范围内点位").first.inner_text()
     reported = int(text.split("范围内点位")[1].split("个")[0])
     assert reported > 0
@@ -227,7 +162,7 @@ def test_draw_issue_respond_download(page, server):
     page.screenshot(path=str(ARTIFACTS / "warning_drawn.png"))
     page.get_by_role("button", name="发布预警").click()
     page.get_by_text("已发布").first.wait_for()
-    _idle(page)
+    idle(page)
     (record,) = json.loads((layers / "records" / "warnings.json").read_text("utf-8"))
     assert (record["area"]["kind"], record["created_by"]) == ("drawn", EDITOR)
     # the stored list is exactly what a hand computation finds in the drawn polygon
@@ -250,6 +185,5 @@ def test_draw_issue_respond_download(page, server):
     assert any("叫应率 " in c for c in cells)
     # offline: Leaflet.draw came from this server, nothing from outside
     assert any(u.endswith("/leaflet.draw.js") and u.startswith(url) for u in page.requests)
-    allowed = (url, "data:", "blob:", "about:")
-    assert sorted({u for u in page.requests if not u.startswith(allowed)}) == []
+    assert outside_requests(page.requests, url) == []
     assert page.errors == []

@@ -1,6 +1,7 @@
 """The print downloads in a real headless Chromium: the PDFs arrive and are the right ones.
 
-Reuses the live-server fixtures of `tests.test_browser` (a second server for this module).
+Reads only: the session's read-only server and browser (``shared_server``, ``chromium``:
+`tests/conftest.py`) and the helpers of `tests/browser_support.py`.
 """
 
 from __future__ import annotations
@@ -8,33 +9,40 @@ from __future__ import annotations
 import io
 from urllib.parse import quote
 
+import pytest
 from pypdf import PdfReader
 
-from tests.test_browser import (  # noqa: F401 - fixtures are found by name
-    _click_tab,
-    _download,
-    _open,
-    _shot,
-    browser,
-    page,
-    pytestmark,
-    server,
+from tests.browser_support import (
+    DESKTOP,
+    click_tab,
+    download,
+    new_page,
+    open_page,
+    require_browser,
+    shot,
 )
+
+pytestmark = pytest.mark.browser
+require_browser()
 
 
 def _text(data: bytes) -> str:
     return "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
 
 
-def test_township_sheet_and_poster_download_as_pdf(page, server):  # noqa: F811 - fixtures
-    _open(page, server, "?township=" + quote("巴山镇"))
-    _click_tab(page, "下载清单")
-    page.get_by_role("button", name="下载巴山镇图表（PDF）").scroll_into_view_if_needed()
-    _shot(page, "desktop_print_downloads")
-    sheet = _download(page, "下载巴山镇图表（PDF）")
-    assert sheet.startswith(b"%PDF")
-    assert "城口县巴山镇安全风险点位图表" in _text(sheet)
-    poster = _download(page, "下载全县总图（A3，PDF）")
-    reader = PdfReader(io.BytesIO(poster))
-    assert len(reader.pages) == 1
-    assert "城口县安全风险点位总图" in _text(poster)
+def test_township_sheet_and_poster_download_as_pdf(chromium, shared_server):
+    page = new_page(chromium, DESKTOP)
+    try:
+        open_page(page, shared_server, "?township=" + quote("巴山镇"))
+        click_tab(page, "下载清单")
+        page.get_by_role("button", name="下载巴山镇图表（PDF）").scroll_into_view_if_needed()
+        shot(page, "desktop_print_downloads")
+        sheet = download(page, "下载巴山镇图表（PDF）")
+        assert sheet.startswith(b"%PDF")
+        assert "城口县巴山镇安全风险点位图表" in _text(sheet)
+        poster = download(page, "下载全县总图（A3，PDF）")
+        reader = PdfReader(io.BytesIO(poster))
+        assert len(reader.pages) == 1
+        assert "城口县安全风险点位总图" in _text(poster)
+    finally:
+        page.close()

@@ -10,30 +10,29 @@ frames, no KaTeX, the payload visible as literal text, and no request outside lo
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-from riskmap.auth import USER_LOCK_AFTER, hash_password
+from riskmap.auth import USER_LOCK_AFTER
+from tests.browser_support import (
+    EDITOR,
+    EDITOR_PW,
+    MAP_IFRAME,
+    ROOT,
+    idle,
+    new_page,
+    outside_requests,
+    require_browser,
+    running_server,
+)
 
 pytestmark = pytest.mark.browser
+require_browser()
+from playwright.sync_api import Page  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("/usr/bin/chromium not installed", allow_module_level=True)
-pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
-
-MAP_IFRAME = 'iframe[title*="streamlit_folium"]'
 HOST = "example.invalid"
 LINK = f"[点此](http://{HOST}/a)"
 PAYLOAD = (
@@ -41,7 +40,6 @@ PAYLOAD = (
     f"<img src=http://{HOST}/h.png> <a href=http://{HOST}/b>b</a>"
 )
 UID = f"GH-[u](http://{HOST}/u)"
-EDITOR, EDITOR_PW = "tester", "browser-test-password"
 PARAMS = ("township", "layers", "statuses", "q", "choropleth")
 
 FIND_OUTSIDE = """(host) => {
@@ -54,12 +52,6 @@ FIND_OUTSIDE = """(host) => {
     return {refs: out, katex: document.querySelectorAll('.katex').length,
             text: document.body ? document.body.innerText : ''};
 }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _evil_layers(target: Path) -> None:
@@ -81,63 +73,18 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("evil")
     layers = tmp / "layers"
     _evil_layers(layers)
-    port = _free_port()
-    log = tmp / "server.log"
-    env = {**os.environ, "RISKMAP_LAYERS_DIR": str(layers), "RISKMAP_COUNTY_NAME": PAYLOAD}
-    secrets = tmp / "secrets.toml"
-    secrets.write_text(f'[editors]\n{EDITOR} = "{hash_password(EDITOR_PW, n=2**12)}"\n', "utf-8")
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.port", str(port), "--server.headless", "true",
-        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none", "--secrets.files", str(secrets),
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}/"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}_stcore/health", timeout=2) as r:  # noqa: S310
-                if r.read() == b"ok":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"streamlit did not start:\n{log.read_text('utf-8', errors='replace')}")
-        time.sleep(0.3)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running_server(tmp, layers, env={"RISKMAP_COUNTY_NAME": PAYLOAD}) as srv:
+        yield srv.url
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def page(chromium, server):
     del server
     requests: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
-        )
-        p = browser.new_page(viewport={"width": 1600, "height": 1000}, locale="zh-CN")
-        p.set_default_timeout(60_000)
-        p.on("request", lambda r: requests.append(r.url))
-        p.requests = requests  # type: ignore[attr-defined]
-        yield p
-        browser.close()
-
-
-def _idle(page: Page) -> None:
-    page.wait_for_timeout(500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidgetRunningIcon\"]')",
-        timeout=60_000,
-    )
-    page.wait_for_timeout(500)
+    p = new_page(chromium, {"width": 1600, "height": 1000}, requests=requests)
+    p.requests = requests  # type: ignore[attr-defined]
+    yield p
+    p.close()
 
 
 def _check(page: Page, server: str, *, expect_text: tuple[str, ...]) -> None:
@@ -150,15 +97,13 @@ def _check(page: Page, server: str, *, expect_text: tuple[str, ...]) -> None:
     shown = "\n".join(texts).replace("\u2060", "")  # md's invisible word joiner
     for literal in expect_text:
         assert literal in shown, literal
-    outside = sorted({u for u in page.requests if not u.startswith(  # type: ignore[attr-defined]
-        (server, "data:", "blob:", "about:"))})
-    assert outside == []
+    assert outside_requests(page.requests, server) == []  # type: ignore[attr-defined]
 
 
 def test_payload_in_every_query_parameter(page, server):
     page.goto(server + "?" + urlencode(dict.fromkeys(PARAMS, PAYLOAD)))
     page.get_by_text("不存在，已显示全县").wait_for()
-    _idle(page)
+    idle(page)
     # the unknown township is named as text, links and images included
     _check(page, server, expect_text=(f"网址中的乡镇“{PAYLOAD}”不存在",))
 
@@ -167,14 +112,14 @@ def test_payload_in_the_search_text(page, server):
     query = f"无此点 {PAYLOAD} a@b.cn www.{HOST}"  # matches nothing: the warning repeats it
     page.goto(server + "?" + urlencode({"q": query}))
     page.get_by_text("没有名称或编号包含").first.wait_for()  # the 无符合条件的点位 notice
-    _idle(page)
+    idle(page)
     _check(page, server, expect_text=(f"没有名称或编号包含“{query}”",))
 
 
 def test_payload_in_layer_county_and_feature_names(page, server):
     page.goto(server + "?" + urlencode({"layers": "geohazard"}))
     page.wait_for_selector(MAP_IFRAME)
-    _idle(page)
+    idle(page)
     handle = page.query_selector(MAP_IFRAME)
     frame = handle.content_frame()
     frame.wait_for_function("() => window.riskmap && window.riskmap.maps.length")
@@ -189,7 +134,7 @@ def test_payload_in_layer_county_and_feature_names(page, server):
     box = handle.bounding_box()
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.get_by_text("已选点位：").first.wait_for()
-    _idle(page)
+    idle(page)
     _check(page, server, expect_text=(
         f"{PAYLOAD}安全风险“一张图”",  # the title (county name)
         f"已选点位：地灾 {PAYLOAD} · 斜坡 {PAYLOAD}（{UID}）",  # the selected-point panel
