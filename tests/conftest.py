@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 import geopandas as gpd
 from shapely.geometry import box
 
 from riskmap.catalog import Catalog, catalog_from_dict
+
+# Property tests: 50 examples each, no deadline (a loaded 2-core CI machine makes timings
+# meaningless); HYPOTHESIS_PROFILE=thorough runs 500 each (before a release, or after changing a
+# reader or the importer). A test's own ``@settings(max_examples=…)`` below 50 is kept.
+hypothesis_settings.register_profile("suite", max_examples=50, deadline=None)
+hypothesis_settings.register_profile("thorough", max_examples=500, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

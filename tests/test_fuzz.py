@@ -16,9 +16,7 @@ from riskmap.errors import DataFileError
 from riskmap.importers import plan_import
 from riskmap.settings import Settings
 
-FUZZ = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+FUZZ = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _error(path: Path) -> str | None:

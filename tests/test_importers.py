@@ -637,9 +637,7 @@ def no_write(monkeypatch, tmp_path, survey, gdf_townships, gdf_county):
     return cfg, kw
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=400))
 def test_arbitrary_bytes_never_raise_never_write(data, survey, no_write):
     cfg, kw = no_write
@@ -672,9 +670,7 @@ _cell = st.one_of(
 )
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     rows=st.lists(st.lists(_cell, min_size=1, max_size=5), max_size=6),
     fmt=st.tuples(

@@ -18,7 +18,7 @@ from riskmap import readers
 from riskmap.errors import ImportFileError
 from riskmap.schema import _text_column
 
-FUZZ = settings(max_examples=400, deadline=None)
+FUZZ = settings()  # examples and deadline: the profile (tests/conftest.py)
 PIECES = ["a", "1", "108.66", " ", "\u3000", ",", ";", "\t", '"', '""', "\n", "\r", "\r\n"]
 PIECES += ["\x85", "\u2028", "\x0b", "经度", "纬度", "é"]
 
