@@ -122,6 +122,8 @@ def _draw_box(page: Page, lon: float, lat: float, d: float) -> None:
 def _respond(page: Page, uid: str, outcome: str, moved: str) -> None:
     form = page.get_by_test_id("stForm")
     field = form.get_by_test_id("stSelectbox").locator("input")
+    # the form of the previous run may still be on screen next to the new one: wait for one
+    expect(field).to_have_count(1)
     field.click()
     field.fill(uid)  # type to filter: the option list is then short and surely open
     page.get_by_role("option").filter(has_text=uid).first.click()
