@@ -302,7 +302,7 @@ def test_no_english_in_the_visible_chrome(browser, server):
         sign_in(page)
         click_tab(page, "导入调查表")
         # the uploader rendered and the chrome script translated it ("Browse files")
-        page.get_by_text("选择文件").first.wait_for()
+        page.get_by_text("选择文件").locator("visible=true").first.wait_for()
         idle(page)
         texts = page.evaluate(_TEXT_JS) + frame.evaluate(_TEXT_JS)
         attrs = page.evaluate(_ATTRS_JS) + frame.evaluate(_ATTRS_JS)
