@@ -309,6 +309,8 @@ def _targets_section(figures: dict, as_of: dt.date, names: dict[str, str]) -> No
     st.markdown("#### 考核目标（2026年工作要点）")
     if figures["targets_error"]:
         st.error(f"考核目标文件有误：{md(figures['targets_error'])}")
+    elif figures["targets"].empty:
+        st.info("未声明考核目标（图层文件夹中没有 targets.toml，或其中没有目标）。")
     else:
         county = figures["targets"][figures["targets"]["code"] == "county"]
         table = targets.targets_table(county).drop(columns=["乡镇"])
