@@ -53,6 +53,12 @@ class RiskmapGroup(click.Group):
 
 
 overwrite_opt = click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+pdf_out_opt = click.option(
+    "--out",
+    "out_text",
+    required=True,
+    help="Output .pdf, or a folder (existing, or with a trailing /).",
+)
 townships_opt = click.option(
     "--townships",
     "townships_path",
@@ -1001,12 +1007,7 @@ def report(
 @main.command()
 @click.argument("uid")
 @click.option("--layer", "layer_id", required=True, help="Layer id of the point, e.g. geohazard.")
-@click.option(
-    "--out",
-    "out_text",
-    required=True,
-    help="Output .pdf, or a folder (existing, or with a trailing /).",
-)
+@pdf_out_opt
 @click.option("--size", type=click.Choice(["A4", "A5"], case_sensitive=False), default="A4")
 @click.option("--public", is_flag=True, help="Public card (公开版): no phone numbers.")
 @townships_opt
@@ -1036,12 +1037,7 @@ def card(
 
 
 @main.command()
-@click.option(
-    "--out",
-    "out_text",
-    required=True,
-    help="Output .pdf, or a folder (existing, or with a trailing /).",
-)
+@pdf_out_opt
 @click.option("--size", type=click.Choice(["A3", "A2"], case_sensitive=False), default="A3")
 @click.option("--include-cleared", is_flag=True, help="Also draw cleared (已销号) points.")
 @townships_opt
