@@ -894,7 +894,7 @@ def db_init(url: str) -> None:
 @url_opt
 @click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="Layers folder to load (default: the installation's layers/).")
-@click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
+@click.option("--user", default=_shell_user, help="Recorded in history (default: login name).")
 @click.option("--replace", is_flag=True, help="Also load layers the database already has.")
 def db_load_files(url: str, from_dir: Path | None, user: str, replace: bool) -> None:
     """Copy the layers folder (catalog, layers with history, records, attachments) into the db."""
@@ -1362,3 +1362,7 @@ def diff_cmd(
     click.echo(table.to_string(index=False))
     counts = df.drop_duplicates(["layer", "uid", "kind"])["kind_label"].value_counts()
     click.echo("合计: " + "，".join(f"{k} {n}" for k, n in counts.items()))
+
+
+if __name__ == "__main__":  # python -m riskmap.cli …, as the `riskmap` script
+    main()
