@@ -455,6 +455,7 @@ def import_cmd(
         commit_import,
         plan_import,
         report_frame,
+        report_json_text,
     )
 
     settings = Settings.from_env()
@@ -494,9 +495,7 @@ def import_cmd(
         for uid, fields in plan.changes.items()
     }
     if report_json is not None:
-        data = {**report.to_json_dict(), "changes": changes}
-        text = json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1)
-        io.write_text_atomic(report_json, text)
+        io.write_text_atomic(report_json, report_json_text(report, changes=changes))
     click.echo(f"文件: {file.name}  编码: {report.encoding or '-'}  图层: {spec.name}")
     for note in report.notes:
         click.echo(f"  · {note}")
@@ -504,8 +503,7 @@ def import_cmd(
         error = report.file_error
         msg = error if error.startswith(file.name) else f"{file.name}: {error}"
         raise RiskmapError(msg)
-    rows = report_frame(report)
-    issues = rows[rows["级别"].notna()]
+    issues = report_frame(report, only_messages=True)
     if len(issues):
         from riskmap.texttable import format_table  # noqa: PLC0415 - pandas, lazily
 

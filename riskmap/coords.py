@@ -146,6 +146,10 @@ _DMS_RE = re.compile(
     re.VERBOSE,
 )
 _DEG_ONLY_RE = re.compile(r"^(?P<d>\d+(?:\.\d+)?)\s*°$")
+_NUM = r"([0-9]+(?:\.[0-9]+)?)"
+_ASCII_DMS_PATTERN = rf"""^ *{_NUM} *° *{_NUM} *' *(?:{_NUM} *"?)? *$"""
+"""The common DMS spelling (``108°39'50.4"``, ASCII digits and spaces; seconds optional),
+parsed for a whole column at once; `parse_coordinate` gives the same value for these cells."""
 
 
 def normalise_text(text: str) -> str:
@@ -239,14 +243,45 @@ def parse_coordinate_array(values: Sequence[object] | np.ndarray | pd.Series) ->
         pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan), copy=True
     )
     fast[~np.isfinite(fast)] = np.nan
-    redo = np.isnan(fast)
-    if redo.any():
+    redo = np.flatnonzero(np.isnan(fast))
+    if redo.size:
         cells = series.to_numpy(dtype=object)
-        for i in np.flatnonzero(redo):
-            parsed = parse_coordinate(cells[i])
-            if parsed is not None:
-                fast[i] = parsed
+        fast[redo], parsed = _parse_ascii_dms(cells[redo])
+        for i in redo[~parsed]:
+            value = parse_coordinate(cells[i])
+            if value is not None:
+                fast[i] = value
     return fast
+
+
+def _parse_ascii_dms(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Parse the cells written in the common DMS spelling in one regex pass over the column.
+
+    Parameters
+    ----------
+    cells
+        Object array ``(m,)`` of cells (text or anything else).
+
+    Returns
+    -------
+    values, parsed
+        Degrees ``(m,)`` (NaN where not parsed or where minutes/seconds are 60 or more, as
+        `parse_coordinate` does) and a bool mask ``(m,)`` of the cells the pattern decided
+        (the others still go through `parse_coordinate`).
+    """
+    parts = pd.Series(cells, dtype=object).str.extract(_ASCII_DMS_PATTERN)
+    parsed = parts[0].notna().to_numpy()
+    deg, minutes, seconds = (
+        np.array(pd.to_numeric(parts[k], errors="coerce").to_numpy(float, na_value=np.nan))
+        for k in range(3)
+    )
+    seconds[parsed & np.isnan(seconds)] = 0.0  # d°m' without seconds
+    with np.errstate(invalid="ignore"):
+        values = deg + minutes / 60.0 + seconds / 3600.0
+        values[(minutes >= 60) | (seconds >= 60)] = np.nan  # noqa: PLR2004
+    values[~parsed] = np.nan
+    return values, parsed
 
 
 def gk_epsg_for_zone(zone: int) -> int | None:

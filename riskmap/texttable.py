@@ -9,6 +9,7 @@ Numbers are right-aligned, text left-aligned; integers print without ``.0`` and 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
@@ -31,6 +32,14 @@ def text_width(text: str) -> int:
     width
         Number of terminal cells.
     """
+    if text.isascii() and text.isprintable():
+        return len(text)  # one cell per printable ASCII character: no table lookup
+    return _wide_text_width(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _wide_text_width(text: str) -> int:
+    """`text_width` of text with non-ASCII characters; cached (reasons, labels repeat)."""
     width = wcswidth(text)
     return width if width >= 0 else len(text)
 

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from riskmap.coords import LEVEL_ERROR, LEVEL_INFO, LEVEL_WARNING
 from riskmap.derive import FLAG_SEP
@@ -60,6 +62,33 @@ def canonical_uid(value: object) -> str | None:
         text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     text = " ".join(text.split())
     return text or None
+
+
+_PY_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"
+"""ASCII characters `str.split` splits on (RE2's ``\\s`` lacks ``\\x0b``, ``\\x1c-\\x1f``)."""
+
+
+def canonical_uids(values: np.ndarray) -> np.ndarray:
+    """
+    Return `canonical_uid` of every cell of a column, shape ``(n,)`` object (None = blank).
+
+    Vectorised for the usual cell, non-empty ASCII text without whitespace (it is its own
+    canonical form); every other cell goes through `canonical_uid`.
+    """
+    values = np.asarray(values, dtype=object)
+    out = values.copy()
+    is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+    plain = np.zeros(len(values), dtype=bool)
+    if is_text.any():
+        text = pa.array(values[is_text], type=pa.string())
+        ok = pc.and_(
+            pc.and_(pc.string_is_ascii(text), pc.greater(pc.utf8_length(text), 0)),
+            pc.invert(pc.match_substring_regex(text, _PY_SPACE)),
+        )
+        plain[is_text] = ok.to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(~plain):
+        out[i] = canonical_uid(values[i])
+    return out
 
 
 def uid_key(value: object) -> str | None:
@@ -266,8 +295,8 @@ def check_uids(
     canonical
         Object array ``(n,)``: `canonical_uid` of each cell (None = blank).
     """
-    canonical = np.array([canonical_uid(u) for u in uids], dtype=object)
-    keys = pd.Series([None if c is None else c.casefold() for c in canonical], dtype=object)
+    canonical = canonical_uids(uids)
+    keys = pd.Series(canonical, dtype=object).str.casefold()
     dup = (keys.notna() & keys.duplicated(keep=False)).to_numpy()
     if dup.any():
         for pos in np.flatnonzero(dup):
