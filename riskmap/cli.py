@@ -205,6 +205,27 @@ def data_flags(project: Project) -> dict[str, Any]:
 @townships_opt
 def summary(fmt: str, townships_path: Path | None) -> None:
     """Per-township figures: 在册隐患 / 已销号 per layer, threatened people (在册隐患 only)."""
+    from riskmap import outputcache  # noqa: PLC0415 - standard library only
+
+    settings = _settings(townships_path)
+    key = outputcache.output_key(settings, "summary", fmt)
+    cached = outputcache.read_output(settings, f"summary-{fmt}", key)
+    if cached is None:  # first run on these data (or they changed): compute and store
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            from riskmap.project import load_project  # noqa: PLC0415 - keep `--help` fast
+
+            project = load_project(settings)
+        stderr = "".join(f"警告: {w.message}\n" for w in caught)
+        cached = {"stdout": _summary_text(project, fmt), "stderr": stderr}
+        outputcache.write_output(settings, f"summary-{fmt}", key, **cached)
+    if cached["stderr"]:
+        click.echo(cached["stderr"], err=True, nl=False)
+    click.echo(cached["stdout"])
+
+
+def _summary_text(project: Project, fmt: str) -> str:
+    """Return the text `summary` prints (without the final newline)."""
     from riskmap.aggregate import (  # noqa: PLC0415
         ACTIVE_LABEL,
         CLEARED_LABEL,
@@ -216,7 +237,6 @@ def summary(fmt: str, townships_path: Path | None) -> None:
         summary_records,
     )
 
-    project = _load(townships_path)
     df = summarize_townships(project.layers, project.gdf_townships, project.township_codes)
     totals = county_totals(project.layers)
     figures = layer_figures(project.layers)
@@ -231,8 +251,7 @@ def summary(fmt: str, townships_path: Path | None) -> None:
             "flags": data_flags(project),
             "townships": summary_records(df, project.layers),
         }
-        click.echo(json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1))
-        return
+        return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1)
     names: dict[str, str] = {"adcode": "代码", "name": "乡镇"}
     for lid, layer in project.layers.items():
         names[f"{lid}|active"] = f"{layer.spec.name}({ACTIVE_LABEL})"
@@ -250,11 +269,11 @@ def summary(fmt: str, townships_path: Path | None) -> None:
     }
     from riskmap.texttable import decimals_from_types, format_table  # noqa: PLC0415 - pandas
 
-    click.echo(format_table(table, decimals=decimals_from_types(list(table.columns), types)))
+    lines = [format_table(table, decimals=decimals_from_types(list(table.columns), types))]
     unplaced = {t["name"]: t["outside"] for t in totals.values() if t["outside"]}
     if unplaced:
         items = "，".join(f"{name} {n}" for name, n in unplaced.items())
-        click.echo(f"未落入任何乡镇（县界外或无坐标），未计入上表: {items}")
+        lines.append(f"未落入任何乡镇（县界外或无坐标），未计入上表: {items}")
     line = "；".join(
         f"{t['name']} {ACTIVE_LABEL} {t['active']}、{CLEARED_LABEL} {t['cleared']}、"
         f"{TOTAL_LABEL} {t['total']}"
@@ -262,8 +281,9 @@ def summary(fmt: str, townships_path: Path | None) -> None:
     )
     note = "（乡镇界线为示意边界）" if project.approximate else ""
     demo = "（演示数据）" if project.demo else ""
-    click.echo(f"\n全县合计: {line}{note}{demo}")
-    click.echo("威胁户数/人数/财产只计在册隐患（已销号的点位不再计入）。")
+    lines.append(f"\n全县合计: {line}{note}{demo}")
+    lines.append("威胁户数/人数/财产只计在册隐患（已销号的点位不再计入）。")
+    return "\n".join(lines)
 
 
 @main.command()
