@@ -475,7 +475,7 @@ def import_cmd(
         commit_import,
         plan_import,
         report_frame,
-        report_json_text,
+        report_json_chunks,
     )
 
     settings = Settings.from_env()
@@ -509,13 +509,16 @@ def import_cmd(
         accept_conflicts=accept_conflicts,
         add_duplicates=add_duplicates,
     )
-    report = plan.report
+    report, can_commit = plan.report, plan.can_commit
     changes = {
         uid: [{"field": c.field, "label": c.label, "old": c.old, "new": c.new} for c in fields]
         for uid, fields in plan.changes.items()
     }
+    if dry_run:
+        plan = None  # the planned frames are not written: free them before reporting
     if report_json is not None:
-        io.write_text_atomic(report_json, report_json_text(report, changes=changes))
+        chunks = report_json_chunks(report, changes=changes)
+        io.write_bytes_atomic(report_json, (c.encode("utf-8") for c in chunks))
     click.echo(f"文件: {file.name}  编码: {report.encoding or '-'}  图层: {spec.name}")
     for note in report.notes:
         click.echo(f"  · {note}")
@@ -543,7 +546,7 @@ def import_cmd(
         click.echo("有冲突的更新未应用：核对无误后加 --accept-conflicts 重新导入。")
     if c["duplicates"]:
         click.echo("疑似重复的行未新增：确属新点请加 --add-duplicates 重新导入。")
-    if not plan.can_commit:
+    if not can_commit:
         click.echo("没有可导入的行，未写入。")
         sys.exit(EXIT_NOTHING_WRITTEN)
     if dry_run:

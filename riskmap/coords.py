@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import prcoords
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pyproj import Transformer
 
@@ -146,8 +148,10 @@ _DMS_RE = re.compile(
     re.VERBOSE,
 )
 _DEG_ONLY_RE = re.compile(r"^(?P<d>\d+(?:\.\d+)?)\s*°$")
-_NUM = r"([0-9]+(?:\.[0-9]+)?)"
-_ASCII_DMS_PATTERN = rf"""^ *{_NUM} *° *{_NUM} *' *(?:{_NUM} *"?)? *$"""
+_ASCII_DMS_PATTERN = (
+    r"^ *(?P<d>[0-9]+(?:\.[0-9]+)?) *° *(?P<m>[0-9]+(?:\.[0-9]+)?) *' *"
+    r'(?:(?P<s>[0-9]+(?:\.[0-9]+)?) *"?)? *$'
+)
 """The common DMS spelling (``108°39'50.4"``, ASCII digits and spaces; seconds optional),
 parsed for a whole column at once; `parse_coordinate` gives the same value for these cells."""
 
@@ -270,12 +274,19 @@ def _parse_ascii_dms(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         `parse_coordinate` does) and a bool mask ``(m,)`` of the cells the pattern decided
         (the others still go through `parse_coordinate`).
     """
-    parts = pd.Series(cells, dtype=object).str.extract(_ASCII_DMS_PATTERN)
-    parsed = parts[0].notna().to_numpy()
-    deg, minutes, seconds = (
-        np.array(pd.to_numeric(parts[k], errors="coerce").to_numpy(float, na_value=np.nan))
-        for k in range(3)
-    )
+    m = len(cells)
+    is_text = np.fromiter((isinstance(c, str) for c in cells), dtype=bool, count=m)
+    parsed = np.zeros(m, dtype=bool)
+    deg, minutes, seconds = (np.full(m, np.nan) for _ in range(3))
+    if is_text.any():
+        # RE2 over an Arrow column; the groups are ASCII decimals, which Arrow's cast parses
+        # correctly rounded, as `float` does in `parse_coordinate`
+        found = pc.extract_regex(pa.array(cells[is_text], pa.string()), _ASCII_DMS_PATTERN)
+        text_pos = np.flatnonzero(is_text)
+        parsed[text_pos] = found.is_valid().to_numpy(zero_copy_only=False)
+        for out, name in ((deg, "d"), (minutes, "m"), (seconds, "s")):
+            part = pc.if_else(pc.equal(found.field(name), ""), None, found.field(name))
+            out[text_pos] = pc.cast(part, pa.float64()).to_numpy(zero_copy_only=False)
     seconds[parsed & np.isnan(seconds)] = 0.0  # d°m' without seconds
     with np.errstate(invalid="ignore"):
         values = deg + minutes / 60.0 + seconds / 3600.0

@@ -29,6 +29,7 @@ from riskmap.importing import (
     RowReports,
     plan_import,
     report_frame,
+    report_json_chunks,
     report_json_text,
 )
 from riskmap.importing.report import ACTION_LABELS, STATUS_LABELS
@@ -255,6 +256,11 @@ def test_column_wise_report_equals_the_row_by_row_one(plan):
     # the CLI's JSON text: the same object, one report row per line
     text = report_json_text(report, changes={})
     assert json.loads(text) == {**d, "changes": {}}
+    assert report.rows.json_lines() == [json.dumps(r, ensure_ascii=False) for r in d["rows"]]
+    # streamed in pieces of any size, the text is the same
+    assert "".join(report_json_chunks(report, batch=777, changes={})) == text
+    empty = ImportReport(filename="x.csv", layer="geohazard", file_error="坏文件")
+    assert json.loads(report_json_text(empty)) == empty.to_json_dict()
     # a line per key (+ "changes") and per row, the braces and the line closing the rows
     assert len(text.splitlines()) == (len(d) + 1) + N + 2 + 1
     # a report made from RowReport objects (the old way) stores and gives the same

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from riskmap.coords import LEVEL_ERROR, LEVEL_INFO, LEVEL_WARNING
 
@@ -307,6 +309,79 @@ class RowReports(Sequence[RowReport]):
         return [dict(zip(_ROW_KEYS, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
+    def json_lines(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """
+        Encode rows ``start:stop`` (default all) as lines of JSON text, from the columns.
+
+        Returns
+        -------
+        lines
+            ``json.loads(lines[i]) == json_rows()[i]``; the text is what
+            ``json.dumps(row, ensure_ascii=False)`` writes. Only rows with findings (and
+            text needing escapes) are encoded one by one.
+        """
+        encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+        start, stop, _ = slice(start, stop).indices(len(self))
+        n = max(stop - start, 0)
+        if n == 0:
+            return []
+
+        def texts(column: np.ndarray) -> list[str]:
+            values = column[start:stop]
+            out = np.full(n, "null", dtype=object)
+            present = np.flatnonzero(pd.notna(values))
+            items = [str(v) for v in values[present].tolist()]
+            escaped = pc.match_substring_regex(pa.array(items, pa.string()), _JSON_ESCAPED)
+            plain = ~escaped.to_numpy(zero_copy_only=False)
+            out[present] = [
+                f'"{v}"' if ok else encode(v) for v, ok in zip(items, plain, strict=True)
+            ]
+            return out.tolist()
+
+        def numbers(column: np.ndarray) -> list[str]:
+            values = column[start:stop]
+            out = np.full(n, "null", dtype=object)
+            listed = _finite_list(values)
+            finite = np.flatnonzero(np.isfinite(values))
+            out[finite] = [repr(listed[i]) for i in finite.tolist()]
+            return out.tolist()
+
+        def labels(column: np.ndarray) -> list[str]:
+            codes, uniques = pd.factorize(pd.Series(column[start:stop], dtype=object))
+            return np.array([encode(u) for u in uniques], dtype=object)[codes].tolist()
+
+        missing = np.full(n, "[]", dtype=object)
+        for pos, found in self.missing.items():
+            if start <= pos < stop:
+                missing[pos - start] = encode(list(found))
+        messages = np.full(n, "[]", dtype=object)
+        for pos, found in self.messages.items():
+            if start <= pos < stop:
+                messages[pos - start] = encode([m.to_json_dict() for m in found])
+        flags = np.where(self.attributes_only[start:stop], "true", "false").tolist()
+        return [
+            f'{{"row": {r}, "status": {st}, "action": {a}, "uid": {u}, "lon": {x}, "lat": {y}, '
+            f'"township_code": {t}, "attributes_only": {f}, "missing": {mi}, "messages": {me}}}'
+            for r, st, a, u, x, y, t, f, mi, me in zip(
+                self.row[start:stop].tolist(),
+                labels(self.status),
+                labels(self.action),
+                texts(self.uid),
+                numbers(self.lon),
+                numbers(self.lat),
+                texts(self.township_code),
+                flags,
+                missing.tolist(),
+                messages.tolist(),
+                strict=True,
+            )
+        ]
+
+
+_JSON_ESCAPED = r'["\\\x00-\x1f]'
+"""Characters `json` escapes with ``ensure_ascii=False``: quote, backslash, U+0000–U+001F."""
+
+
 def _as_row_reports(rows: Sequence[RowReport]) -> RowReports:
     return rows if isinstance(rows, RowReports) else RowReports.from_rows(rows)
 
@@ -366,9 +441,14 @@ class ImportReport:
         """
         return _as_row_reports(self.rows).counts()
 
-    def to_json_dict(self) -> dict[str, Any]:
+    def to_json_dict(self, *, with_rows: bool = True) -> dict[str, Any]:
         """
         JSON-ready dict (strict JSON: no NaN).
+
+        Parameters
+        ----------
+        with_rows
+            False: ``"rows"`` is an empty list (`report_json_text` writes the rows itself).
 
         Returns
         -------
@@ -380,7 +460,7 @@ class ImportReport:
         """
         return {
             "encoding": self.encoding,
-            "rows": _as_row_reports(self.rows).json_rows(),
+            "rows": _as_row_reports(self.rows).json_rows() if with_rows else [],
             "filename": self.filename,
             "layer": self.layer,
             "crs": self.crs,
@@ -492,16 +572,33 @@ def report_json_text(report: ImportReport, **extra: object) -> str:
     text
         A JSON object; ``json.loads(text) == {**report.to_json_dict(), **extra}``.
     """
-    data = {**report.to_json_dict(), **extra}
+    return "".join(report_json_chunks(report, **extra))
+
+
+def report_json_chunks(
+    report: ImportReport, *, batch: int = 20_000, **extra: object
+) -> Iterator[str]:
+    """
+    Yield `report_json_text` in pieces (at most `batch` report rows each), for streaming.
+
+    A 1,000,000-row report is ~300 MB of text: written piece by piece
+    (``riskmap.io.write_bytes_atomic`` takes chunks), it is never held whole.
+    """
+    rr = _as_row_reports(report.rows)
+    data = {**report.to_json_dict(with_rows=False), **extra}
     encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
-    lines = []
-    for key, val in data.items():
-        if key == "rows" and val:
-            rows = ",\n  ".join(encode(r) for r in val)
-            lines.append(f" {encode(key)}: [\n  {rows}\n ]")
+    keys = list(data)
+    for k, key in enumerate(keys):
+        lead = "{\n " if k == 0 else ",\n "
+        if key == "rows" and len(rr):
+            yield f"{lead}{encode(key)}: [\n  "
+            for start in range(0, len(rr), batch):
+                part = rr.json_lines(start, start + batch)
+                yield ("" if start == 0 else ",\n  ") + ",\n  ".join(part)
+            yield "\n ]"
         else:
-            lines.append(f" {encode(key)}: {encode(val)}")
-    return "{\n" + ",\n".join(lines) + "\n}\n"
+            yield f"{lead}{encode(key)}: {encode(data[key])}"
+    yield "\n}\n" if keys else "{\n}\n"
 
 
 def report_xlsx(report: ImportReport) -> bytes:

@@ -325,13 +325,13 @@ def mark_incomplete(gdf_prep: gpd.GeoDataFrame, spec: LayerSpec) -> list[list[st
                 blank[~blank] = (text == "").to_numpy()
         for j in np.flatnonzero(blank):
             out[j].append(spec.label(k))
+    marked = np.fromiter((bool(m) for m in out), dtype=bool, count=len(out))
     if INCOMPLETE_FIELD in spec.fields:
-        gdf_prep[INCOMPLETE_FIELD] = [bool(m) for m in out]
+        gdf_prep[INCOMPLETE_FIELD] = marked.tolist()
     if "flags" in gdf_prep.columns:
-        flags = gdf_prep["flags"].tolist()
-        for j, labels in enumerate(out):
-            if labels:
-                entry = f"{INCOMPLETE_LABEL}: {'、'.join(labels)}"
-                flags[j] = entry if is_blank(flags[j]) else f"{flags[j]}{FLAG_SEP}{entry}"
+        flags = np.array(gdf_prep["flags"].to_numpy(dtype=object), dtype=object)  # a copy
+        for j in np.flatnonzero(marked):
+            entry = f"{INCOMPLETE_LABEL}: {'、'.join(out[j])}"
+            flags[j] = entry if is_blank(flags[j]) else f"{flags[j]}{FLAG_SEP}{entry}"
         gdf_prep["flags"] = pd.Series(flags, index=gdf_prep.index, dtype=object)
     return out
