@@ -53,6 +53,12 @@ class RiskmapGroup(click.Group):
 
 
 overwrite_opt = click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+pdf_out_opt = click.option(
+    "--out",
+    "out_text",
+    required=True,
+    help="Output .pdf, or a folder (existing, or with a trailing /).",
+)
 townships_opt = click.option(
     "--townships",
     "townships_path",
@@ -1022,12 +1028,7 @@ def report(
 @main.command()
 @click.argument("uid")
 @click.option("--layer", "layer_id", required=True, help="Layer id of the point, e.g. geohazard.")
-@click.option(
-    "--out",
-    "out_text",
-    required=True,
-    help="Output .pdf, or a folder (existing, or with a trailing /).",
-)
+@pdf_out_opt
 @click.option("--size", type=click.Choice(["A4", "A5"], case_sensitive=False), default="A4")
 @click.option("--public", is_flag=True, help="Public card (公开版): no phone numbers.")
 @townships_opt
@@ -1057,12 +1058,7 @@ def card(
 
 
 @main.command()
-@click.option(
-    "--out",
-    "out_text",
-    required=True,
-    help="Output .pdf, or a folder (existing, or with a trailing /).",
-)
+@pdf_out_opt
 @click.option("--size", type=click.Choice(["A3", "A2"], case_sensitive=False), default="A3")
 @click.option("--include-cleared", is_flag=True, help="Also draw cleared (已销号) points.")
 @townships_opt
@@ -1259,7 +1255,11 @@ def targets_cmd(
         click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
         return
     county_rows = df[df["code"] == "county"]
-    click.echo(targets.targets_table(county_rows).drop(columns=["乡镇"]).to_string(index=False))
+    if county_rows.empty:
+        click.echo(f"未声明考核目标（{project.settings.layers_dir / 'targets.toml'} 不存在或没有目标）")
+    else:
+        table = targets.targets_table(county_rows).drop(columns=["乡镇"])
+        click.echo(table.to_string(index=False))
     click.echo(f"\n{'；'.join(notes)}。各乡镇明细: riskmap targets --format xlsx --out 文件夹/")
 
 
