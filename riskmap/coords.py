@@ -243,19 +243,53 @@ def parse_coordinate_array(values: Sequence[object] | np.ndarray | pd.Series) ->
     """
     series = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values
     series = series.reset_index(drop=True)
-    fast = np.array(
-        pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan), copy=True
-    )
+    cells = series.to_numpy(dtype=object)
+    fast = np.full(len(cells), np.nan)
+    rest = _parse_plain_decimals(cells, fast)
+    if rest.size:  # numbers, None, anything else: as pandas reads them
+        parsed = pd.to_numeric(pd.Series(cells[rest], dtype=object), errors="coerce")
+        fast[rest] = parsed.to_numpy(dtype=float, na_value=np.nan)
     fast[~np.isfinite(fast)] = np.nan
     redo = np.flatnonzero(np.isnan(fast))
     if redo.size:
-        cells = series.to_numpy(dtype=object)
         fast[redo], parsed = _parse_ascii_dms(cells[redo])
         for i in redo[~parsed]:
             value = parse_coordinate(cells[i])
             if value is not None:
                 fast[i] = value
     return fast
+
+
+_PLAIN_DECIMAL = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+"""A plain ASCII decimal (no spaces, no separators): Arrow's cast reads it as `float` does."""
+
+
+def _parse_plain_decimals(cells: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """
+    Parse the plain-decimal text cells into `out` with one Arrow cast; return the others.
+
+    Arrow's string → float64 cast is correctly rounded, as ``pandas.to_numeric`` and
+    `float` are, so these cells get the value the per-cell path gives them.
+
+    Returns
+    -------
+    rest
+        Positions ``(k,)`` of the cells not parsed here (not text, or not a plain decimal).
+    """
+    try:
+        text = pa.array(cells, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers or other objects among the cells
+        return np.arange(len(cells))
+    plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_DECIMAL), fill_value=False)
+    where = np.flatnonzero(plain.to_numpy(zero_copy_only=False))
+    try:
+        parsed = pc.cast(text.filter(plain), pa.float64())
+    except pa.ArrowInvalid:  # e.g. out of range: leave it to pandas
+        return np.arange(len(cells))
+    out[where] = parsed.to_numpy(zero_copy_only=False)
+    rest = np.ones(len(cells), dtype=bool)
+    rest[where] = False
+    return np.flatnonzero(rest)
 
 
 def _parse_ascii_dms(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -271,7 +271,7 @@ def test_column_wise_report_equals_the_row_by_row_one(plan):
     assert again.rows[2:4] == rows[2:4]
 
 
-def test_vectorised_dms_equals_the_cell_parser():
+def test_vectorised_coordinates_equal_the_cell_parser():
     rng = random.Random(SEED)  # noqa: S311 - test data, not secrets
     cells: list[object] = []
     for _ in range(5000):
@@ -288,6 +288,18 @@ def test_vectorised_dms_equals_the_cell_parser():
                     f"{d}°{m}'\"",
                     f"N{d}°{m}'{s:.1f}\"",
                     f"{d}.{rng.randint(0, 999)}",
+                    f"{rng.uniform(-200, 4e7):.{rng.randint(0, 12)}f}",
+                    f"{rng.uniform(0, 200):e}",
+                    f" {d}.5 ",
+                    f"+{d}.25",
+                    f"{d}.",
+                    ".5",
+                    "1e999",
+                    "nan",
+                    "１０８.５",
+                    "108,5",
+                    "3,536,057.06",
+                    float(d),
                     "不详",
                     None,
                     "",

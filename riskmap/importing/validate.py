@@ -77,15 +77,17 @@ def canonical_uids(values: np.ndarray) -> np.ndarray:
     """
     values = np.asarray(values, dtype=object)
     out = values.copy()
-    is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
     plain = np.zeros(len(values), dtype=bool)
-    if is_text.any():
-        text = pa.array(values[is_text], type=pa.string())
+    try:  # text and blanks (None/NaN → null); other objects: every cell one by one
+        text = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        text = None
+    if text is not None and len(text):
         ok = pc.and_(
             pc.and_(pc.string_is_ascii(text), pc.greater(pc.utf8_length(text), 0)),
             pc.invert(pc.match_substring_regex(text, _PY_SPACE)),
         )
-        plain[is_text] = ok.to_numpy(zero_copy_only=False)
+        plain = pc.fill_null(ok, fill_value=False).to_numpy(zero_copy_only=False)
     for i in np.flatnonzero(~plain):
         out[i] = canonical_uid(values[i])
     return out
@@ -187,19 +189,21 @@ def validate_values(
                 if len(hit):
                     what = "新增行不能导入" if strict else f"相应行按{INCOMPLETE_LABEL}导入"
                     report.notes.append(f"文件中没有必填字段「{fspec.header}」的列，{what}")
+                absent = _missing(fspec, col, strict=strict, column_absent=True)
                 for pos in hit:
-                    msgs[pos].append(_missing(fspec, col, strict=strict, column_absent=True))
+                    msgs[pos].append(absent)  # one frozen Message shared by every row
             continue
         cells = values[fkey]
         if fspec.type in {"date", "datetime"}:
             _note_serials(cells, fspec, col, msgs)
         blanked = False
+        blank = _missing(fspec, col, strict=strict, column_absent=False)  # frozen: shared
         for pos, expected in field_errors(cells, fspec).items():
             value = cells[pos]
             if value is None:
                 if keep_old[pos]:
                     continue
-                msgs[pos].append(_missing(fspec, col, strict=strict, column_absent=False))
+                msgs[pos].append(blank)
                 continue
             if fspec.required or strict or (lenient is not None and not lenient[pos]):
                 reason = f"{fspec.label}{expected}"
