@@ -12,8 +12,10 @@ required attribute does not keep a located point off the map (待补充) unless 
 conflicting updates and probable duplicates are held until confirmed.
 
 Size (just over ~800 lines): the plan stage and its report rows are one transaction of
-decisions (new / update / conflict / duplicate / 待补充 per row); the per-row report
-building is what moves out next, column-wise, as bench/README's import profile asks.
+decisions (new / update / conflict / duplicate / 待补充 per row). The report rows are built
+column-wise (`riskmap.importing.report.RowReports`): only rows with findings are visited one
+by one (issue 15); the per-row message lists themselves are what would move to one frame of
+(row, column, reason, level) next.
 """
 
 from __future__ import annotations
