@@ -236,6 +236,27 @@ def data_flags(project: Project) -> dict[str, Any]:
 @townships_opt
 def summary(fmt: str, townships_path: Path | None) -> None:
     """Per-township figures: 在册隐患 / 已销号 per layer, threatened people (在册隐患 only)."""
+    from riskmap import outputcache  # noqa: PLC0415 - standard library only
+
+    settings = _settings(townships_path)
+    key = outputcache.output_key(settings, "summary", fmt)
+    cached = outputcache.read_output(settings, f"summary-{fmt}", key)
+    if cached is None:  # first run on these data (or they changed): compute and store
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            from riskmap.project import load_project  # noqa: PLC0415 - keep `--help` fast
+
+            project = load_project(settings)
+        stderr = "".join(f"警告: {w.message}\n" for w in caught)
+        cached = {"stdout": _summary_text(project, fmt), "stderr": stderr}
+        outputcache.write_output(settings, f"summary-{fmt}", key, **cached)
+    if cached["stderr"]:
+        click.echo(cached["stderr"], err=True, nl=False)
+    click.echo(cached["stdout"])
+
+
+def _summary_text(project: Project, fmt: str) -> str:
+    """Return the text `summary` prints (without the final newline)."""
     from riskmap.aggregate import (  # noqa: PLC0415
         ACTIVE_LABEL,
         CLEARED_LABEL,
@@ -247,7 +268,6 @@ def summary(fmt: str, townships_path: Path | None) -> None:
         summary_records,
     )
 
-    project = _load(townships_path)
     df = summarize_townships(project.layers, project.gdf_townships, project.township_codes)
     totals = county_totals(project.layers)
     figures = layer_figures(project.layers)
@@ -262,8 +282,7 @@ def summary(fmt: str, townships_path: Path | None) -> None:
             "flags": data_flags(project),
             "townships": summary_records(df, project.layers),
         }
-        click.echo(json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1))
-        return
+        return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1)
     names: dict[str, str] = {"adcode": "代码", "name": "乡镇"}
     for lid, layer in project.layers.items():
         names[f"{lid}|active"] = f"{layer.spec.name}({ACTIVE_LABEL})"
@@ -281,11 +300,11 @@ def summary(fmt: str, townships_path: Path | None) -> None:
     }
     from riskmap.texttable import decimals_from_types, format_table  # noqa: PLC0415 - pandas
 
-    click.echo(format_table(table, decimals=decimals_from_types(list(table.columns), types)))
+    lines = [format_table(table, decimals=decimals_from_types(list(table.columns), types))]
     unplaced = {t["name"]: t["outside"] for t in totals.values() if t["outside"]}
     if unplaced:
         items = "，".join(f"{name} {n}" for name, n in unplaced.items())
-        click.echo(f"未落入任何乡镇（县界外或无坐标），未计入上表: {items}")
+        lines.append(f"未落入任何乡镇（县界外或无坐标），未计入上表: {items}")
     line = "；".join(
         f"{t['name']} {ACTIVE_LABEL} {t['active']}、{CLEARED_LABEL} {t['cleared']}、"
         f"{TOTAL_LABEL} {t['total']}"
@@ -293,8 +312,9 @@ def summary(fmt: str, townships_path: Path | None) -> None:
     )
     note = "（乡镇界线为示意边界）" if project.approximate else ""
     demo = "（演示数据）" if project.demo else ""
-    click.echo(f"\n全县合计: {line}{note}{demo}")
-    click.echo("威胁户数/人数/财产只计在册隐患（已销号的点位不再计入）。")
+    lines.append(f"\n全县合计: {line}{note}{demo}")
+    lines.append("威胁户数/人数/财产只计在册隐患（已销号的点位不再计入）。")
+    return "\n".join(lines)
 
 
 @main.command()
@@ -486,6 +506,7 @@ def import_cmd(
         commit_import,
         plan_import,
         report_frame,
+        report_json_chunks,
     )
 
     settings = Settings.from_env()
@@ -519,15 +540,16 @@ def import_cmd(
         accept_conflicts=accept_conflicts,
         add_duplicates=add_duplicates,
     )
-    report = plan.report
+    report, can_commit = plan.report, plan.can_commit
     changes = {
         uid: [{"field": c.field, "label": c.label, "old": c.old, "new": c.new} for c in fields]
         for uid, fields in plan.changes.items()
     }
+    if dry_run:
+        plan = None  # the planned frames are not written: free them before reporting
     if report_json is not None:
-        data = {**report.to_json_dict(), "changes": changes}
-        text = json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1)
-        io.write_text_atomic(report_json, text)
+        chunks = report_json_chunks(report, changes=changes)
+        io.write_bytes_atomic(report_json, (c.encode("utf-8") for c in chunks))
     click.echo(f"文件: {file.name}  编码: {report.encoding or '-'}  图层: {spec.name}")
     for note in report.notes:
         click.echo(f"  · {note}")
@@ -535,8 +557,7 @@ def import_cmd(
         error = report.file_error
         msg = error if error.startswith(file.name) else f"{file.name}: {error}"
         raise RiskmapError(msg)
-    rows = report_frame(report)
-    issues = rows[rows["级别"].notna()]
+    issues = report_frame(report, only_messages=True)
     if len(issues):
         from riskmap.texttable import format_table  # noqa: PLC0415 - pandas, lazily
 
@@ -556,7 +577,7 @@ def import_cmd(
         click.echo("有冲突的更新未应用：核对无误后加 --accept-conflicts 重新导入。")
     if c["duplicates"]:
         click.echo("疑似重复的行未新增：确属新点请加 --add-duplicates 重新导入。")
-    if not plan.can_commit:
+    if not can_commit:
         click.echo("没有可导入的行，未写入。")
         sys.exit(EXIT_NOTHING_WRITTEN)
     if dry_run:

@@ -49,7 +49,7 @@ from riskmap.settings import STORAGE_CRS
 from riskmap.townships import townships_from_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
     from riskmap.settings import Settings
@@ -368,7 +368,9 @@ def _fsync_dir(folder: Path) -> None:
         os.close(dir_fd)
 
 
-def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def write_bytes_atomic(
+    path: Path, data: bytes | Iterable[bytes], *, mode: int | None = None
+) -> None:
     """
     Replace `path` with `data` atomically: temp file in the same folder, fsync, `os.replace`.
 
@@ -380,7 +382,8 @@ def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> N
     path
         File to replace (its folder is created).
     data
-        New content.
+        New content, or its chunks in order (a large report written as it is encoded,
+        without holding the whole text and its bytes at once).
     mode
         Permission bits of the new file; default: those of the file replaced, or 0644.
         Secrets use 0600; the temp file has that mode before any byte is written.
@@ -390,7 +393,8 @@ def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> N
     try:
         os.fchmod(fd, _file_mode(path) if mode is None else mode)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for chunk in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
