@@ -569,7 +569,8 @@ def import_cmd(
         click.echo(f"更新 {uid}: {diff}")
     c = report.counts
     click.echo(
-        f"共 {c['rows']} 行: 新增 {c['added']}，更新 {c['updated']}，拒收 {c['rejected']}，"
+        f"共 {c['rows']} 行: 新增 {c['added']}，更新 {c['updated']}，无变化 {c['unchanged']}，"
+        f"拒收 {c['rejected']}，"
         f"冲突待确认 {c['conflicts']}，疑似重复 {c['duplicates']}，"
         f"待补充 {c['incomplete']}，警告 {c['warnings']}"
     )
@@ -578,7 +579,7 @@ def import_cmd(
     if c["duplicates"]:
         click.echo("疑似重复的行未新增：确属新点请加 --add-duplicates 重新导入。")
     if not can_commit:
-        click.echo("没有可导入的行，未写入。")
+        click.echo(_nothing_written(c))
         sys.exit(EXIT_NOTHING_WRITTEN)
     if dry_run:
         click.echo("试运行 (--dry-run)：未写入任何数据。")
@@ -587,6 +588,13 @@ def import_cmd(
     click.echo(
         f"已写入图层 {spec.name}（上一版本已保存，可用 riskmap undo --layer {spec.id} 撤销）"
     )
+
+
+def _nothing_written(counts: dict[str, int]) -> str:
+    """Say why an import wrote nothing (every row 无变化, or none importable)."""
+    if counts["unchanged"] and counts["unchanged"] + counts["rejected"] == counts["rows"]:
+        return "文件中的点位与图层已有记录一致（无变化），未写入。"
+    return "没有可导入的行，未写入。"
 
 
 @main.command()

@@ -234,6 +234,7 @@ def _counts_by_row(rows: list[RowReport]) -> dict[str, int]:
         "rows": len(rows),
         "added": actions.count("add"),
         "updated": actions.count("update"),
+        "unchanged": actions.count("unchanged"),
         "rejected": actions.count("reject"),
         "warnings": sum(r.status == "warning" for r in rows),
         "conflicts": actions.count("conflict"),

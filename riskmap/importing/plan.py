@@ -127,7 +127,8 @@ class ImportPlan:
     def ok(self) -> bool:
         """True when the file was read and every row is imported (warnings allowed)."""
         c = self.report.counts
-        return self.report.file_error is None and c["added"] + c["updated"] == c["rows"]
+        done = c["added"] + c["updated"] + c["unchanged"]
+        return self.report.file_error is None and done == c["rows"]
 
     @property
     def can_commit(self) -> bool:
@@ -632,6 +633,12 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     changes: dict[str, list[FieldChange]] = {}
     if acc_update.any():
         gdf_acc, changes = merge_updates(gdf_acc, acc_update, base, spec)
+        # a row naming a stored point and changing nothing is 无变化: kept as stored (see
+        # `merge_updates`), not counted as updated, not listed among the changes
+        for pos in acc_idx[acc_update]:
+            if not changes.get(str(uids[pos]), True):
+                action[pos] = "unchanged"
+        changes = {uid: items for uid, items in changes.items() if items}
     stored_flags = gdf_acc["flags"].tolist()  # this import's own findings, not the join's
     if len(gdf_acc):
         layer = prepare_layer(
@@ -686,7 +693,8 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
 
     # --- result frames --------------------------------------------------------------------
     gdf_new = gdf_prep[~acc_update].reset_index(drop=True)
-    gdf_updated = gdf_prep[acc_update].reset_index(drop=True)
+    acc_changed = acc_update & (action[acc_idx] == "update")
+    gdf_updated = gdf_prep[acc_changed].reset_index(drop=True)
     gdf_updated["changes"] = [
         "; ".join(f"{c.label}: {c.old or '∅'} → {c.new or '∅'}" for c in changes.get(str(u), []))
         for u in gdf_updated[key].astype(str)

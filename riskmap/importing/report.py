@@ -36,6 +36,7 @@ LEVEL_LABELS = {LEVEL_ERROR: "错误", LEVEL_WARNING: "警告", LEVEL_INFO: "提
 ACTION_LABELS = {
     "add": "新增",
     "update": "更新",
+    "unchanged": "无变化",
     "conflict": "冲突（待确认）",
     "duplicate": "疑似重复（待确认）",
     "reject": "未导入",
@@ -93,9 +94,10 @@ class RowReport:
     uid
         The row's uid (as given or generated), or None.
     action
-        ``"add"``, ``"update"``, ``"conflict"`` (an update held: moves > 100 m or replaces
-        the name), ``"duplicate"`` (an addition held: probably a point already on the map
-        or earlier in the file) or ``"reject"``.
+        ``"add"``, ``"update"``, ``"unchanged"`` (names a stored point and changes nothing:
+        not written, not counted as updated), ``"conflict"`` (an update held: moves > 100 m
+        or replaces the name), ``"duplicate"`` (an addition held: probably a point already on
+        the map or earlier in the file) or ``"reject"``.
     attributes_only
         True when the row updates attributes of an existing point and carries no
         coordinates (the point keeps its location).
@@ -278,6 +280,7 @@ class RowReports(Sequence[RowReport]):
             "rows": len(self),
             "added": int((action == "add").sum()),
             "updated": int((action == "update").sum()),
+            "unchanged": int((action == "unchanged").sum()),
             "rejected": int((action == "reject").sum()),
             "warnings": int((self.status == "warning").sum()),
             "conflicts": int((action == "conflict").sum()),
@@ -435,8 +438,9 @@ class ImportReport:
         """
         Row counts by outcome.
 
-        ``{"rows", "added", "updated", "rejected", "warnings", "conflicts", "duplicates",
-        "incomplete"}``: conflicts and duplicates are held rows (not written unless
+        ``{"rows", "added", "updated", "unchanged", "rejected", "warnings", "conflicts",
+        "duplicates", "incomplete"}``: unchanged rows name a stored point and change nothing;
+        conflicts and duplicates are held rows (not written unless
         confirmed); incomplete rows are written, marked 待补充.
         """
         return _as_row_reports(self.rows).counts()
@@ -642,6 +646,7 @@ def report_xlsx(report: ImportReport) -> bytes:
         ("文件错误", report.file_error),
         ("新增", counts["added"]),
         ("更新", counts["updated"]),
+        ("无变化", counts["unchanged"]),
         ("未导入", counts["rejected"]),
         ("冲突（待确认）", counts["conflicts"]),
         ("疑似重复（待确认）", counts["duplicates"]),
