@@ -42,6 +42,11 @@ def _today() -> dt.date:
     return dt.date.today()
 
 
+def today() -> dt.date:
+    """Return the day 逾期 marks are computed for (a key of the cached map: they change daily)."""
+    return _today()
+
+
 # --- sidebar toggle ------------------------------------------------------------------------
 
 
