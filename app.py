@@ -40,7 +40,13 @@ from riskmap.settings import COUNTY_NAME, NOTE_APPROXIMATE, NOTE_DEMO, Settings
 from riskmap.store import open_store
 from riskmap.ui import paper
 from riskmap.ui import progress as progress_ui
-from riskmap.ui.caching import dashboard_data, filtered_layers, map_args, show_map
+from riskmap.ui.caching import (
+    dashboard_data,
+    filtered_layers,
+    headline_figures,
+    map_args,
+    show_map,
+)
 from riskmap.ui.chrome import install_chinese_chrome
 from riskmap.ui.downloads import township_downloads
 from riskmap.ui.importing import datum_notice, import_tab
@@ -242,9 +248,10 @@ def _metric_rows(figures: list[aggregate.Figure], per_row: int = METRICS_PER_ROW
             col.metric(_md(fig.label), fig.text)
 
 
-def _figures(layers: dict[str, LayerData], visible: list[str]) -> None:
+def _figures(project: Project, version: str, layers: dict[str, LayerData], f: dict) -> None:
     """Headline figures of what the map shows (each feature once), as the catalog declares."""
-    _metric_rows(aggregate.headline_figures({lid: layers[lid] for lid in visible}))
+    shown = replace(_feature_filter(project, f), layer_ids=tuple(f["visible"]))
+    _metric_rows(headline_figures(version, shown, {lid: layers[lid] for lid in f["visible"]}))
 
 
 def _progress_chart(layers: dict[str, LayerData], df: pd.DataFrame) -> alt.Chart:
@@ -510,7 +517,7 @@ def main() -> None:
     who = sign_in_panel(st.sidebar, settings=settings)  # viewing needs no sign-in
     layers = _filtered(project, version, f)
     no_match_notice(layers, f["visible"], f["text"])
-    _figures(layers, f["visible"])
+    _figures(project, version, layers, f)
     _map_section(project, version, layers, f)
     _selected_panel(layers)
     progress_ui.status_panel(project, settings, who)

@@ -149,6 +149,35 @@ def dashboard_data(
     return _dashboard(project, version, repr(ff), layers, ff.township_code is None)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _headline(version: str, key: str, _layers: dict[str, LayerData]) -> list[aggregate.Figure]:
+    del version, key
+    return aggregate.headline_figures(_layers)
+
+
+def headline_figures(
+    version: str, ff: FeatureFilter, layers: dict[str, LayerData]
+) -> list[aggregate.Figure]:
+    """
+    Return `riskmap.aggregate.headline_figures` of `layers`, once per data version and view.
+
+    Parameters
+    ----------
+    version
+        The store's stamp.
+    ff
+        The filter `layers` came from, with ``layer_ids`` set to the layers shown (the key).
+    layers
+        The shown layers of ``filtered_layers(project, version, ff)``.
+
+    Returns
+    -------
+    figures
+        As `riskmap.aggregate.headline_figures` (`st.cache_data`: a copy per caller).
+    """
+    return _headline(version, repr(ff), layers)
+
+
 # ----------------------------------------------------------------------------- the map
 
 
@@ -363,6 +392,7 @@ __all__ = [
     "MapArgs",
     "dashboard_data",
     "filtered_layers",
+    "headline_figures",
     "map_args",
     "render_map_args",
     "show_map",
