@@ -245,9 +245,20 @@ def _sign_in(page: Page) -> None:
     _idle(page)
 
 
+# The open tab's panel (the app builds only the open tab: its content comes with a rerun).
+_TAB_FILLED_JS = """(name) => {
+    const tab = [...document.querySelectorAll('[role=tab]')].find(t => t.innerText.trim() === name);
+    const panel = document.querySelector('[role=tabpanel]');
+    return !!tab && tab.getAttribute('aria-selected') === 'true' && !!panel
+        && !!panel.querySelector('[data-testid="stElementContainer"]');
+}"""
+
+
 def _click_tab(page: Page, name: str) -> None:
+    """Open a tab under the map and wait until its content has come (then the run's end)."""
     page.get_by_role("tab", name=name, exact=True).click()
-    page.wait_for_timeout(200)
+    page.wait_for_function(_TAB_FILLED_JS, arg=name, timeout=60_000)
+    _idle(page)
 
 
 def _choose(page: Page, label: str, option: str) -> None:
