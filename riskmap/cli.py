@@ -1234,7 +1234,11 @@ def targets_cmd(
         click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
         return
     county_rows = df[df["code"] == "county"]
-    click.echo(targets.targets_table(county_rows).drop(columns=["乡镇"]).to_string(index=False))
+    if county_rows.empty:
+        click.echo(f"未声明考核目标（{project.settings.layers_dir / 'targets.toml'} 不存在或没有目标）")
+    else:
+        table = targets.targets_table(county_rows).drop(columns=["乡镇"])
+        click.echo(table.to_string(index=False))
     click.echo(f"\n{'；'.join(notes)}。各乡镇明细: riskmap targets --format xlsx --out 文件夹/")
 
 

@@ -32,6 +32,8 @@ OPERATORS = frozenset({"not", "present", "within_days", "min"})
 LIGHTS = {"green": "绿", "yellow": "黄", "red": "红"}
 LIGHT_FILL = {"绿": "C6EFCE", "黄": "FFEB9C", "红": "FFC7CE"}
 """Cell colours of the 考核表 (Excel's own good / neutral / bad styles)."""
+COLUMNS = ("code", "name", "id", "label", "unit", "done", "target", "ratio", "light", "source")
+"""Columns of `measure_targets`, also when no target is declared (no ``targets.toml``)."""
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,8 @@ def measure_targets(
     df
         Columns ``code`` (9-digit or ``"county"``), ``name``, ``id``, ``label``, ``unit``,
         ``done``, ``target`` (float or None), ``ratio`` (done / target or None), ``light``,
-        ``source``. Townships in code order, then the county; targets in file order.
+        ``source``. Townships in code order, then the county; targets in file order. No
+        rows, the same columns, when no target is declared or none of their layers is loaded.
     """
     as_of = as_of or dt.date.today()
     towns = list(township_codes[["adcode", "name"]].itertuples(index=False))
@@ -277,7 +280,7 @@ def measure_targets(
                     "ratio": ratio, "light": light(done, target, targets), "source": t.source,
                 }
             )  # fmt: skip
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 def _shown(value: float | None, unit: str) -> str:

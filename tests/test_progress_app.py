@@ -114,3 +114,16 @@ def test_cleared_toggle_adds_cleared_to_the_filter():
     assert "已销号" in at.multiselect(key="f_statuses").value
     geo = next(m.value for m in at.metric if m.label == "地质灾害隐患点")
     assert geo == "60 处"
+
+
+def test_no_targets_file_leaves_every_tab_drawn(layers_copy):
+    """Without ``targets.toml`` the 清零进度 tab says so, and the tabs after it (导入调查表,
+    预警, 使用说明) are still drawn: the two-server PostGIS run (#14) lost its uploader to a
+    KeyError raised here."""
+    (layers_copy / "targets.toml").unlink()
+    at = _app(editor=True, sel=("geohazard", _uid("治理中")))
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("未声明考核目标" in i.value for i in at.info)
+    assert [s for s in at.selectbox if s.label == "导入到图层"]  # the import tab
+    assert any(c.value == "暂无导入记录。" for c in at.caption)  # its history panel, drawn last
+    assert any("使用说明" in m.value for m in at.markdown)  # the last tab

@@ -211,3 +211,30 @@ def test_completeness_lists_blank_required_attributes(project):
     county = shares[shares["code"] == "county"].iloc[0]
     active = int((gdf["status"] != "已销号").sum())
     assert county["必填项"] == pytest.approx((active - 1) / active, abs=1e-4)
+
+
+def test_no_targets_declared_gives_empty_figures_not_a_crash(tmp_path, monkeypatch):
+    """A county with no ``targets.toml`` (e.g. app servers on a database, c.f. #14)."""
+    layers = tmp_path / "layers"
+    shutil.copytree(ROOT / "layers", layers,
+                    ignore=shutil.ignore_patterns(".history", ".cache", "targets.toml"))  # fmt: skip
+    monkeypatch.setenv("RISKMAP_LAYERS_DIR", str(layers))
+    project = load_project(Settings.from_env())
+    declared = targets.targets_from_dict(io.read_targets_raw(project.settings), project.catalog)
+    assert declared.targets == ()
+    df = targets.measure_targets(declared, project.layers, project.township_codes, as_of=AS_OF)
+    assert df.empty
+    assert list(df.columns) == list(targets.COLUMNS)
+    assert targets.targets_json(df) == {"county": [], "townships": []}
+    out = tmp_path / "考核表.xlsx"
+    res = CliRunner().invoke(
+        main, ["targets", "--format", "xlsx", "--out", str(out), "--as-of", "2026-11-30"]
+    )
+    assert res.exit_code == 0, res.output
+    wb = load_workbook(BytesIO(out.read_bytes()))
+    assert wb.sheetnames == ["全县", "各乡镇", "一点一案一策"]
+    assert [c.value for c in wb["全县"][3]][:2] == ["考核指标", "完成"]
+    assert wb["全县"].max_row == 3  # title, notes, header: no target rows
+    shown = CliRunner().invoke(main, ["targets", "--as-of", "2026-11-30"])
+    assert shown.exit_code == 0, shown.output
+    assert "未声明考核目标" in shown.output

@@ -115,7 +115,7 @@ def status_panel(project: Project, settings: Settings, who: EditorSession) -> No
     if not who.can_edit:
         return
     if message := st.session_state.pop("_status_done", None):
-        st.success(message)  # escaped when it was written
+        st.success(md(message))  # stored as plain text, escaped once here
     sel = st.session_state.get("sel")
     if not sel or sel[0] not in project.layers:
         return
@@ -181,7 +181,7 @@ def _status_form(
         st.error(f"未变更：{md(exc)}")
         return
     st.session_state["_status_done"] = (
-        f"已变更：{lspec.name} {md(key)} {md(change.old or '（空）')} → {change.new}。"
+        f"已变更：{lspec.name} {key} {change.old or '（空）'} → {change.new}。"
         "可点“撤销最近一次状态变更”恢复。"
     )
     st.rerun()
@@ -198,8 +198,8 @@ def _undo_button(
             st.error(f"未撤销：{md(exc)}")
             return
         st.session_state["_status_done"] = (
-            f"已撤销：{layer.spec.name} {md(entry.get('uid', ''))} 恢复为"
-            f" {md(entry.get('from') or '（空）')}。"
+            f"已撤销：{layer.spec.name} {entry.get('uid', '')} 恢复为"
+            f" {entry.get('from') or '（空）'}。"
         )
         st.rerun()
 
@@ -315,6 +315,8 @@ def _targets_section(figures: dict, as_of: dt.date, names: dict[str, str]) -> No
     st.markdown("#### 考核目标（2026年工作要点）")
     if figures["targets_error"]:
         st.error(f"考核目标文件有误：{md(figures['targets_error'])}")
+    elif figures["targets"].empty:
+        st.info("未声明考核目标（图层文件夹中没有 targets.toml，或其中没有目标）。")
     else:
         county = figures["targets"][figures["targets"]["code"] == "county"]
         table = targets.targets_table(county).drop(columns=["乡镇"])
