@@ -123,7 +123,15 @@ def test_no_targets_file_leaves_every_tab_drawn(layers_copy):
     (layers_copy / "targets.toml").unlink()
     at = _app(editor=True, sel=("geohazard", _uid("治理中")))
     assert not at.exception, [e.value for e in at.exception]
+    # only the open tab is built (app.py's TAB_KEY): open each in turn
+    at.session_state["tab"] = "清零进度"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     assert any("未声明考核目标" in i.value for i in at.info)
+    at.session_state["tab"] = "导入调查表"
+    at.run()
     assert [s for s in at.selectbox if s.label == "导入到图层"]  # the import tab
     assert any(c.value == "暂无导入记录。" for c in at.caption)  # its history panel, drawn last
+    at.session_state["tab"] = "使用说明"
+    at.run()
     assert any("使用说明" in m.value for m in at.markdown)  # the last tab
