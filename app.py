@@ -8,8 +8,8 @@ Reruns. Data is loaded and joined once per data version (`_load`, cached); panni
 the map send nothing back (``returned_objects`` is only the clicked feature), so they never
 rerun the page. Per data version and view, the filtered layers, the figures and the rendered
 map are cached (`riskmap.ui.caching`): an unchanged map is neither rebuilt nor resent. Only the
-open tab under the map is built (`_tabs`). Every run and every load is logged on the ``riskmap.app`` logger (stderr) with
-its duration; the browser tests count those lines.
+open tab under the map is built (`_tabs`). Every run and every load is logged on the
+``riskmap.app`` logger (stderr) with its duration; the browser tests count those lines.
 """
 
 from __future__ import annotations

@@ -147,8 +147,9 @@ def test_map_furniture_does_not_overlap_and_fits(browser, server, size):  # noqa
 
 
 @pytest.mark.xfail(
-    reason="the ≤ 3 s page-open target is not met yet (measured 5.1-7.1 s, issue 17 open); "
-    "the figure is recorded in tests/artifacts/timings.json",
+    reason="the ≤ 3 s page-open target is not yet shown to be met here (3.3-7.2 s at load "
+    "9.8 on 2026-11-30, never quiet; issue 17 open); the figure is recorded in "
+    "tests/artifacts/timings.json",
     strict=False,
 )
 def test_page_open_to_map_ready_within_3_s(browser, server):  # noqa: F811
