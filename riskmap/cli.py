@@ -37,8 +37,33 @@ class RiskmapClickError(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file: Any = None) -> None:  # noqa: ANN401 - click's signature
-        """Print ``错误: <message>`` to stderr."""
-        click.echo(f"错误 (error): {self.format_message()}", err=True, file=file)
+        """Print ``错误：<message>`` to stderr."""
+        click.echo(f"错误：{self.format_message()}", err=True, file=file)
+
+
+class InputFile(click.Path):
+    """An existing, readable file given on the command line; a missing one is one Chinese line.
+
+    click's own check prints an English usage block ("Invalid value for 'FILE'…"); county
+    staff get ``错误：找不到文件 …`` instead, with exit code 2 like every other input error.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:  # noqa: ANN401 - click's signature
+        """Return the path, or raise `RiskmapClickError` naming it and what is wrong."""
+        path = Path(value)
+        if not path.exists():
+            msg = f"找不到文件：{path}（请检查路径和文件名）"
+            raise RiskmapClickError(msg)
+        if path.is_dir():
+            msg = f"{path} 是文件夹，应为一个文件"
+            raise RiskmapClickError(msg)
+        if not os.access(path, os.R_OK):
+            msg = f"无法读取文件：{path}（没有读取权限）"
+            raise RiskmapClickError(msg)
+        return super().convert(value, param, ctx)
 
 
 class RiskmapGroup(click.Group):
@@ -62,7 +87,7 @@ pdf_out_opt = click.option(
 townships_opt = click.option(
     "--townships",
     "townships_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=InputFile(),
     help="Official township boundary file (乡镇界) replacing the approximate partition.",
 )
 
@@ -391,7 +416,7 @@ def _crs_choices() -> list[str]:
 
 
 @main.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=InputFile())
 @click.option("--layer", "layer_id", required=True, help="Target layer id, e.g. geohazard.")
 @click.option(
     "--crs",
@@ -404,7 +429,7 @@ def _crs_choices() -> list[str]:
 @click.option(
     "--map",
     "mapping_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=InputFile(),
     help="Column mapping file (JSON or TOML; optional [defaults] table).",
 )
 @click.option(
@@ -869,7 +894,7 @@ def db_init(url: str) -> None:
 @url_opt
 @click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="Layers folder to load (default: the installation's layers/).")
-@click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
+@click.option("--user", default=_shell_user, help="Recorded in history (default: login name).")
 @click.option("--replace", is_flag=True, help="Also load layers the database already has.")
 def db_load_files(url: str, from_dir: Path | None, user: str, replace: bool) -> None:
     """Copy the layers folder (catalog, layers with history, records, attachments) into the db."""
@@ -1079,7 +1104,7 @@ def poster(
 @click.option("--note", default="", help="Free note kept in the audit log.")
 @click.option(
     "--evidence",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=InputFile(),
     help="Photo or PDF proving the change (JPEG/PNG/PDF, checked by content, size-limited).",
 )
 @click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
@@ -1235,7 +1260,8 @@ def targets_cmd(
         return
     county_rows = df[df["code"] == "county"]
     if county_rows.empty:
-        click.echo(f"未声明考核目标（{project.settings.layers_dir / 'targets.toml'} 不存在或没有目标）")
+        where = project.settings.layers_dir / "targets.toml"
+        click.echo(f"未声明考核目标（{where} 不存在或没有目标）")
     else:
         table = targets.targets_table(county_rows).drop(columns=["乡镇"])
         click.echo(table.to_string(index=False))
@@ -1336,3 +1362,7 @@ def diff_cmd(
     click.echo(table.to_string(index=False))
     counts = df.drop_duplicates(["layer", "uid", "kind"])["kind_label"].value_counts()
     click.echo("合计: " + "，".join(f"{k} {n}" for k, n in counts.items()))
+
+
+if __name__ == "__main__":  # python -m riskmap.cli …, as the `riskmap` script
+    main()

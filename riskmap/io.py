@@ -1004,7 +1004,9 @@ def undo_last_write(spec: LayerSpec, settings: Settings, *, user: str = "") -> P
     """
     Restore the version replaced by the last write (undo the last import).
 
-    The current version is itself kept in the history, so an undo can be undone.
+    The kept file is restored byte for byte (its SHA-256 checked against the log), so the
+    layer is exactly what it was before that write: types, key order and absent properties
+    included. The current version is itself kept in the history, so an undo can be undone.
 
     Raises
     ------
@@ -1015,17 +1017,20 @@ def undo_last_write(spec: LayerSpec, settings: Settings, *, user: str = "") -> P
     if last is None:
         msg = f"{spec.name}: 没有可撤销的导入 (nothing to undo)"
         raise DataFileError(msg)
-    backup = backup_file(history_dir(spec, settings), last["backup"], sha256=last.get("sha256"))
-    previous = read_layer_file(backup)
-    return write_layer(
-        previous,
-        spec,
-        settings,
-        user=user,
-        action="undo",
-        source=last.get("source", ""),
-        counts={"undoes": last["backup"]},
-    )
+    hdir = history_dir(spec, settings)
+    backup = backup_file(hdir, last["backup"], sha256=last.get("sha256"))
+    read_layer_file(backup)  # a readable layer, or a clear error before anything is written
+    path = spec.path(settings.layers_dir)
+    write_versioned(  # the kept bytes as they were: no re-serialisation, no type drift
+        path,
+        backup.read_bytes(),
+        hdir,
+        entry={"user": user, "action": "undo", "source": last.get("source", ""),
+               "undoes": last["backup"]},
+        keep=settings.history_keep,
+        count_rows=_count_features,
+    )  # fmt: skip
+    return path
 
 
 def read_secrets_text(path: Path) -> str:
