@@ -19,6 +19,7 @@ from tests.test_browser import (
     LAPTOP,
     MAP_IFRAME,
     TIMINGS,
+    _click_tab,
     _idle,
     _mark_frame,
     _new_map,
@@ -146,8 +147,9 @@ def test_map_furniture_does_not_overlap_and_fits(browser, server, size):  # noqa
 
 
 @pytest.mark.xfail(
-    reason="the ≤ 3 s page-open target is not met yet (measured 5.1-7.1 s, issue 17 open); "
-    "the figure is recorded in tests/artifacts/timings.json",
+    reason="the ≤ 3 s page-open target is not yet shown to be met here (3.3-7.2 s at load "
+    "9.8 on 2026-11-30, never quiet; issue 17 open); the figure is recorded in "
+    "tests/artifacts/timings.json",
     strict=False,
 )
 def test_page_open_to_map_ready_within_3_s(browser, server):  # noqa: F811
@@ -310,8 +312,7 @@ def test_no_english_in_the_visible_chrome(browser, server):  # noqa: F811
     try:
         frame = _open(page, server, "?q=" + quote("滑坡"))
         _sign_in(page)
-        page.get_by_role("tab", name="导入调查表", exact=True).click()
-        page.wait_for_timeout(500)
+        _click_tab(page, "导入调查表")
         page.wait_for_timeout(1000)  # the chrome script translates what was just rendered
         texts = page.evaluate(_TEXT_JS) + frame.evaluate(_TEXT_JS)
         attrs = page.evaluate(_ATTRS_JS) + frame.evaluate(_ATTRS_JS)
@@ -340,12 +341,10 @@ def test_csv_download_holds_exactly_the_rows_on_screen(browser, server, project)
     page = _new_page(browser, DESKTOP)
     try:
         _open(page, server, query)
-        page.get_by_role("tab", name="清单", exact=True).click()
-        page.wait_for_timeout(500)
+        _click_tab(page, "清单")
         lists = page.inner_text("[data-testid='stTabs']")
         shown = dict(re.findall(r"(地质灾害隐患点|危旧桥梁)（(\d+)）", lists))
-        page.get_by_role("tab", name="下载清单", exact=True).click()
-        page.wait_for_timeout(500)
+        _click_tab(page, "下载清单")
         with page.expect_download() as info:
             page.get_by_role("button", name="下载 CSV").click()
         text = Path(info.value.path()).read_text("utf-8-sig")
