@@ -146,6 +146,6 @@ def locate_rows(
         inside[located] = shapely.intersects_xy(county_geom, lon[located], lat[located])
         for pos in np.flatnonzero(located & ~inside):
             value = f"{lon[pos]:.6f}, {lat[pos]:.6f}"
-            reason = f"位于{county_name}外（outside {county_name}），未导入"
+            reason = f"位于{county_name}外，未导入"
             msgs[pos].append(Message(pair_col, value, reason, LEVEL_ERROR))
     return Location(lon, lat, located, blank, msgs, notes, first_cells, second_cells)

@@ -435,7 +435,7 @@ def _class_label(low: int, high: int) -> str:
 
 def _check_ids(ids: Collection[str], layers: Mapping[str, LayerData], argument: str) -> None:
     if unknown := [i for i in ids if i not in layers]:
-        msg = f"{argument}: 未知图层 {unknown}（unknown layer）；可用图层: {', '.join(layers)}"
+        msg = f"{argument}: 未知图层 {unknown}；可用图层: {', '.join(layers)}"
         raise LayerNotFoundError(msg)
 
 
