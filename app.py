@@ -6,8 +6,10 @@ charts are Vega-Lite from Streamlit's own bundle.
 
 Reruns. Data is loaded and joined once per data version (`_load`, cached); panning and zooming
 the map send nothing back (``returned_objects`` is only the clicked feature), so they never
-rerun the page. Every run and every load is logged on the ``riskmap.app`` logger (stderr) with
-its duration; the browser tests count those lines.
+rerun the page. Per data version and view, the filtered layers, the figures and the rendered
+map are cached (`riskmap.ui.caching`): an unchanged map is neither rebuilt nor resent. Only the
+open tab under the map is built (`_tabs`). Every run and every load is logged on the
+``riskmap.app`` logger (stderr) with its duration; the browser tests count those lines.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
-from streamlit_folium import st_folium
+
+import folium
 
 from riskmap import aggregate, exporters
 from riskmap import project as project_module
@@ -39,6 +42,13 @@ from riskmap.settings import COUNTY_NAME, NOTE_APPROXIMATE, NOTE_DEMO, Settings
 from riskmap.store import open_store
 from riskmap.ui import paper
 from riskmap.ui import progress as progress_ui
+from riskmap.ui.caching import (
+    dashboard_data,
+    filtered_layers,
+    headline_figures,
+    map_args,
+    show_map,
+)
 from riskmap.ui.chrome import install_chinese_chrome
 from riskmap.ui.downloads import township_downloads
 from riskmap.ui.importing import datum_notice, import_tab
@@ -65,6 +75,7 @@ NO_CHORO = ""
 STATUS_COLORS = {"在册": "#E69F00", "监测中": "#56B4E9", "治理中": "#0072B2", "已销号": "#009E73",
                  aggregate.UNKNOWN_STATUS: "#999999"}  # fmt: skip
 SELECTED_ROW_STYLE = "background-color: #fff3b0; font-weight: bold"
+TAB_KEY = "tab"  # session key of the open tab under the map (tests set it to open one)
 METRICS_PER_ROW = 9  # one row above the map: the map still fits a 1366×768 screen
 
 
@@ -221,9 +232,11 @@ def _feature_filter(project: Project, f: dict, *, with_status: bool = True) -> F
     )
 
 
-def _filtered(project: Project, f: dict, *, with_status: bool = True) -> dict[str, LayerData]:
-    """Every layer filtered by township, class, search text and (optionally) status."""
-    return _feature_filter(project, f, with_status=with_status).apply(project.layers)
+def _filtered(
+    project: Project, version: str, f: dict, *, with_status: bool = True
+) -> dict[str, LayerData]:
+    """Every layer filtered by township, class, search text and (optionally) status (cached)."""
+    return filtered_layers(project, version, _feature_filter(project, f, with_status=with_status))
 
 
 # ----------------------------------------------------------------------------- figures
@@ -237,13 +250,14 @@ def _metric_rows(figures: list[aggregate.Figure], per_row: int = METRICS_PER_ROW
             col.metric(_md(fig.label), fig.text)
 
 
-def _figures(layers: dict[str, LayerData], visible: list[str]) -> None:
+def _figures(project: Project, version: str, layers: dict[str, LayerData], f: dict) -> None:
     """Headline figures of what the map shows (each feature once), as the catalog declares."""
-    _metric_rows(aggregate.headline_figures({lid: layers[lid] for lid in visible}))
+    shown = replace(_feature_filter(project, f), layer_ids=tuple(f["visible"]))
+    _metric_rows(headline_figures(version, shown, {lid: layers[lid] for lid in f["visible"]}))
 
 
-def _progress_chart(layers: dict[str, LayerData]) -> alt.Chart:
-    df = aggregate.status_counts(layers)
+def _progress_chart(layers: dict[str, LayerData], df: pd.DataFrame) -> alt.Chart:
+    """Return the 整治进度 bars of `df` (`aggregate.status_counts` of `layers`)."""
     return (
         alt.Chart(df)
         .mark_bar()
@@ -263,32 +277,32 @@ def _progress_chart(layers: dict[str, LayerData]) -> alt.Chart:
     )
 
 
-def _dashboard(project: Project, f: dict) -> None:
+def _dashboard(project: Project, version: str, f: dict) -> None:
     """Show the township's (or county's) figures over all statuses, so progress shows."""
-    shown = _filtered(project, f, with_status=False)
+    shown = _filtered(project, version, f, with_status=False)
     layers = {lid: shown[lid] for lid in f["visible"]}  # the figures follow the layer choice too
     where = "全县" if f["township"] == ALL else f["township"]
     st.markdown(f"#### {_md(where)}：风险点位概况（含全部状态，不受状态筛选影响）")
     if no_match_notice(layers, f["visible"], f["text"]):
         return
-    figures = aggregate.headline_figures(layers)
-    fig = aggregate.layer_figures(layers)["all"]
+    ff = replace(_feature_filter(project, f, with_status=False), layer_ids=tuple(f["visible"]))
+    data = dashboard_data(project, version, ff, layers)
+    fig = data.totals
     c = st.columns(3)
     for col, (key, label, hint) in zip(c, aggregate.FIGURE_LABELS, strict=True):
         value = aggregate.format_quantity(fig[key], aggregate.COUNT_UNIT)
         col.metric(_md(label), value, help=_md(hint))
-    _metric_rows([fig for fig in figures if fig.field is not None])
+    _metric_rows([fig for fig in data.headline if fig.field is not None])
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**整治进度（在册 / 监测中 / 治理中 / 已销号）**")
-        st.altair_chart(_progress_chart(layers), width="stretch")
+        st.altair_chart(_progress_chart(layers, data.status_counts), width="stretch")
     with right:
         st.markdown("**按图层和等级统计**")
-        st.dataframe(aggregate.class_counts(layers), hide_index=True, width="stretch", height=300)
-    if f["township"] == ALL:
+        st.dataframe(data.class_counts, hide_index=True, width="stretch", height=300)
+    if data.townships is not None:
         st.markdown("**各乡镇风险点统计**")
-        df = aggregate.summarize_townships(layers, project.gdf_townships, project.township_codes)
-        st.dataframe(aggregate.township_table(df, layers), hide_index=True, width="stretch")
+        st.dataframe(data.townships, hide_index=True, width="stretch")
 
 
 # ----------------------------------------------------------------------------- map ↔ lists
@@ -432,33 +446,37 @@ HELP = f"""
 """
 
 
-def _map_section(project: Project, layers: dict[str, LayerData], f: dict) -> None:
-    """Build and show the map; list selections highlight, map clicks select (both ways)."""
+def _map_section(project: Project, version: str, layers: dict[str, LayerData], f: dict) -> None:
+    """Show the map (built once per data version and view); list and map select both ways."""
     _table_picks(f["visible"])
     code = None if f["township"] == ALL else project.township(f["township"])[0]
     hl = st.session_state.get("hl")
     if hl is not None and hl[0] not in f["visible"]:
         hl = None
-    fmap = build_map(
-        progress_ui.map_layers(project, {lid: layers[lid] for lid in f["visible"]}),
-        project.gdf_townships,
-        project.gdf_county,
-        settings=project.settings,
-        choropleth=f["choropleth"],
-        selected_township=code,
-        highlight=hl,
-        demo=project.demo,
-        view_key=code or "county",
-        view=initial_view(code or "county", hl),
-        layer_control=False,
-        basemap_layer=_basemap(project.settings),
-    )
-    result = st_folium(
-        fmap,
-        height=MAP_HEIGHT_PX,
-        use_container_width=True,
-        returned_objects=["last_active_drawing"],
-        key="map",
+    view = initial_view(code or "county", hl)
+    basemap = _basemap(project.settings)
+
+    def build() -> folium.Map:
+        return build_map(
+            progress_ui.map_layers(project, {lid: layers[lid] for lid in f["visible"]}),
+            project.gdf_townships,
+            project.gdf_county,
+            settings=project.settings,
+            choropleth=f["choropleth"],
+            selected_township=code,
+            highlight=hl,
+            demo=project.demo,
+            view_key=code or "county",
+            view=view,
+            layer_control=False,
+            basemap_layer=basemap,
+        )
+
+    ff = replace(_feature_filter(project, f), layer_ids=tuple(f["visible"]))
+    key = (version, repr(ff), f["choropleth"], hl, view, basemap, progress_ui.today())
+    args = map_args(build, key, widget_key="map")  # logs "map built" when it builds
+    result = show_map(
+        args, key="map", height=MAP_HEIGHT_PX, returned_objects=["last_active_drawing"]
     )
     _map_pick(result, layers)
 
@@ -499,10 +517,10 @@ def main() -> None:
     datum_notice(project)  # an approximate datum conversion is never silent (c27)
     f = _sidebar(project)
     who = sign_in_panel(st.sidebar, settings=settings)  # viewing needs no sign-in
-    layers = _filtered(project, f)
+    layers = _filtered(project, version, f)
     no_match_notice(layers, f["visible"], f["text"])
-    _figures(layers, f["visible"])
-    _map_section(project, layers, f)
+    _figures(project, version, layers, f)
+    _map_section(project, version, layers, f)
     _selected_panel(layers)
     progress_ui.status_panel(project, settings, who)
     _tabs(project, settings, version, layers, f, who)
@@ -515,28 +533,39 @@ def _tabs(
     project: Project, settings: Settings, version: str, layers: dict[str, LayerData], f: dict,
     who: EditorSession,
 ) -> None:  # fmt: skip
-    """Lay out the tabs under the map: one call per feature view."""
-    tab_stats, tab_list, tab_dl, tab_progress, tab_import, tab_warn, tab_help = st.tabs(
-        ["统计", "清单", "下载清单", "清零进度", "导入调查表", "预警", "使用说明"]
-    )
-    with tab_stats:
-        _dashboard(project, f)
-    with tab_progress:
-        progress_ui.progress_view(project, settings, who)
-    with tab_list:
-        _lists(layers, f["visible"])
-    with tab_dl:
-        _downloads(project, version, f)
-        paper.downloads(project, settings, who.editor)
-    with tab_import:
+    """
+    Lay out the tabs under the map: one call per feature view, run only for the open tab.
+
+    ``on_change="rerun"`` makes `st.tabs` track the open tab (``tab.open``), so a run builds
+    one tab's content instead of all seven (issue 17: the page opens ≤ 3 s; issue 15: a filter
+    change ≤ 1 s); choosing a tab reruns the page, cheap now that the map is cached.
+    """
+
+    def import_view() -> None:
         if who.can_edit and who.editor:
             import_tab(project, settings, who)
         else:
             st.info("查看无需登录；导入调查表、撤销导入需登录（左侧“编辑权限”）。")
-    with tab_warn:
-        warnings_view(project, settings, who)
-    with tab_help:
-        st.markdown(HELP)
+
+    def download_view() -> None:
+        _downloads(project, version, f)
+        paper.downloads(project, settings, who.editor)
+
+    views = {
+        "统计": lambda: _dashboard(project, version, f),
+        "清单": lambda: _lists(layers, f["visible"]),
+        "下载清单": download_view,
+        "清零进度": lambda: progress_ui.progress_view(project, settings, who),
+        "导入调查表": import_view,
+        "预警": lambda: warnings_view(project, settings, who),
+        "使用说明": lambda: st.markdown(HELP),
+    }
+    for tab, view in zip(
+        st.tabs(list(views), key=TAB_KEY, on_change="rerun"), views.values(), strict=True
+    ):
+        if tab.open:
+            with tab:
+                view()
 
 
 main()

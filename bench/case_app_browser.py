@@ -22,6 +22,10 @@ Definitions (every time is wall-clock ``time.perf_counter`` in the bench process
   (2) map ready holds, and (3) the map iframe is a new one (the old iframe's window was
   marked before the click; a resent map replaces it) — or, if the server sent no new map,
   1 s after (1) and (2) with the old map still shown (then the wait is the time to (1)+(2)).
+* **first visit / return**: after one warm-up change, the timed changes go to townships not
+  shown before by this server (the app filters, counts and builds the map for them: its
+  caches miss), then back to townships already shown (its caches hit; the browser may still
+  be sent the map again, its message cache keeps only the last runs' messages).
 * **ws bytes**: the bytes of every websocket frame the browser receives from just before the
   click to settled (Playwright ``websocket`` → ``framereceived``): Streamlit's protobuf
   deltas, the map component's HTML inside them. Compared with the map's HTML size it shows
@@ -204,7 +208,12 @@ def _open_times(browser: Any, server: _Server, repeat: int) -> dict[str, Any]:  
 
 
 def _filter_times(browser: Any, server: _Server, towns: list[str], repeat: int) -> dict[str, Any]:  # noqa: ANN401
-    """Median township-change → settled time and websocket bytes received for it."""
+    """Median township-change → settled time and websocket bytes received for it.
+
+    The first change is a warm-up; the next `repeat` go to townships not shown before in this
+    server (the app computes and caches their filter, figures and map: *first visit*), then
+    `repeat` more go back to townships already shown (cached: *return*).
+    """
     page = browser.new_page(viewport=VIEWPORT, locale="zh-CN")
     received = [0]
 
@@ -218,7 +227,9 @@ def _filter_times(browser: Any, server: _Server, towns: list[str], repeat: int) 
     page.wait_for_timeout(1000)
     html_bytes = page.evaluate(HTML_SIZE_JS)
     times, sizes, resent, after, server_s = [], [], [], [], []
-    for k in range(repeat + 1):  # the first change is a warm-up
+    back_times, back_sizes, back_resent, back_server_s = [], [], [], []
+    visits = [*towns[: repeat + 1], *towns[1 : repeat + 1]]
+    for k, town in enumerate(visits):  # the first change is a warm-up
         page.evaluate(
             "() => { document.querySelector('iframe[title*=\"streamlit_folium\"]')"
             ".contentWindow.__old = true; }"
@@ -226,15 +237,20 @@ def _filter_times(browser: Any, server: _Server, towns: list[str], repeat: int) 
         runs = server.runs()
         received[0] = 0
         t0 = time.perf_counter()
-        _choose_township(page, towns[k % len(towns)])
+        _choose_township(page, town)
         sec, new_map = _wait_ready(page, t0, want_new=True, runs_after=runs, server=server)
         page.wait_for_timeout(300)  # late frames of the same run
-        if k:
+        if 0 < k <= repeat:
             times.append(sec)
             sizes.append(received[0])
             resent.append(new_map)
             after.append(page.evaluate(HTML_SIZE_JS))
             server_s.append(sum(server.run_seconds()[runs:]))
+        elif k > repeat:
+            back_times.append(sec)
+            back_sizes.append(received[0])
+            back_resent.append(new_map)
+            back_server_s.append(sum(server.run_seconds()[runs:]))
         page.wait_for_timeout(700)
     page.close()
     return {
@@ -245,6 +261,11 @@ def _filter_times(browser: Any, server: _Server, towns: list[str], repeat: int) 
         "township_change_server_s": statistics.median(server_s),
         "map_html_bytes": int(html_bytes),
         "map_html_after_bytes": int(statistics.median(after)),
+        "township_return_s": statistics.median(back_times),
+        "township_return_all_s": back_times,
+        "township_return_ws_bytes": int(statistics.median(back_sizes)),
+        "township_return_server_s": statistics.median(back_server_s),
+        "township_return_map_resent": any(back_resent),
     }
 
 
@@ -255,7 +276,8 @@ def run(
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
     res: dict[str, Any] = {"n": n, "viewport": f"{VIEWPORT['width']}x{VIEWPORT['height']}"}
-    towns = ["巴山镇", "庙坝镇", "葛城街道"]
+    # distinct townships: each timed change is a first visit (see `_filter_times`)
+    towns = ["巴山镇", "庙坝镇", "葛城街道", "高观镇", "明通镇", "修齐镇", "东安镇", "咸宜镇"]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
@@ -289,6 +311,7 @@ def run(
                 "new page": fmt_s(r["new_page_s"]),
                 "reload": fmt_s(r["reload_s"]),
                 "township change": fmt_s(r.get("township_change_s")),
+                "return": fmt_s(r.get("township_return_s")),
                 "ws MB": f"{r['township_change_ws_bytes'] / 1e6:.2f}"
                 if "township_change_ws_bytes" in r
                 else "",

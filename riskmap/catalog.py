@@ -274,7 +274,7 @@ class Catalog:
         try:
             return self.layers[layer_id]
         except KeyError:
-            msg = f"未知图层 {layer_id!r}（unknown layer）；可用图层: {', '.join(self.layers)}"
+            msg = f"未知图层 {layer_id!r}；可用图层: {', '.join(self.layers)}"
             raise LayerNotFoundError(msg) from None
 
 

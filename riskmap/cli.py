@@ -37,8 +37,33 @@ class RiskmapClickError(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file: Any = None) -> None:  # noqa: ANN401 - click's signature
-        """Print ``错误: <message>`` to stderr."""
-        click.echo(f"错误 (error): {self.format_message()}", err=True, file=file)
+        """Print ``错误：<message>`` to stderr."""
+        click.echo(f"错误：{self.format_message()}", err=True, file=file)
+
+
+class InputFile(click.Path):
+    """An existing, readable file given on the command line; a missing one is one Chinese line.
+
+    click's own check prints an English usage block ("Invalid value for 'FILE'…"); county
+    staff get ``错误：找不到文件 …`` instead, with exit code 2 like every other input error.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:  # noqa: ANN401 - click's signature
+        """Return the path, or raise `RiskmapClickError` naming it and what is wrong."""
+        path = Path(value)
+        if not path.exists():
+            msg = f"找不到文件：{path}（请检查路径和文件名）"
+            raise RiskmapClickError(msg)
+        if path.is_dir():
+            msg = f"{path} 是文件夹，应为一个文件"
+            raise RiskmapClickError(msg)
+        if not os.access(path, os.R_OK):
+            msg = f"无法读取文件：{path}（没有读取权限）"
+            raise RiskmapClickError(msg)
+        return super().convert(value, param, ctx)
 
 
 class RiskmapGroup(click.Group):
@@ -62,7 +87,7 @@ pdf_out_opt = click.option(
 townships_opt = click.option(
     "--townships",
     "townships_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=InputFile(),
     help="Official township boundary file (乡镇界) replacing the approximate partition.",
 )
 
@@ -211,6 +236,27 @@ def data_flags(project: Project) -> dict[str, Any]:
 @townships_opt
 def summary(fmt: str, townships_path: Path | None) -> None:
     """Per-township figures: 在册隐患 / 已销号 per layer, threatened people (在册隐患 only)."""
+    from riskmap import outputcache  # noqa: PLC0415 - standard library only
+
+    settings = _settings(townships_path)
+    key = outputcache.output_key(settings, "summary", fmt)
+    cached = outputcache.read_output(settings, f"summary-{fmt}", key)
+    if cached is None:  # first run on these data (or they changed): compute and store
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            from riskmap.project import load_project  # noqa: PLC0415 - keep `--help` fast
+
+            project = load_project(settings)
+        stderr = "".join(f"警告: {w.message}\n" for w in caught)
+        cached = {"stdout": _summary_text(project, fmt), "stderr": stderr}
+        outputcache.write_output(settings, f"summary-{fmt}", key, **cached)
+    if cached["stderr"]:
+        click.echo(cached["stderr"], err=True, nl=False)
+    click.echo(cached["stdout"])
+
+
+def _summary_text(project: Project, fmt: str) -> str:
+    """Return the text `summary` prints (without the final newline)."""
     from riskmap.aggregate import (  # noqa: PLC0415
         ACTIVE_LABEL,
         CLEARED_LABEL,
@@ -222,7 +268,6 @@ def summary(fmt: str, townships_path: Path | None) -> None:
         summary_records,
     )
 
-    project = _load(townships_path)
     df = summarize_townships(project.layers, project.gdf_townships, project.township_codes)
     totals = county_totals(project.layers)
     figures = layer_figures(project.layers)
@@ -237,8 +282,7 @@ def summary(fmt: str, townships_path: Path | None) -> None:
             "flags": data_flags(project),
             "townships": summary_records(df, project.layers),
         }
-        click.echo(json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1))
-        return
+        return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1)
     names: dict[str, str] = {"adcode": "代码", "name": "乡镇"}
     for lid, layer in project.layers.items():
         names[f"{lid}|active"] = f"{layer.spec.name}({ACTIVE_LABEL})"
@@ -256,11 +300,11 @@ def summary(fmt: str, townships_path: Path | None) -> None:
     }
     from riskmap.texttable import decimals_from_types, format_table  # noqa: PLC0415 - pandas
 
-    click.echo(format_table(table, decimals=decimals_from_types(list(table.columns), types)))
+    lines = [format_table(table, decimals=decimals_from_types(list(table.columns), types))]
     unplaced = {t["name"]: t["outside"] for t in totals.values() if t["outside"]}
     if unplaced:
         items = "，".join(f"{name} {n}" for name, n in unplaced.items())
-        click.echo(f"未落入任何乡镇（县界外或无坐标），未计入上表: {items}")
+        lines.append(f"未落入任何乡镇（县界外或无坐标），未计入上表: {items}")
     line = "；".join(
         f"{t['name']} {ACTIVE_LABEL} {t['active']}、{CLEARED_LABEL} {t['cleared']}、"
         f"{TOTAL_LABEL} {t['total']}"
@@ -268,8 +312,9 @@ def summary(fmt: str, townships_path: Path | None) -> None:
     )
     note = "（乡镇界线为示意边界）" if project.approximate else ""
     demo = "（演示数据）" if project.demo else ""
-    click.echo(f"\n全县合计: {line}{note}{demo}")
-    click.echo("威胁户数/人数/财产只计在册隐患（已销号的点位不再计入）。")
+    lines.append(f"\n全县合计: {line}{note}{demo}")
+    lines.append("威胁户数/人数/财产只计在册隐患（已销号的点位不再计入）。")
+    return "\n".join(lines)
 
 
 @main.command()
@@ -391,7 +436,7 @@ def _crs_choices() -> list[str]:
 
 
 @main.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=InputFile())
 @click.option("--layer", "layer_id", required=True, help="Target layer id, e.g. geohazard.")
 @click.option(
     "--crs",
@@ -404,7 +449,7 @@ def _crs_choices() -> list[str]:
 @click.option(
     "--map",
     "mapping_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=InputFile(),
     help="Column mapping file (JSON or TOML; optional [defaults] table).",
 )
 @click.option(
@@ -461,6 +506,7 @@ def import_cmd(
         commit_import,
         plan_import,
         report_frame,
+        report_json_chunks,
     )
 
     settings = Settings.from_env()
@@ -494,15 +540,16 @@ def import_cmd(
         accept_conflicts=accept_conflicts,
         add_duplicates=add_duplicates,
     )
-    report = plan.report
+    report, can_commit = plan.report, plan.can_commit
     changes = {
         uid: [{"field": c.field, "label": c.label, "old": c.old, "new": c.new} for c in fields]
         for uid, fields in plan.changes.items()
     }
+    if dry_run:
+        plan = None  # the planned frames are not written: free them before reporting
     if report_json is not None:
-        data = {**report.to_json_dict(), "changes": changes}
-        text = json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1)
-        io.write_text_atomic(report_json, text)
+        chunks = report_json_chunks(report, changes=changes)
+        io.write_bytes_atomic(report_json, (c.encode("utf-8") for c in chunks))
     click.echo(f"文件: {file.name}  编码: {report.encoding or '-'}  图层: {spec.name}")
     for note in report.notes:
         click.echo(f"  · {note}")
@@ -510,8 +557,7 @@ def import_cmd(
         error = report.file_error
         msg = error if error.startswith(file.name) else f"{file.name}: {error}"
         raise RiskmapError(msg)
-    rows = report_frame(report)
-    issues = rows[rows["级别"].notna()]
+    issues = report_frame(report, only_messages=True)
     if len(issues):
         from riskmap.texttable import format_table  # noqa: PLC0415 - pandas, lazily
 
@@ -523,7 +569,8 @@ def import_cmd(
         click.echo(f"更新 {uid}: {diff}")
     c = report.counts
     click.echo(
-        f"共 {c['rows']} 行: 新增 {c['added']}，更新 {c['updated']}，拒收 {c['rejected']}，"
+        f"共 {c['rows']} 行: 新增 {c['added']}，更新 {c['updated']}，无变化 {c['unchanged']}，"
+        f"拒收 {c['rejected']}，"
         f"冲突待确认 {c['conflicts']}，疑似重复 {c['duplicates']}，"
         f"待补充 {c['incomplete']}，警告 {c['warnings']}"
     )
@@ -531,8 +578,8 @@ def import_cmd(
         click.echo("有冲突的更新未应用：核对无误后加 --accept-conflicts 重新导入。")
     if c["duplicates"]:
         click.echo("疑似重复的行未新增：确属新点请加 --add-duplicates 重新导入。")
-    if not plan.can_commit:
-        click.echo("没有可导入的行，未写入。")
+    if not can_commit:
+        click.echo(_nothing_written(c))
         sys.exit(EXIT_NOTHING_WRITTEN)
     if dry_run:
         click.echo("试运行 (--dry-run)：未写入任何数据。")
@@ -541,6 +588,13 @@ def import_cmd(
     click.echo(
         f"已写入图层 {spec.name}（上一版本已保存，可用 riskmap undo --layer {spec.id} 撤销）"
     )
+
+
+def _nothing_written(counts: dict[str, int]) -> str:
+    """Say why an import wrote nothing (every row 无变化, or none importable)."""
+    if counts["unchanged"] and counts["unchanged"] + counts["rejected"] == counts["rows"]:
+        return "文件中的点位与图层已有记录一致（无变化），未写入。"
+    return "没有可导入的行，未写入。"
 
 
 @main.command()
@@ -869,7 +923,7 @@ def db_init(url: str) -> None:
 @url_opt
 @click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="Layers folder to load (default: the installation's layers/).")
-@click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
+@click.option("--user", default=_shell_user, help="Recorded in history (default: login name).")
 @click.option("--replace", is_flag=True, help="Also load layers the database already has.")
 def db_load_files(url: str, from_dir: Path | None, user: str, replace: bool) -> None:
     """Copy the layers folder (catalog, layers with history, records, attachments) into the db."""
@@ -1079,7 +1133,7 @@ def poster(
 @click.option("--note", default="", help="Free note kept in the audit log.")
 @click.option(
     "--evidence",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=InputFile(),
     help="Photo or PDF proving the change (JPEG/PNG/PDF, checked by content, size-limited).",
 )
 @click.option("--user", default=lambda: os.environ.get("USER", ""), help="Recorded in history.")
@@ -1235,7 +1289,8 @@ def targets_cmd(
         return
     county_rows = df[df["code"] == "county"]
     if county_rows.empty:
-        click.echo(f"未声明考核目标（{project.settings.layers_dir / 'targets.toml'} 不存在或没有目标）")
+        where = project.settings.layers_dir / "targets.toml"
+        click.echo(f"未声明考核目标（{where} 不存在或没有目标）")
     else:
         table = targets.targets_table(county_rows).drop(columns=["乡镇"])
         click.echo(table.to_string(index=False))
@@ -1336,3 +1391,7 @@ def diff_cmd(
     click.echo(table.to_string(index=False))
     counts = df.drop_duplicates(["layer", "uid", "kind"])["kind_label"].value_counts()
     click.echo("合计: " + "，".join(f"{k} {n}" for k, n in counts.items()))
+
+
+if __name__ == "__main__":  # python -m riskmap.cli …, as the `riskmap` script
+    main()

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import prcoords
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pyproj import Transformer
 
@@ -146,6 +148,12 @@ _DMS_RE = re.compile(
     re.VERBOSE,
 )
 _DEG_ONLY_RE = re.compile(r"^(?P<d>\d+(?:\.\d+)?)\s*°$")
+_ASCII_DMS_PATTERN = (
+    r"^ *(?P<d>[0-9]+(?:\.[0-9]+)?) *° *(?P<m>[0-9]+(?:\.[0-9]+)?) *' *"
+    r'(?:(?P<s>[0-9]+(?:\.[0-9]+)?) *"?)? *$'
+)
+"""The common DMS spelling (``108°39'50.4"``, ASCII digits and spaces; seconds optional),
+parsed for a whole column at once; `parse_coordinate` gives the same value for these cells."""
 
 
 def normalise_text(text: str) -> str:
@@ -235,18 +243,90 @@ def parse_coordinate_array(values: Sequence[object] | np.ndarray | pd.Series) ->
     """
     series = pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values
     series = series.reset_index(drop=True)
-    fast = np.array(
-        pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan), copy=True
-    )
+    cells = series.to_numpy(dtype=object)
+    fast = np.full(len(cells), np.nan)
+    rest = _parse_plain_decimals(cells, fast)
+    if rest.size:  # numbers, None, anything else: as pandas reads them
+        parsed = pd.to_numeric(pd.Series(cells[rest], dtype=object), errors="coerce")
+        fast[rest] = parsed.to_numpy(dtype=float, na_value=np.nan)
     fast[~np.isfinite(fast)] = np.nan
-    redo = np.isnan(fast)
-    if redo.any():
-        cells = series.to_numpy(dtype=object)
-        for i in np.flatnonzero(redo):
-            parsed = parse_coordinate(cells[i])
-            if parsed is not None:
-                fast[i] = parsed
+    redo = np.flatnonzero(np.isnan(fast))
+    if redo.size:
+        fast[redo], parsed = _parse_ascii_dms(cells[redo])
+        for i in redo[~parsed]:
+            value = parse_coordinate(cells[i])
+            if value is not None:
+                fast[i] = value
     return fast
+
+
+_PLAIN_DECIMAL = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+"""A plain ASCII decimal (no spaces, no separators): Arrow's cast reads it as `float` does."""
+
+
+def _parse_plain_decimals(cells: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """
+    Parse the plain-decimal text cells into `out` with one Arrow cast; return the others.
+
+    Arrow's string → float64 cast is correctly rounded, as ``pandas.to_numeric`` and
+    `float` are, so these cells get the value the per-cell path gives them.
+
+    Returns
+    -------
+    rest
+        Positions ``(k,)`` of the cells not parsed here (not text, or not a plain decimal).
+    """
+    try:
+        text = pa.array(cells, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers or other objects among the cells
+        return np.arange(len(cells))
+    plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_DECIMAL), fill_value=False)
+    where = np.flatnonzero(plain.to_numpy(zero_copy_only=False))
+    try:
+        parsed = pc.cast(text.filter(plain), pa.float64())
+    except pa.ArrowInvalid:  # e.g. out of range: leave it to pandas
+        return np.arange(len(cells))
+    out[where] = parsed.to_numpy(zero_copy_only=False)
+    rest = np.ones(len(cells), dtype=bool)
+    rest[where] = False
+    return np.flatnonzero(rest)
+
+
+def _parse_ascii_dms(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Parse the cells written in the common DMS spelling in one regex pass over the column.
+
+    Parameters
+    ----------
+    cells
+        Object array ``(m,)`` of cells (text or anything else).
+
+    Returns
+    -------
+    values, parsed
+        Degrees ``(m,)`` (NaN where not parsed or where minutes/seconds are 60 or more, as
+        `parse_coordinate` does) and a bool mask ``(m,)`` of the cells the pattern decided
+        (the others still go through `parse_coordinate`).
+    """
+    m = len(cells)
+    is_text = np.fromiter((isinstance(c, str) for c in cells), dtype=bool, count=m)
+    parsed = np.zeros(m, dtype=bool)
+    deg, minutes, seconds = (np.full(m, np.nan) for _ in range(3))
+    if is_text.any():
+        # RE2 over an Arrow column; the groups are ASCII decimals, which Arrow's cast parses
+        # correctly rounded, as `float` does in `parse_coordinate`
+        found = pc.extract_regex(pa.array(cells[is_text], pa.string()), _ASCII_DMS_PATTERN)
+        text_pos = np.flatnonzero(is_text)
+        parsed[text_pos] = found.is_valid().to_numpy(zero_copy_only=False)
+        for out, name in ((deg, "d"), (minutes, "m"), (seconds, "s")):
+            part = pc.if_else(pc.equal(found.field(name), ""), None, found.field(name))
+            out[text_pos] = pc.cast(part, pa.float64()).to_numpy(zero_copy_only=False)
+    seconds[parsed & np.isnan(seconds)] = 0.0  # d°m' without seconds
+    with np.errstate(invalid="ignore"):
+        values = deg + minutes / 60.0 + seconds / 3600.0
+        values[(minutes >= 60) | (seconds >= 60)] = np.nan  # noqa: PLR2004
+    values[~parsed] = np.nan
+    return values, parsed
 
 
 def gk_epsg_for_zone(zone: int) -> int | None:

@@ -49,7 +49,7 @@ from riskmap.settings import STORAGE_CRS
 from riskmap.townships import townships_from_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
 
     from riskmap.settings import Settings
@@ -368,7 +368,9 @@ def _fsync_dir(folder: Path) -> None:
         os.close(dir_fd)
 
 
-def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def write_bytes_atomic(
+    path: Path, data: bytes | Iterable[bytes], *, mode: int | None = None
+) -> None:
     """
     Replace `path` with `data` atomically: temp file in the same folder, fsync, `os.replace`.
 
@@ -380,7 +382,8 @@ def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> N
     path
         File to replace (its folder is created).
     data
-        New content.
+        New content, or its chunks in order (a large report written as it is encoded,
+        without holding the whole text and its bytes at once).
     mode
         Permission bits of the new file; default: those of the file replaced, or 0644.
         Secrets use 0600; the temp file has that mode before any byte is written.
@@ -390,7 +393,8 @@ def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> N
     try:
         os.fchmod(fd, _file_mode(path) if mode is None else mode)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for chunk in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -1004,7 +1008,9 @@ def undo_last_write(spec: LayerSpec, settings: Settings, *, user: str = "") -> P
     """
     Restore the version replaced by the last write (undo the last import).
 
-    The current version is itself kept in the history, so an undo can be undone.
+    The kept file is restored byte for byte (its SHA-256 checked against the log), so the
+    layer is exactly what it was before that write: types, key order and absent properties
+    included. The current version is itself kept in the history, so an undo can be undone.
 
     Raises
     ------
@@ -1015,17 +1021,20 @@ def undo_last_write(spec: LayerSpec, settings: Settings, *, user: str = "") -> P
     if last is None:
         msg = f"{spec.name}: 没有可撤销的导入 (nothing to undo)"
         raise DataFileError(msg)
-    backup = backup_file(history_dir(spec, settings), last["backup"], sha256=last.get("sha256"))
-    previous = read_layer_file(backup)
-    return write_layer(
-        previous,
-        spec,
-        settings,
-        user=user,
-        action="undo",
-        source=last.get("source", ""),
-        counts={"undoes": last["backup"]},
-    )
+    hdir = history_dir(spec, settings)
+    backup = backup_file(hdir, last["backup"], sha256=last.get("sha256"))
+    read_layer_file(backup)  # a readable layer, or a clear error before anything is written
+    path = spec.path(settings.layers_dir)
+    write_versioned(  # the kept bytes as they were: no re-serialisation, no type drift
+        path,
+        backup.read_bytes(),
+        hdir,
+        entry={"user": user, "action": "undo", "source": last.get("source", ""),
+               "undoes": last["backup"]},
+        keep=settings.history_keep,
+        count_rows=_count_features,
+    )  # fmt: skip
+    return path
 
 
 def read_secrets_text(path: Path) -> str:

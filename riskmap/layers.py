@@ -57,13 +57,53 @@ class LayerData:
 
     def subset(self, gdf: gpd.GeoDataFrame) -> LayerData:
         """Return this layer restricted to `gdf` (a selection of ``self.gdf``), with its shares."""
-        keys = set(gdf[self.spec.key])
-        shares = self.shares[self.shares["key"].isin(keys)].reset_index(drop=True)
+        shares = self.shares[isin(self.shares["key"], gdf[self.spec.key])].reset_index(drop=True)
         return LayerData(spec=self.spec, gdf=gdf, shares=shares)
 
     def in_township(self, township_code: str) -> gpd.GeoDataFrame:
         """Features with any share in the township `township_code` (9-digit), layer order."""
         return filter_features(self, township_codes=[township_code])
+
+
+def isin(values: pd.Series, wanted: pd.Series | Iterable[str]) -> np.ndarray:
+    """
+    Return ``values.isin(wanted)`` as a boolean array, computed in Arrow for Arrow text.
+
+    pandas' ``ArrowStringArray.isin`` boxes every wanted value as a pyarrow scalar in Python
+    (1 s for 100,000 keys); `pyarrow.compute.is_in` does the same test in C. A missing value
+    is never in `wanted` (a missing wanted value is ignored).
+
+    Parameters
+    ----------
+    values
+        Text column, shape (n,): Arrow-backed (``string[pyarrow]``) or any other dtype
+        (then pandas' own ``isin``).
+    wanted
+        The values to look for (a Series, a list or a set of text).
+
+    Returns
+    -------
+    mask
+        ``bool`` array, shape (n,).
+    """
+    dtype = values.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        chosen = wanted.dropna() if isinstance(wanted, pd.Series) else [
+            w for w in wanted if not pd.isna(w)
+        ]  # fmt: skip
+        return values.isin(chosen).to_numpy(dtype=bool)
+    import pyarrow as pa  # noqa: PLC0415 - pandas' Arrow text already loaded it
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    data = pa.chunked_array(pa.array(values.array))
+    if isinstance(wanted, pd.Series) and wanted.dtype == dtype:
+        chosen = pa.chunked_array(pa.array(wanted.array)).combine_chunks()
+    else:
+        chosen = pa.array([w for w in wanted if isinstance(w, str)], type=pa.string())
+    chosen = pc.drop_null(chosen).cast(data.type)
+    if not len(chosen):
+        return np.zeros(len(values), dtype=bool)
+    return pc.is_in(data, value_set=chosen).to_numpy(zero_copy_only=False).astype(bool)
 
 
 def _point_shares(gdf: gpd.GeoDataFrame, key: str) -> pd.DataFrame:
@@ -238,9 +278,9 @@ def filter_features(
     gdf, spec = layer.gdf, layer.spec
     mask = pd.Series(data=True, index=gdf.index)
     if township_codes is not None:
-        codes = set(township_codes)
-        keys = set(layer.shares.loc[layer.shares["township_code"].isin(codes), "key"])
-        mask &= gdf[spec.key].isin(keys)
+        codes = list(township_codes)
+        keys = layer.shares.loc[isin(layer.shares["township_code"], codes), "key"]
+        mask &= isin(gdf[spec.key], keys)
     if classes is not None:
         wanted = set(classes)
         cls = gdf[spec.class_field]

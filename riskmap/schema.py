@@ -268,6 +268,24 @@ def _per_unique_text(series: pd.Series, func: Callable[[object], str | None]) ->
     return pa.array(mapped, type=pa.string()).take(pa.array(codes))
 
 
+def _numbers_from_text(series: pd.Series) -> pd.Series:
+    """
+    ``pd.to_numeric(number_cells(cells), errors="coerce")`` of a text column, per distinct text.
+
+    Each distinct text is normalised (`riskmap.cells.number_text`, no thousands separators)
+    and parsed once, then spread back; the dtype is what ``pd.to_numeric`` gives the whole
+    column (integers stay int64 when no cell is missing, float64 with NaN otherwise).
+    """
+    codes, uniques = pd.factorize(series.to_numpy(dtype=object, na_value=None))
+    texts = [tc.number_text(str(u), thousands=False) for u in uniques]
+    parsed = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce")
+    if (codes < 0).any() or parsed.dtype == object:
+        spread = np.append(parsed.to_numpy(dtype=float, na_value=np.nan), np.nan)[codes]
+    else:
+        spread = parsed.to_numpy()[codes]
+    return pd.Series(spread, index=series.index)
+
+
 def _coerce_series(series: pd.Series, spec: FieldSpec) -> pd.Series:
     """
     Cast one column to the declared type; cells that cannot be cast become missing.
@@ -279,12 +297,9 @@ def _coerce_series(series: pd.Series, spec: FieldSpec) -> pd.Series:
     """
     if spec.type in {"int", "float"}:
         if _homogeneous(series) == "text":  # ``１２`` is 12, not missing (NFKC)
-            series = pd.Series(
-                tc.number_cells(series.to_numpy(dtype=object, na_value=None), thousands=False),
-                index=series.index,
-                dtype=object,
-            )
-        numeric = pd.to_numeric(series, errors="coerce")
+            numeric = _numbers_from_text(series)
+        else:
+            numeric = pd.to_numeric(series, errors="coerce")
         if spec.type == "int":
             whole = numeric.where(numeric.isna() | (numeric == np.floor(numeric)))
             return whole.astype("Int64")

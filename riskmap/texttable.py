@@ -9,6 +9,7 @@ Numbers are right-aligned, text left-aligned; integers print without ``.0`` and 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
@@ -31,6 +32,14 @@ def text_width(text: str) -> int:
     width
         Number of terminal cells.
     """
+    if text.isascii() and text.isprintable():
+        return len(text)  # one cell per printable ASCII character: no table lookup
+    return _wide_text_width(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _wide_text_width(text: str) -> int:
+    """`text_width` of text with non-ASCII characters; cached (reasons, labels repeat)."""
     width = wcswidth(text)
     return width if width >= 0 else len(text)
 
@@ -105,29 +114,43 @@ def format_table(
         Lines joined by newlines; each column as wide (in terminal cells) as its widest cell.
     """
     decimals = dict(decimals or {})
-    columns: list[list[str]] = []
-    right: list[bool] = []
+    padded: list[list[str]] = []
     for i, col in enumerate(df.columns):
         values = df.iloc[:, i].tolist()  # by position: headers may repeat (已销号 per layer)
-        numeric = [v for v in values if not _blank(v)]
-        is_num = bool(numeric) and all(_is_number(v) for v in numeric)
-        places = decimals.get(str(col))
-        if is_num and places is None:
-            texts = [format_cell(v) for v in numeric]
-            places = max((len(t.partition(".")[2]) for t in texts), default=0)
-        cells = [format_cell(v, decimals=places if is_num else None) for v in values]
-        columns.append([str(col), *cells])
-        right.append(is_num)
-    widths = [max(text_width(c) for c in cells) for cells in columns]
-    lines = []
-    for r in range(len(df) + 1):
-        parts = []
-        for cells, width, is_right in zip(columns, widths, right, strict=True):
-            cell = cells[r]
-            pad = " " * (width - text_width(cell))
-            parts.append(pad + cell if is_right else cell + pad)
-        lines.append((" " * gap).join(parts).rstrip())
-    return "\n".join(lines)
+        cells = _text_cells(values)
+        is_num = False
+        if cells is None:  # not only text and blanks: numbers, booleans, dates …
+            numeric = [v for v in values if not _blank(v)]
+            is_num = bool(numeric) and all(_is_number(v) for v in numeric)
+            places = decimals.get(str(col))
+            if is_num and places is None:
+                texts = [format_cell(v) for v in numeric]
+                places = max((len(t.partition(".")[2]) for t in texts), default=0)
+            cells = [format_cell(v, decimals=places if is_num else None) for v in values]
+        cells = [str(col), *cells]
+        widths = [text_width(c) for c in cells]
+        width = max(widths)
+        if is_num:
+            padded.append([" " * (width - w) + c for c, w in zip(cells, widths, strict=True)])
+        else:
+            padded.append([c + " " * (width - w) for c, w in zip(cells, widths, strict=True)])
+    if not padded:  # no columns: an empty line per row and for the header
+        return "\n".join("" for _ in range(len(df) + 1))
+    sep = " " * gap
+    return "\n".join(sep.join(parts).rstrip() for parts in zip(*padded, strict=True))
+
+
+def _text_cells(values: list[object]) -> list[str] | None:
+    """`format_cell` of a column holding only text and blanks (None/NaN/NA); else None."""
+    out = []
+    for v in values:
+        if type(v) is str:
+            out.append(v)
+        elif _blank(v):
+            out.append("")
+        else:
+            return None
+    return out
 
 
 def decimals_from_types(columns: Sequence[str], types: Mapping[str, str]) -> dict[str, int]:

@@ -285,15 +285,20 @@ def sign_in(page: Page) -> None:
     idle(page)
 
 
+# The open tab's panel (the app builds only the open tab: its content comes with a rerun).
+_TAB_FILLED_JS = """(name) => {
+    const tab = [...document.querySelectorAll('[role=tab]')].find(t => t.innerText.trim() === name);
+    const panel = document.querySelector('[role=tabpanel]');
+    return !!tab && tab.getAttribute('aria-selected') === 'true' && !!panel
+        && !!panel.querySelector('[data-testid="stElementContainer"]');
+}"""
+
+
 def click_tab(page: Page, name: str) -> None:
-    """Open the main area's tab `name` and wait until its panel is the one shown."""
-    tab = page.get_by_role("tab", name=name, exact=True)
-    tab.click()
-    page.wait_for_function(
-        "(name) => Array.from(document.querySelectorAll('[role=tab]')).some("
-        "t => t.innerText.trim() === name && t.getAttribute('aria-selected') === 'true')",
-        arg=name,
-    )
+    """Open a tab under the map and wait until its content has come (then the run's end)."""
+    page.get_by_role("tab", name=name, exact=True).click()
+    page.wait_for_function(_TAB_FILLED_JS, arg=name, timeout=60_000)
+    idle(page)
 
 
 def choose(page: Page, label: str, option: str) -> None:

@@ -18,6 +18,7 @@ from riskmap.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 TIMEOUT = 60
+TAB_KEY = "tab"  # app.py's session key of the open tab (tabs are built only when open)
 
 
 @pytest.fixture
@@ -34,10 +35,13 @@ def project():
     return project_module.load_project(Settings())
 
 
-def _run(query: dict[str, str] | None = None) -> AppTest:
+def _run(query: dict[str, str] | None = None, *, tab: str | None = None) -> AppTest:
+    """Run the page once; `tab` opens that tab under the map (only the open tab is built)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for k, v in (query or {}).items():
         at.query_params[k] = v
+    if tab is not None:
+        at.session_state[TAB_KEY] = tab
     return at.run()
 
 
@@ -120,7 +124,7 @@ def test_township_selection_shows_its_figures(layers_copy, project):
 def test_search_narrows_lists(layers_copy, project):
     del layers_copy
     uid = str(project.layers["geohazard"].gdf["uid"].iloc[0])
-    at = _run()
+    at = _run(tab="清单")
     before = {len(df.value) for df in at.tabs[1].dataframe}
     at.text_input(key="f_q").set_value(uid).run()
     assert not at.exception
@@ -180,6 +184,7 @@ def test_viewer_cannot_reach_import_controls_until_signed_in(layers_copy):
     del layers_copy
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.secrets["editors"] = {"alice": hash_password("correct horse battery", n=2**10)}
+    at.session_state[TAB_KEY] = "导入调查表"
     at.run()
     assert not at.exception
     assert not at.get("file_uploader")
@@ -194,7 +199,7 @@ def test_viewer_cannot_reach_import_controls_until_signed_in(layers_copy):
 
 def test_download_tab_for_township(layers_copy):
     del layers_copy
-    at = _run({"township": "葛城街道"})
+    at = _run({"township": "葛城街道"}, tab="下载清单")
     assert not at.exception
     labels = [b.label for b in at.tabs[2].get("download_button")]
     assert labels[:3] == ["下载 Excel 清单", "下载 CSV", "下载 GeoJSON"]
@@ -273,7 +278,7 @@ def test_fifth_layer_by_catalog_entry_alone_shows_in_headline_figures(layers_cop
         json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
         "utf-8",
     )
-    at = _run()
+    at = _run(tab="清单")
     assert not at.exception
     assert not at.error
     metrics = _metrics(at)
@@ -291,7 +296,10 @@ def test_fifth_layer_by_catalog_entry_alone_shows_in_headline_figures(layers_cop
 
 def test_downloads_say_they_follow_the_screen(layers_copy):
     del layers_copy
-    at = _run({"township": "葛城街道", "layers": "geohazard", "statuses": "在册", "q": "滑坡"})
+    at = _run(
+        {"township": "葛城街道", "layers": "geohazard", "statuses": "在册", "q": "滑坡"},
+        tab="下载清单",
+    )
     assert not at.exception
     captions = [c.value for c in at.tabs[2].caption]
     said = next(c for c in captions if "下载内容与当前屏幕一致" in c).replace("\\", "")

@@ -23,15 +23,18 @@ def layers_copy(tmp_path, monkeypatch) -> Path:
     return target
 
 
-def _run(query: dict[str, str] | None = None) -> AppTest:
+def _run(query: dict[str, str] | None = None, *, tab: str | None = None) -> AppTest:
+    """Run the page once; `tab` opens that tab under the map (only the open tab is built)."""
     at = AppTest.from_file(APP, default_timeout=60)
     for k, v in (query or {}).items():
         at.query_params[k] = v
+    if tab is not None:
+        at.session_state["tab"] = tab  # app.py's TAB_KEY
     return at.run()
 
 
 def _geohazard_rows(at: AppTest) -> int:
-    """Rows of the 地质灾害隐患点 list (the first list of the 清单 tab)."""
+    """Rows of the 地质灾害隐患点 list (the first list of the 清单 tab, opened by `_run`)."""
     return len(at.tabs[1].dataframe[0].value)
 
 
@@ -43,7 +46,7 @@ def _expected(layers_dir: Path, grades: set[str]) -> int:
 
 
 def test_grades_in_the_url_set_threshold_classes_and_lists(layers_copy):
-    at = _run({"grades": "geohazard:大型|特大型"})
+    at = _run({"grades": "geohazard:大型|特大型"}, tab="清单")
     assert not at.exception
     assert at.selectbox(key="min_geohazard").value == "≥ 大型"
     assert at.multiselect(key="cls_geohazard").value == ["大型", "特大型"]
@@ -52,7 +55,7 @@ def test_grades_in_the_url_set_threshold_classes_and_lists(layers_copy):
 
 
 def test_threshold_fills_the_classes_and_the_url_follows(layers_copy):
-    at = _run()
+    at = _run(tab="清单")
     assert "grades" not in at.query_params  # all classes: nothing to say
     assert at.selectbox(key="min_geohazard").value == "全部等级"
     at.selectbox(key="min_geohazard").set_value("≥ 中型").run()

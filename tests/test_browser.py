@@ -428,6 +428,43 @@ def test_help_panel(page, server):
     assert page.get_by_text("网址包含当前筛选条件").is_visible()
 
 
+def test_a_map_shown_before_is_neither_rebuilt_nor_resent(page, server):
+    """Issue 15: a rerun that leaves the map as it was keeps its iframe and sends no map HTML;
+    back to 全县 after a township, the county map is not rebuilt and its HTML is not resent
+    (`riskmap.ui.caching`; the browser keeps large messages for ``maxCachedMessageAge`` runs)."""
+    received: list[int] = []
+
+    def on_ws(ws) -> None:
+        ws.on("framereceived", lambda payload: received.append(len(payload)))
+
+    page.on("websocket", on_ws)
+    try:
+        frame = _open(page, server)
+        html_bytes = frame.evaluate("() => new Blob([document.documentElement.outerHTML]).size")
+        assert html_bytes > 100_000  # the bundled county map's page (≈ 185 kB of map script)
+        builds = server.count("map built")
+        _mark_frame(frame)
+        received.clear()
+        _click_tab(page, "使用说明")  # a rerun that changes nothing on the map
+        assert max(received) < html_bytes / 2  # no message carried the map (≈ 185 kB)
+        assert frame.evaluate("() => window.__old === true")  # the same iframe, not a new one
+        for town in ("巴山镇", "庙坝镇"):  # 3 runs on: Streamlit's default would drop the map
+            _mark_frame(_map_frame(page))
+            _choose(page, "乡镇/街道", town)
+            _new_map(page)
+            _idle(page)
+        _mark_frame(_map_frame(page))
+        received.clear()
+        _choose(page, "乡镇/街道", "全县")
+        frame = _new_map(page)
+        _idle(page)
+        assert frame.evaluate("() => window.riskmap.maps[0].riskmap.layers.geohazard.data.n") > 0
+        assert max(received) < html_bytes / 2  # the county map's HTML came from the cache
+        assert server.count("map built") <= builds + 2  # at most the two townships' maps
+    finally:
+        page.remove_listener("websocket", on_ws)
+
+
 def test_page_requests_nothing_outside_localhost(server):
     assert REQUESTS, "no requests were recorded"
     allowed = (server.url, "data:", "blob:", "about:")

@@ -133,3 +133,20 @@ def test_xls_without_xlrd_names_the_optional_extra(runner, tmp_path, monkeypatch
     assert res.exit_code == 2
     assert "旧表.xls" in res.output
     assert "pip install 'riskmap[xls]'" in res.output
+
+
+def test_missing_or_folder_input_file_is_one_chinese_line(runner, tmp_path):
+    """A wrong path is ``错误：找不到文件 …`` (exit 2), not click's English usage block."""
+    missing = tmp_path / "调查 表.csv"
+    for args, expected in [
+        (["import", str(missing), "--layer", "geohazard", "--dry-run"], "找不到文件"),
+        (["import", str(tmp_path), "--layer", "geohazard", "--dry-run"], "是文件夹"),
+        (["summary", "--townships", str(missing)], "找不到文件"),
+    ]:
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("错误：")
+        assert expected in result.output
+        assert "Usage" not in result.output
+        assert "Invalid value" not in result.output
+        assert len(result.output.strip().splitlines()) == 1

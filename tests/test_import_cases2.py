@@ -240,19 +240,17 @@ def test_c28b_mapped_uid_is_a_conflict_until_confirmed(plan_file, after_c28a):
 
 
 @pytest.mark.parametrize(
-    ("dlon", "new_name", "conflict"),
+    ("dlon", "new_name", "action"),
     [
-        (0.0, "甲村滑坡", False),
-        (0.0005, "甲村滑坡", False),  # ~47 m
-        (0.0015, "甲村滑坡", True),  # ~142 m
-        (0.0, "甲村滑坡(复核)", False),  # name extended, not replaced
-        (0.0, "乙村崩塌", True),  # name replaced
-        (0.0, "", False),  # blank name keeps the old one
+        (0.0, "甲村滑坡", "unchanged"),  # repeats the stored point: 无变化
+        (0.0005, "甲村滑坡", "update"),  # ~47 m
+        (0.0015, "甲村滑坡", "conflict"),  # ~142 m
+        (0.0, "甲村滑坡(复核)", "update"),  # name extended, not replaced
+        (0.0, "乙村崩塌", "conflict"),  # name replaced
+        (0.0, "", "unchanged"),  # blank name keeps the old one: nothing else changes
     ],
 )
-def test_update_conflict_table(
-    dlon, new_name, conflict, geo, after_c28a, gdf_townships, gdf_county
-):
+def test_update_conflict_table(dlon, new_name, action, geo, after_c28a, gdf_townships, gdf_county):
     text = f"统一编号,名称,经度,纬度\n001,{new_name},{P_LON + dlon},{P_LAT}\n"
     plan = plan_import(
         text.encode(),
@@ -262,7 +260,7 @@ def test_update_conflict_table(
         gdf_townships=gdf_townships,
         gdf_county=gdf_county,
     )
-    assert plan.report.rows[0].action == ("conflict" if conflict else "update")
+    assert plan.report.rows[0].action == action
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,7 @@ def _signed_in() -> AppTest:
 
     at = AppTest.from_file(APP, default_timeout=60)
     at.secrets["editors"] = {"alice": hash_password("correct horse battery", n=2**10)}
+    at.session_state["tab"] = "导入调查表"  # app.py's TAB_KEY: only the open tab is built
     at.run()
     at.text_input(key="riskmap_login_user").input("alice")
     at.text_input(key="riskmap_login_password").input("correct horse battery")

@@ -736,6 +736,46 @@ def test_commit_and_undo_round_trip(store, gdf_townships, gdf_county):
     assert len(store.read_layer(spec)) == 0  # back to before the first import
 
 
+def test_reimporting_the_same_rows_is_unchanged_not_updated(store, gdf_townships, gdf_county):
+    """A row that repeats a stored point is 无变化: not counted or listed as an update, the
+    stored feature kept as it is; a file of only such rows writes nothing (a tester's
+    finding: it reported 更新 3 with empty change lists and added an undo step)."""
+    spec = store.read_catalog().get("geohazard")
+    kw = {"gdf_townships": gdf_townships, "gdf_county": gdf_county}
+    sheet = GEO_CSV.replace("600,,小型,", "600,,,")  # G2's grade is derived from 600 people
+    first = plan_import(sheet.encode(), "a.csv", spec, existing=store.read_layer(spec), **kw)
+    commit_import(first, spec, store, user="tester")
+    stored = store.read_layer(spec)
+    version = store.layer_version(spec)
+    again = plan_import(sheet.encode(), "a.csv", spec, existing=stored, **kw)
+    c = again.report.counts
+    assert (c["added"], c["updated"], c["unchanged"], c["rejected"]) == (0, 0, 3, 2)
+    assert again.changes == {}
+    assert len(again.gdf_updated) == 0
+    assert not again.can_commit
+    assert {r.action for r in again.report.rows if r.uid in {"G1", "G2", "G5"}} == {"unchanged"}
+    with pytest.raises(ImportFileError):
+        commit_import(again, spec, store, user="tester")
+    assert store.layer_version(spec) == version  # nothing written
+    # one row really changes: 1 updated, 2 unchanged, and the unchanged ones stay as stored
+    edited = sheet.replace("G2,乙崩塌,崩塌,600", "G2,乙崩塌,崩塌,650")
+    mixed = plan_import(edited.encode(), "b.csv", spec, existing=stored, **kw)
+    c = mixed.report.counts
+    assert (c["updated"], c["unchanged"]) == (1, 2)
+    assert list(mixed.changes) == ["G2"]
+    changed = [(f.field, f.old, f.new) for f in mixed.changes["G2"]]
+    assert changed == [("threat_people", "600", "650")]
+    result = mixed.gdf_result.set_index("uid")
+    before = stored.set_index("uid")
+    for uid in ("G1", "G5"):
+        kept, was = result.loc[uid].drop("geometry"), before.loc[uid].drop("geometry")
+        assert set(kept.index) - set(was.index) <= {"flags"}
+        assert pd.isna(kept.get("flags")) or kept.get("flags") == was.get("flags")
+        for col in was.index:  # blanks may be None or NaN in memory: both are stored as null
+            assert kept[col] == was[col] or (pd.isna(kept[col]) and pd.isna(was[col])), col
+        assert result.loc[uid, "geometry"].equals(before.loc[uid, "geometry"])
+
+
 def test_commit_refuses_stale_plan_and_bad_plans(store, gdf_townships, gdf_county):
     spec = store.read_catalog().get("geohazard")
     kw = {"gdf_townships": gdf_townships, "gdf_county": gdf_county}

@@ -14,7 +14,7 @@ from shapely.geometry import Point, box
 
 from riskmap import io
 from riskmap.aggregate import county_totals, summarize_townships, summary_records
-from riskmap.layers import filter_features, prepare_layer
+from riskmap.layers import filter_features, isin, prepare_layer
 from riskmap.project import load_project
 from riskmap.settings import Settings
 
@@ -233,3 +233,26 @@ def test_unplaced_points_are_not_flagged_as_a_township_mismatch(catalog, gdf_two
     )  # fmt: skip
     flags = prepare_layer(raw, spec, gdf_two_townships, metric_crs="EPSG:4545").gdf["flags"]
     assert flags.tolist() == ["位于城口县界外，未落入任何乡镇", "无坐标，未落图"]
+
+
+@pytest.mark.parametrize("dtype", ["string[pyarrow]", "object"])
+def test_isin_matches_pandas_for_every_kind_of_wanted(dtype):
+    """`riskmap.layers.isin` (Arrow `is_in`) gives pandas' `isin` answer; missing never matches."""
+    values = pd.Series(["DZ-1", None, "DZ-2", "DZ-3", "dz-1", "DZ-1"], dtype=dtype)
+    by_hand = np.array([True, False, False, True, False, True])  # DZ-1 and DZ-3, case kept
+    wanted = ["DZ-1", "DZ-3", "DZ-9"]
+    for given in (wanted, set(wanted), pd.Series(wanted, dtype=dtype), iter(wanted)):
+        assert isin(values, given).tolist() == by_hand.tolist()
+    with_missing = pd.Series([*wanted, None], dtype=dtype)
+    assert isin(values, with_missing).tolist() == by_hand.tolist()  # missing never matches
+    assert not isin(values, []).any()
+    assert not isin(values, pd.Series([], dtype=dtype)).any()
+    assert isin(values, wanted).dtype == bool
+
+
+def test_isin_at_scale_agrees_with_pandas():
+    rng = np.random.default_rng(500229)
+    keys = pd.Series([f"K{i}" for i in rng.integers(0, 5_000, 50_000)], dtype="string[pyarrow]")
+    wanted = [f"K{i}" for i in range(0, 5_000, 7)]
+    assert (isin(keys, wanted) == keys.isin(wanted).to_numpy(dtype=bool)).all()
+    assert isin(keys, keys).all()

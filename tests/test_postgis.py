@@ -6,6 +6,7 @@ PostGIS (conftest ``pg_url``: RISKMAP_TEST_DATABASE_URL or a throwaway server).
 
 from __future__ import annotations
 
+import getpass
 import json
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from riskmap import io
 from riskmap.cli import main
 from riskmap.errors import DataFileError
+from riskmap.importing.history import history_frame
 from riskmap.settings import Settings
 from riskmap.store.files import FileStore
 
@@ -75,6 +77,13 @@ def test_load_then_dump_gives_the_input_bytes_and_the_same_summary(
     assert result.exit_code == 0, result.output
     n_layers = len(io.read_catalog(Settings.from_env({}, layers_dir=layers_copy)))
     assert f"已载入 {n_layers} 个图层" in result.output
+    # the bundled layers have no history: one 载入 entry each, by the account that ran it
+    from riskmap.store.postgis import PostgisStore
+
+    db = PostgisStore(Settings.from_env())
+    loaded = db.history(db.read_catalog().get("geohazard"))
+    assert [(e["action"], e["user"]) for e in loaded] == [("load", getpass.getuser())]
+    assert history_frame(loaded)["操作"].tolist() == ["载入数据库"]
     out = tmp_path / "dump"
     result = runner.invoke(main, ["db", "dump-files", "--to", str(out)])
     assert result.exit_code == 0, result.output

@@ -98,7 +98,10 @@ def test_progress_tab_figures(layers_copy):
     for lid in ("geohazard", "waterlogging", "bridge", "firezone"):
         feats += json.loads((layers_copy / f"{lid}.geojson").read_text("utf-8"))["features"]
     active = sum(1 for f in feats if f["properties"]["status"] != "已销号")
-    assert _metric(at, "在册隐患") == [f"{active} 处", f"{active} 处"]  # 统计 and 清零进度
+    assert _metric(at, "在册隐患") == [f"{active} 处"]  # 统计 (the tab open at start)
+    at.session_state["tab"] = "清零进度"  # app.py's TAB_KEY: only the open tab is built
+    at.run()
+    assert _metric(at, "在册隐患") == [f"{active} 处"]  # 清零进度
     assert any("考核目标" in m.value for m in at.markdown)
     assert any("状态" in df.value.columns for df in at.dataframe)  # traffic lights
 
@@ -120,7 +123,15 @@ def test_no_targets_file_leaves_every_tab_drawn(layers_copy):
     (layers_copy / "targets.toml").unlink()
     at = _app(editor=True, sel=("geohazard", _uid("治理中")))
     assert not at.exception, [e.value for e in at.exception]
+    # only the open tab is built (app.py's TAB_KEY): open each in turn
+    at.session_state["tab"] = "清零进度"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     assert any("未声明考核目标" in i.value for i in at.info)
+    at.session_state["tab"] = "导入调查表"
+    at.run()
     assert [s for s in at.selectbox if s.label == "导入到图层"]  # the import tab
     assert any(c.value == "暂无导入记录。" for c in at.caption)  # its history panel, drawn last
+    at.session_state["tab"] = "使用说明"
+    at.run()
     assert any("使用说明" in m.value for m in at.markdown)  # the last tab

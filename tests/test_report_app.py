@@ -15,6 +15,7 @@ def _labels(at: AppTest) -> list[str]:
 
 def test_print_buttons_follow_the_township_and_the_selected_point():
     at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["tab"] = "下载清单"  # app.py's TAB_KEY: only the open tab is built
     at.run()
     assert not at.exception
     labels = _labels(at)
@@ -25,6 +26,7 @@ def test_print_buttons_follow_the_township_and_the_selected_point():
     assert "在地图或清单中选中一个点位后可下载其明白卡。" in infos
 
     at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["tab"] = "下载清单"  # app.py's TAB_KEY: only the open tab is built
     at.query_params["township"] = "巴山镇"
     at.run()
     at.session_state["sel"] = ("geohazard", "DZ-500229-001")
@@ -37,6 +39,7 @@ def test_print_buttons_follow_the_township_and_the_selected_point():
 
 def test_a_selected_point_that_no_longer_exists_offers_no_card():
     at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["tab"] = "下载清单"  # app.py's TAB_KEY: only the open tab is built
     at.run()
     at.session_state["sel"] = ("geohazard", "DZ-NOT-THERE")
     at.run()

@@ -38,6 +38,7 @@ def layers_copy(tmp_path, monkeypatch) -> Path:
 def _signed_in_app() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.secrets["editors"] = {"alice": hash_password(PW, n=2**10)}
+    at.session_state["tab"] = "导入调查表"  # app.py's TAB_KEY: only the open tab is built
     at.run()
     at.text_input(key="riskmap_login_user").input("alice")
     at.text_input(key="riskmap_login_password").input(PW)

@@ -299,6 +299,33 @@ def test_history_records_user_source_counts_and_undo_restores(
     assert undo["undoes"] == last["backup"]
 
 
+def test_undo_of_an_update_gives_back_the_previous_file_byte_for_byte(
+    tmp_path, gdf_townships, gdf_county
+):
+    """A new point imported with blanks, then a status sheet updating it, then undo: the
+    layer file is exactly what the first import wrote (booleans stay booleans beside the
+    new point's nulls, integers stay integers). Found by a tester: undo used to re-serialise
+    the kept version and turned ``true`` into ``1.0``."""
+    layers = tmp_path / "layers"
+    shutil.copytree(ROOT / "layers", layers, ignore=shutil.ignore_patterns(".*"))
+    store = open_store(Settings.from_env({}, root=tmp_path))
+    spec = store.read_catalog().get("geohazard")
+    kw = {"gdf_townships": gdf_townships, "gdf_county": gdf_county}
+    for name, sheet in [
+        ("首次.csv", "统一编号,名称,经度,纬度,灾害类型\nDZ-T-1,试验滑坡,108.664,31.946,滑坡\n"),
+        ("销号.csv", "统一编号,状态,销号日期,销号原因\nDZ-T-1,已销号,2026-06-30,工程治理\n"),
+    ]:
+        plan = plan_import(sheet.encode(), name, spec, existing=store.read_layer(spec), **kw)
+        assert plan.can_commit, plan.counts
+        commit_import(plan, spec, store, user="王科长")
+        if name == "首次.csv":
+            after_first = store.layer_path(spec).read_bytes()
+            assert b'"has_station":true' in after_first.replace(b" ", b"")  # bundled flags
+    assert store.layer_path(spec).read_bytes() != after_first
+    store.undo(spec, user="王科长")
+    assert store.layer_path(spec).read_bytes() == after_first
+
+
 def dt_ok(text: str) -> bool:
     import datetime as dt
 

@@ -27,6 +27,7 @@ ACTION_LABELS = {
     "create": "新建图层",
     "write": "写入",
     "undo": "撤销",
+    "load": "载入数据库",
 }
 """Chinese names of audit-log actions (unknown actions are shown as logged)."""
 

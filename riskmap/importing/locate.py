@@ -120,9 +120,7 @@ def locate_rows(
         first_cells = tc.to_object(tc.text_cells(table.cells[columns.first]))
         second_cells = tc.to_object(tc.text_cells(table.cells[columns.second]))
         col_first, col_second = columns.first, columns.second
-    blank = np.array(
-        [a is None and b is None for a, b in zip(first_cells, second_cells, strict=True)], bool
-    )
+    blank = np.equal(first_cells, None) & np.equal(second_cells, None)
     county_lon = 108.66
     if county_geom is not None and not county_geom.is_empty:
         county_lon = float(county_geom.centroid.x)
@@ -148,6 +146,6 @@ def locate_rows(
         inside[located] = shapely.intersects_xy(county_geom, lon[located], lat[located])
         for pos in np.flatnonzero(located & ~inside):
             value = f"{lon[pos]:.6f}, {lat[pos]:.6f}"
-            reason = f"位于{county_name}外（outside {county_name}），未导入"
+            reason = f"位于{county_name}外，未导入"
             msgs[pos].append(Message(pair_col, value, reason, LEVEL_ERROR))
     return Location(lon, lat, located, blank, msgs, notes, first_cells, second_cells)

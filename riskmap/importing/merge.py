@@ -94,7 +94,12 @@ def _show(value: object) -> str | None:
 def merge_updates(
     gdf_acc: gpd.GeoDataFrame, acc_update: np.ndarray, base: gpd.GeoDataFrame, spec: LayerSpec
 ) -> tuple[gpd.GeoDataFrame, dict[str, list[FieldChange]]]:
-    """Overlay non-blank imported values on the existing features they update."""
+    """
+    Overlay non-blank imported values on the existing features they update.
+
+    Returns the frame and ``{uid: [FieldChange]}``; a feature whose list is empty (the row
+    repeats what is stored) is returned exactly as stored, 更新时间 and position included.
+    """
     key = spec.key
     old_by_uid = base.assign(_k=base[key].astype(str)).drop_duplicates("_k").set_index("_k")
     upd = gdf_acc[acc_update]
@@ -135,6 +140,14 @@ def merge_updates(
             old_txt = None if og is None or og.is_empty else f"{og.x:.6f}, {og.y:.6f}"
             items.append(FieldChange("geometry", "位置", old_txt, f"{ng.x:.6f}, {ng.y:.6f}"))
         changes[uid] = items
+    same = np.array([not changes[u] for u in new_part[key].astype(str)], dtype=bool)
+    if same.any():
+        # nothing changes: the stored feature as it is (its 更新时间 and exact position too)
+        old_rows = old.reset_index(drop=True)
+        for col in merged.columns:
+            if col != merged.geometry.name and col in old_rows.columns:
+                merged[col] = merged[col].astype(object).where(~same, old_rows[col].astype(object))
+        merged = merged.set_geometry(np.where(same, old_geoms, merged.geometry.to_numpy()))
     out = pd.concat([gdf_acc[~acc_update], merged], ignore_index=True)
     order = np.concatenate([np.flatnonzero(~acc_update), np.flatnonzero(acc_update)])
     out.index = order

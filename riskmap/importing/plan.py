@@ -12,8 +12,10 @@ required attribute does not keep a located point off the map (待补充) unless 
 conflicting updates and probable duplicates are held until confirmed.
 
 Size (just over ~800 lines): the plan stage and its report rows are one transaction of
-decisions (new / update / conflict / duplicate / 待补充 per row); the per-row report
-building is what moves out next, column-wise, as bench/README's import profile asks.
+decisions (new / update / conflict / duplicate / 待补充 per row). The report rows are built
+column-wise (`riskmap.importing.report.RowReports`): only rows with findings are visited one
+by one (issue 15); the per-row message lists themselves are what would move to one frame of
+(row, column, reason, level) next.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from riskmap.importing.merge import (
     name_new_points,
     uid_prefix,
 )
-from riskmap.importing.report import ImportReport, Message, RowReport
+from riskmap.importing.report import ImportReport, Message, RowReports
 from riskmap.importing.validate import (
     INCOMPLETE_LABEL,
     check_uids,
@@ -58,7 +60,7 @@ from riskmap.importing.validate import (
 )
 from riskmap.layers import prepare_layer
 from riskmap.readers import MAX_COLUMNS, MAX_ROWS, RawTable, read_table
-from riskmap.schema import _coerce_series, coerce_layer, is_blank
+from riskmap.schema import _coerce_series, blank_mask, coerce_layer, is_blank
 from riskmap.settings import COUNTY_NAME, METRIC_CRS, STORAGE_CRS
 
 if TYPE_CHECKING:
@@ -125,7 +127,8 @@ class ImportPlan:
     def ok(self) -> bool:
         """True when the file was read and every row is imported (warnings allowed)."""
         c = self.report.counts
-        return self.report.file_error is None and c["added"] + c["updated"] == c["rows"]
+        done = c["added"] + c["updated"] + c["unchanged"]
+        return self.report.file_error is None and done == c["rows"]
 
     @property
     def can_commit(self) -> bool:
@@ -578,7 +581,10 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
             f"{int(missing_uid.sum())} 行无{spec.label(key)}，"
             f"新增时按「{uid_prefix(spec)}-乡镇代码-序号」生成"
         )
-    has_error = np.array([any(m.level == LEVEL_ERROR for m in ms) for ms in msgs], dtype=bool)
+    has_error = np.zeros(n, dtype=bool)
+    for pos, ms in enumerate(msgs):  # only rows with findings are looked into
+        if ms and any(m.level == LEVEL_ERROR for m in ms):
+            has_error[pos] = True
     located = loc.located | attr_only
     accepted = ~has_error & located
 
@@ -604,25 +610,35 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
             uids[pos] = f"__new_{pos}"  # replaced by a readable uid after the join
     rows.values[key] = uids
     raw = _raw_frame(rows)
-    import_flags = [
-        FLAG_SEP.join(
-            f"导入: {m.reason}" for m in ms if m.level == LEVEL_WARNING and not missing_reason(m)
-        )
-        or None
-        for ms in msgs
-    ]
+    import_flags = np.full(n, None, dtype=object)
+    for pos, ms in enumerate(msgs):
+        if ms:
+            import_flags[pos] = (
+                FLAG_SEP.join(
+                    f"导入: {m.reason}"
+                    for m in ms
+                    if m.level == LEVEL_WARNING and not missing_reason(m)
+                )
+                or None
+            )
     geometry = np.full(n, None, dtype=object)
     has_point = np.isfinite(lon) & np.isfinite(lat)
     geometry[has_point] = shapely.points(lon[has_point], lat[has_point])
     gdf_acc = gpd.GeoDataFrame(
         raw.iloc[acc_idx].reset_index(drop=True), geometry=geometry[acc_idx], crs=STORAGE_CRS
     )
-    gdf_acc["flags"] = [import_flags[i] for i in acc_idx]
+    gdf_acc["flags"] = import_flags[acc_idx].tolist()
     acc_update = is_update[acc_idx]
     _fill_bookkeeping(gdf_acc, spec, filename, today, acc_update)
     changes: dict[str, list[FieldChange]] = {}
     if acc_update.any():
         gdf_acc, changes = merge_updates(gdf_acc, acc_update, base, spec)
+        # a row naming a stored point and changing nothing is 无变化: kept as stored (see
+        # `merge_updates`), not counted as updated, not listed among the changes
+        for pos in acc_idx[acc_update]:
+            if not changes.get(str(uids[pos]), True):
+                action[pos] = "unchanged"
+        changes = {uid: items for uid, items in changes.items() if items}
     stored_flags = gdf_acc["flags"].tolist()  # this import's own findings, not the join's
     if len(gdf_acc):
         layer = prepare_layer(
@@ -635,44 +651,50 @@ def _plan_rows(  # noqa: PLR0915 - one linear pipeline, stages in helpers
     missing = mark_incomplete(gdf_prep, spec)
     _join_flags_to_messages(gdf_prep, acc_idx, rows)
 
-    # --- report rows ----------------------------------------------------------------------
+    # --- report rows (column-wise: only rows with findings are looked at one by one) -----
     tcode = np.full(n, None, dtype=object)
-    tcode[acc_idx] = [None if is_blank(v) else str(v) for v in gdf_prep["township_code"].tolist()]
-    missing_of = dict(zip(acc_idx.tolist(), missing, strict=True))
+    if len(acc_idx):
+        codes = gdf_prep["township_code"]
+        code_blank = blank_mask(codes).to_numpy()
+        tcode[acc_idx[~code_blank]] = codes[~code_blank].astype(str).tolist()
+    missing_of = {int(acc_idx[j]): labels for j, labels in enumerate(missing) if labels}
     _drop_unused_incomplete_notes(report, missing)
-    for pos in range(n):
-        ms = msgs[pos]
+    status = np.where(action == "reject", "error", "ok").astype(object)
+    status[np.isin(action, ["conflict", "duplicate"])] = "warning"
+    messages: dict[int, list[Message]] = {}
+    for pos, found in enumerate(msgs):
+        if not found:
+            continue
         if action[pos] == "reject":
-            level = "error"
             # not imported: a missing attribute is not "imported as 待补充"
-            ms = msgs[pos] = [
+            msgs[pos] = [
                 dataclasses.replace(m, reason=m.reason.split("，按")[0]) if missing_reason(m) else m
-                for m in ms
+                for m in found
             ]
-        elif any(m.level == LEVEL_WARNING for m in ms) or action[pos] in {"conflict", "duplicate"}:
-            level = "warning"
-        else:
-            level = "ok"  # information (提示) only: nothing to check
-        report.rows.append(
-            RowReport(
-                row=int(rows.rows[pos]),
-                status=level,
-                lon=float(lon[pos]) if has_point[pos] else None,
-                lat=float(lat[pos]) if has_point[pos] else None,
-                township_code=tcode[pos],
-                uid=None
-                if uids[pos] is None or str(uids[pos]).startswith("__new_")
-                else str(uids[pos]),
-                action=str(action[pos]),
-                messages=ms,
-                attributes_only=bool(attr_only[pos]),
-                missing=missing_of.get(pos, []),
-            )
-        )
+        elif any(m.level == LEVEL_WARNING for m in found):
+            status[pos] = "warning"  # else "ok": information (提示) only, nothing to check
+        messages[pos] = msgs[pos]
+    report_uids = uids.copy()
+    for pos in acc_idx[missing_uid[acc_idx]]:
+        if str(report_uids[pos]).startswith("__new_"):  # a placeholder never named
+            report_uids[pos] = None
+    report.rows = RowReports(
+        row=rows.rows,
+        status=status,
+        action=action.astype(str).astype(object),
+        uid=report_uids,
+        lon=np.where(has_point, lon, np.nan),
+        lat=np.where(has_point, lat, np.nan),
+        township_code=tcode,
+        attributes_only=attr_only,
+        messages=messages,
+        missing=missing_of,
+    )
 
     # --- result frames --------------------------------------------------------------------
     gdf_new = gdf_prep[~acc_update].reset_index(drop=True)
-    gdf_updated = gdf_prep[acc_update].reset_index(drop=True)
+    acc_changed = acc_update & (action[acc_idx] == "update")
+    gdf_updated = gdf_prep[acc_changed].reset_index(drop=True)
     gdf_updated["changes"] = [
         "; ".join(f"{c.label}: {c.old or '∅'} → {c.new or '∅'}" for c in changes.get(str(u), []))
         for u in gdf_updated[key].astype(str)
@@ -773,11 +795,14 @@ def _stored_result(
     """
     stored = gdf_prep.copy()
     if "flags" in stored.columns:
-        flags = []
-        for old, labels in zip(stored_flags, missing, strict=True):
-            entry = f"{INCOMPLETE_LABEL}: {'、'.join(labels)}" if labels else None
-            parts = [p for p in (None if is_blank(old) else str(old), entry) if p]
-            flags.append(FLAG_SEP.join(parts) or None)
+        old = pd.Series(stored_flags, dtype=object)
+        kept = ~blank_mask(old).to_numpy()
+        flags = np.full(len(old), None, dtype=object)
+        flags[kept] = [str(v) for v in old[kept].tolist()]
+        for j, labels in enumerate(missing):
+            if labels:
+                entry = f"{INCOMPLETE_LABEL}: {'、'.join(labels)}"
+                flags[j] = entry if flags[j] is None else f"{flags[j]}{FLAG_SEP}{entry}"
         stored["flags"] = pd.Series(flags, index=stored.index, dtype=object)
     upd = stored[acc_update].reset_index(drop=True)
     new = stored[~acc_update].reset_index(drop=True)
@@ -822,9 +847,10 @@ def _fill_bookkeeping(
 def _join_flags_to_messages(gdf_prep: gpd.GeoDataFrame, acc_idx: np.ndarray, rows: _Rows) -> None:
     """Turn flags added by the join/derivation into warnings of their rows."""
     township_col = rows.source_of.get("township_declared", "")
-    prep_flags = gdf_prep["flags"].tolist()
-    for j, pos in enumerate(acc_idx):
-        flags = prep_flags[j]
+    flagged = np.flatnonzero(~gdf_prep["flags"].isna().to_numpy())
+    prep_flags = gdf_prep["flags"].to_numpy(dtype=object)[flagged]
+    for j, flags in zip(flagged.tolist(), prep_flags.tolist(), strict=True):
+        pos = acc_idx[j]
         if not isinstance(flags, str) or not flags:
             continue
         own = {m.reason for m in rows.msgs[pos]}

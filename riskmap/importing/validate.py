@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from riskmap.coords import LEVEL_ERROR, LEVEL_INFO, LEVEL_WARNING
 from riskmap.derive import FLAG_SEP
@@ -60,6 +62,35 @@ def canonical_uid(value: object) -> str | None:
         text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
     text = " ".join(text.split())
     return text or None
+
+
+_PY_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"
+"""ASCII characters `str.split` splits on (RE2's ``\\s`` lacks ``\\x0b``, ``\\x1c-\\x1f``)."""
+
+
+def canonical_uids(values: np.ndarray) -> np.ndarray:
+    """
+    Return `canonical_uid` of every cell of a column, shape ``(n,)`` object (None = blank).
+
+    Vectorised for the usual cell, non-empty ASCII text without whitespace (it is its own
+    canonical form); every other cell goes through `canonical_uid`.
+    """
+    values = np.asarray(values, dtype=object)
+    out = values.copy()
+    plain = np.zeros(len(values), dtype=bool)
+    try:  # text and blanks (None/NaN → null); other objects: every cell one by one
+        text = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        text = None
+    if text is not None and len(text):
+        ok = pc.and_(
+            pc.and_(pc.string_is_ascii(text), pc.greater(pc.utf8_length(text), 0)),
+            pc.invert(pc.match_substring_regex(text, _PY_SPACE)),
+        )
+        plain = pc.fill_null(ok, fill_value=False).to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(~plain):
+        out[i] = canonical_uid(values[i])
+    return out
 
 
 def uid_key(value: object) -> str | None:
@@ -158,19 +189,21 @@ def validate_values(
                 if len(hit):
                     what = "新增行不能导入" if strict else f"相应行按{INCOMPLETE_LABEL}导入"
                     report.notes.append(f"文件中没有必填字段「{fspec.header}」的列，{what}")
+                absent = _missing(fspec, col, strict=strict, column_absent=True)
                 for pos in hit:
-                    msgs[pos].append(_missing(fspec, col, strict=strict, column_absent=True))
+                    msgs[pos].append(absent)  # one frozen Message shared by every row
             continue
         cells = values[fkey]
         if fspec.type in {"date", "datetime"}:
             _note_serials(cells, fspec, col, msgs)
         blanked = False
+        blank = _missing(fspec, col, strict=strict, column_absent=False)  # frozen: shared
         for pos, expected in field_errors(cells, fspec).items():
             value = cells[pos]
             if value is None:
                 if keep_old[pos]:
                     continue
-                msgs[pos].append(_missing(fspec, col, strict=strict, column_absent=False))
+                msgs[pos].append(blank)
                 continue
             if fspec.required or strict or (lenient is not None and not lenient[pos]):
                 reason = f"{fspec.label}{expected}"
@@ -266,8 +299,8 @@ def check_uids(
     canonical
         Object array ``(n,)``: `canonical_uid` of each cell (None = blank).
     """
-    canonical = np.array([canonical_uid(u) for u in uids], dtype=object)
-    keys = pd.Series([None if c is None else c.casefold() for c in canonical], dtype=object)
+    canonical = canonical_uids(uids)
+    keys = pd.Series(canonical, dtype=object).str.casefold()
     dup = (keys.notna() & keys.duplicated(keep=False)).to_numpy()
     if dup.any():
         for pos in np.flatnonzero(dup):
@@ -296,13 +329,13 @@ def mark_incomplete(gdf_prep: gpd.GeoDataFrame, spec: LayerSpec) -> list[list[st
                 blank[~blank] = (text == "").to_numpy()
         for j in np.flatnonzero(blank):
             out[j].append(spec.label(k))
+    marked = np.fromiter((bool(m) for m in out), dtype=bool, count=len(out))
     if INCOMPLETE_FIELD in spec.fields:
-        gdf_prep[INCOMPLETE_FIELD] = [bool(m) for m in out]
+        gdf_prep[INCOMPLETE_FIELD] = marked.tolist()
     if "flags" in gdf_prep.columns:
-        flags = gdf_prep["flags"].tolist()
-        for j, labels in enumerate(out):
-            if labels:
-                entry = f"{INCOMPLETE_LABEL}: {'、'.join(labels)}"
-                flags[j] = entry if is_blank(flags[j]) else f"{flags[j]}{FLAG_SEP}{entry}"
+        flags = np.array(gdf_prep["flags"].to_numpy(dtype=object), dtype=object)  # a copy
+        for j in np.flatnonzero(marked):
+            entry = f"{INCOMPLETE_LABEL}: {'、'.join(out[j])}"
+            flags[j] = entry if is_blank(flags[j]) else f"{flags[j]}{FLAG_SEP}{entry}"
         gdf_prep["flags"] = pd.Series(flags, index=gdf_prep.index, dtype=object)
     return out

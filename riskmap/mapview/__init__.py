@@ -49,6 +49,7 @@ import shapely
 from riskmap import assets
 from riskmap.catalog import STATUS_CLEARED, UNCLASSED
 from riskmap.errors import LayerNotFoundError, TownshipNotFoundError
+from riskmap.layers import isin
 from riskmap.mapview.elements import Areas, AssetLinks, Finish, InlineAsset, RiskLayer, Runtime
 from riskmap.settings import NOTE_APPROXIMATE, NOTE_DEMO, STORAGE_CRS
 
@@ -403,8 +404,7 @@ def township_counts(layers: Mapping[str, LayerData], layer_ids: Collection[str])
     counts: list[pd.Series] = []
     for lid in layer_ids:
         layer = layers[lid]
-        keys = set(layer.gdf[layer.spec.key])
-        shares = layer.shares[layer.shares["key"].isin(keys)]
+        shares = layer.shares[isin(layer.shares["key"], layer.gdf[layer.spec.key])]
         counts.append(shares.groupby("township_code")["key"].nunique())
     if not counts:
         return pd.Series(dtype="int64")
@@ -435,7 +435,7 @@ def _class_label(low: int, high: int) -> str:
 
 def _check_ids(ids: Collection[str], layers: Mapping[str, LayerData], argument: str) -> None:
     if unknown := [i for i in ids if i not in layers]:
-        msg = f"{argument}: 未知图层 {unknown}（unknown layer）；可用图层: {', '.join(layers)}"
+        msg = f"{argument}: 未知图层 {unknown}；可用图层: {', '.join(layers)}"
         raise LayerNotFoundError(msg)
 
 

@@ -257,9 +257,10 @@ def _show_plan(
         st.error(f"整份文件未导入：{md(report.file_error)}")
         return
     c = report.counts
-    cols = st.columns(6)
+    cols = st.columns(7)
     for col, (label, value) in zip(cols, [
-        ("新增", c["added"]), ("更新", c["updated"]), ("未导入", c["rejected"]),
+        ("新增", c["added"]), ("更新", c["updated"]), ("无变化", c["unchanged"]),
+        ("未导入", c["rejected"]),
         ("冲突待确认", c["conflicts"]), ("疑似重复", c["duplicates"]), ("待补充", c["incomplete"]),
     ], strict=True):  # fmt: skip
         col.metric(md(label), value)
@@ -294,7 +295,9 @@ def _show_plan(
                       settings=settings, demo=False),
             height=360, use_container_width=True, returned_objects=[], key="preview_map",
         )  # fmt: skip
-    if not plan.can_commit:
+    if not plan.can_commit and plan.report.counts["unchanged"]:
+        st.info("文件中的点位与图层已有记录一致（无变化），无需导入。")
+    elif not plan.can_commit:
         st.info("没有可导入的点位：请根据上表修改调查表后重新上传，或勾选需要确认的行。")
     if st.button("确认导入", type="primary", disabled=not plan.can_commit):
         try:

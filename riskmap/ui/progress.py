@@ -24,6 +24,7 @@ from riskmap import completeness, diff, io, lifecycle, targets
 from riskmap import progress as prog
 from riskmap.aggregate import risk_layers
 from riskmap.errors import RiskmapError
+from riskmap.layers import isin
 from riskmap.store import open_store
 from riskmap.ui.text import md
 
@@ -40,6 +41,11 @@ LIGHT_CSS = {"绿": "background-color: #C6EFCE", "黄": "background-color: #FFEB
 
 def _today() -> dt.date:
     return dt.date.today()
+
+
+def today() -> dt.date:
+    """Return the day 逾期 marks are computed for (a key of the cached map: they change daily)."""
+    return _today()
 
 
 # --- sidebar toggle ------------------------------------------------------------------------
@@ -86,7 +92,7 @@ def map_layers(project: Project, layers: dict[str, LayerData]) -> dict[str, Laye
     keys = _overdue_keys(project, open_store(project.settings).stamp(), _today())
     return {
         lid: replace(layer, gdf=layer.gdf.assign(
-            overdue=layer.gdf[layer.spec.key].isin(keys.get(lid, [])).to_numpy()))
+            overdue=isin(layer.gdf[layer.spec.key], keys.get(lid, []))))
         for lid, layer in layers.items()
     }  # fmt: skip
 
