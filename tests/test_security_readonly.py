@@ -127,6 +127,7 @@ def test_app_shows_the_map_and_refuses_writes_on_a_read_only_folder(layers_copy)
     os.chmod(state, 0o755)  # noqa: S103 - the test owns it
     try:
         at = AppTest.from_file(APP, default_timeout=60)
+        at.session_state["tab"] = "导入调查表"  # app.py's TAB_KEY: only the open tab is built
         at.secrets["editors"] = {"alice": hash_password(PW, n=2**10)}
         at.run()
         assert not at.exception
@@ -151,6 +152,7 @@ def test_sign_in_on_a_read_only_folder_is_refused_with_a_message(layers_copy):
     _chmod_tree(layers_copy, 0o555)
     try:
         at = AppTest.from_file(APP, default_timeout=60)
+        at.session_state["tab"] = "导入调查表"  # app.py's TAB_KEY: only the open tab is built
         at.secrets["editors"] = {"alice": hash_password(PW, n=2**10)}
         at.run()
         assert at.get("component_instance")

@@ -144,6 +144,7 @@ def test_real_app_stale_undo_click_after_editor_removed_writes_nothing(layers_co
     store = FileStore(settings)
     store.write_layer(store.read_layer(spec), spec, user="setup", action="import")
     at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["tab"] = "导入调查表"  # app.py's TAB_KEY: only the open tab is built
     at.secrets["editors"] = {"alice": hash_password(PW, n=2**10)}
     at.run()
     at.text_input(key="riskmap_login_user").input("alice")
