@@ -76,8 +76,9 @@ STATUS_COLORS = {"在册": "#E69F00", "监测中": "#56B4E9", "治理中": "#007
                  aggregate.UNKNOWN_STATUS: "#999999"}  # fmt: skip
 SELECTED_ROW_STYLE = "background-color: #fff3b0; font-weight: bold"
 TAB_KEY = "tab"  # session key of the open tab under the map (tests set it to open one)
+# The tabs under the map, in order (each a view in `_tabs`). No docstring here: Streamlit's
+# "magic" would print a bare string at the top level of the page.
 TAB_NAMES = ("统计", "清单", "下载清单", "清零进度", "导入调查表", "预警", "使用说明")
-"""The tabs under the map, in order (each a view in `_tabs`)."""
 METRICS_PER_ROW = 9  # one row above the map: the map still fits a 1366×768 screen
 
 
