@@ -19,6 +19,14 @@ from riskmap.cli import (  # the group, shared options and helpers
 from riskmap.errors import RiskmapError
 
 
+def _write_file(out: Path, data: bytes) -> None:
+    """Write a finished PDF/ZIP atomically (`riskmap.io.write_bytes_atomic`) and say where."""
+    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
+
+    io.write_bytes_atomic(out, data)
+    click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
+
+
 @main.command()
 @click.option("--township", help="Township name or 9/12-digit code.")
 @click.option(
@@ -47,7 +55,7 @@ def report(
     overwrite: bool,
 ) -> None:
     """Write the printable township sheet (乡镇风险点位图表) as PDF, landscape."""
-    from riskmap import exporters, io  # noqa: PLC0415 - keep `--help` fast
+    from riskmap import exporters  # noqa: PLC0415 - keep `--help` fast
     from riskmap import report as paper  # noqa: PLC0415
 
     if bool(township) == all_townships:
@@ -67,8 +75,7 @@ def report(
             out = out / exporters.township_file_name(code, name, "pdf")
         _check_out(out, overwrite)
         data = paper.township_sheet_pdf(project, code, **kw)
-    io.write_bytes_atomic(out, data)
-    click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
+    _write_file(out, data)
 
 
 @main.command()
@@ -89,8 +96,7 @@ def card(
     overwrite: bool,
 ) -> None:
     """Write one risk point's card (明白卡, 一点一案一策) as a one-page PDF."""
-    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
-    from riskmap import report as paper  # noqa: PLC0415
+    from riskmap import report as paper  # noqa: PLC0415 - keep `--help` fast
 
     project = _load(townships_path)
     data = paper.point_card_pdf(project, layer_id, uid, public=public, size=size.upper())
@@ -99,8 +105,7 @@ def card(
         suffix = "_公开版" if public else ""
         out = out / f"{paper.card_file_name(uid)}{suffix}.pdf"
     _check_out(out, overwrite)
-    io.write_bytes_atomic(out, data)
-    click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
+    _write_file(out, data)
 
 
 @main.command()
@@ -117,8 +122,7 @@ def poster(
     overwrite: bool,
 ) -> None:
     """Write the county map (全县风险点位总图) as a one-page PDF poster."""
-    from riskmap import io  # noqa: PLC0415 - keep `--help` fast
-    from riskmap import report as paper  # noqa: PLC0415
+    from riskmap import report as paper  # noqa: PLC0415 - keep `--help` fast
 
     project = _load(townships_path)
     out, is_folder = _out_target(out_text, (".pdf",))
@@ -126,8 +130,7 @@ def poster(
         out = out / f"{project.settings.county_name}_风险点位总图_{size.upper()}.pdf"
     _check_out(out, overwrite)
     data = paper.county_poster_pdf(project, size=size.upper(), include_cleared=include_cleared)
-    io.write_bytes_atomic(out, data)
-    click.echo(f"已写出 {out} ({len(data) / 1024:.0f} KB)")
+    _write_file(out, data)
 
 
 # --- lifecycle (issue 11): status changes, 清零 progress, targets, diff ----------------------
