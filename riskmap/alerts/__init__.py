@@ -495,6 +495,17 @@ def _frozen_message(record: Mapping[str, Any]) -> str:
     )
 
 
+def _open_record(records: Sequence[Mapping[str, Any]], warning_id: str) -> tuple[int, Any]:
+    """Return ``(index, record)`` of the warning, refusing an unknown or closed one."""
+    for i, record in enumerate(records):
+        if record.get("id") == warning_id:
+            if record.get("status") == "closed":
+                raise AlertError(_frozen_message(record))
+            return i, record
+    msg = f"找不到预警 {warning_id!r}"
+    raise AlertError(msg)
+
+
 def record_response(
     store: Store,
     warning_id: str,
@@ -562,24 +573,18 @@ def record_response(
     def change(
         records: list[dict[str, Any]],
     ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-        for i, record in enumerate(records):
-            if record.get("id") != warning_id:
-                continue
-            if record.get("status") == "closed":
-                raise AlertError(_frozen_message(record))
-            uids = [p["uid"] for p in record.get("points", [])]
-            if entry["uid"] not in uids:
-                msg = (
-                    f"统一编号 {entry['uid']!r} 不在预警 {warning_id} 的名单中"
-                    f"（共 {len(uids)} 个点位）"
-                )
-                raise AlertError(msg)
-            updated = {**record, "responses": [*record.get("responses", []), entry]}
-            new = [*records[:i], updated, *records[i + 1 :]]
-            state = response_states(updated)[entry["uid"]]
-            return new, state, {"warning": warning_id, "uid": entry["uid"]}
-        msg = f"找不到预警 {warning_id!r}"
-        raise AlertError(msg)
+        i, record = _open_record(records, warning_id)
+        uids = [p["uid"] for p in record.get("points", [])]
+        if entry["uid"] not in uids:
+            msg = (
+                f"统一编号 {entry['uid']!r} 不在预警 {warning_id} 的名单中"
+                f"（共 {len(uids)} 个点位）"
+            )
+            raise AlertError(msg)
+        updated = {**record, "responses": [*record.get("responses", []), entry]}
+        new = [*records[:i], updated, *records[i + 1 :]]
+        state = response_states(updated)[entry["uid"]]
+        return new, state, {"warning": warning_id, "uid": entry["uid"]}
 
     return _write_with_retry(store, change, user=who, action="response", source=warning_id)
 
@@ -601,14 +606,8 @@ def close_warning(
     def change(
         records: list[dict[str, Any]],
     ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-        for i, record in enumerate(records):
-            if record.get("id") != warning_id:
-                continue
-            if record.get("status") == "closed":
-                raise AlertError(_frozen_message(record))
-            closed = {**record, "status": "closed", "closed_at": when.isoformat(), "closed_by": who}
-            return [*records[:i], closed, *records[i + 1 :]], closed, {"warning": warning_id}
-        msg = f"找不到预警 {warning_id!r}"
-        raise AlertError(msg)
+        i, record = _open_record(records, warning_id)
+        closed = {**record, "status": "closed", "closed_at": when.isoformat(), "closed_by": who}
+        return [*records[:i], closed, *records[i + 1 :]], closed, {"warning": warning_id}
 
     return _write_with_retry(store, change, user=who, action="close", source=warning_id)
